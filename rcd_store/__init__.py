@@ -1,0 +1,1 @@
+"""rcd_store package."""
