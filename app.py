@@ -1,0 +1,35 @@
+"""Composition root: ``create_app(config)`` wires the packages; ``app`` for ``flask --app app``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from idp import config as idp_config
+from idp import db, errors, home, i18n, passwords
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Defaults, then ``IDP_*`` environment variables, then ``config`` overrides."""
+    settings = idp_config.load(config)
+    idp_config.resolve_secrets(settings)
+    app = Flask("idp", instance_path=settings["INSTANCE_PATH"], instance_relative_config=True)
+    app.config.update(settings)
+    app.config["SESSION_COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
+    db.init_app(app)
+    passwords.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(home.bp)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # ``app = create_app()`` evaluated on first access, so importing the module
+    # (tests, the CLI) does not create an instance folder as a side effect.
+    if name == "app":
+        globals()["app"] = created = create_app()
+        return created
+    raise AttributeError(name)

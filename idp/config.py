@@ -1,0 +1,105 @@
+"""Configuration: defaults, then ``IDP_*`` environment variables, then overrides."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # default: SQLite in the instance folder
+    "REDIS_URL": None,
+    "BASE_URL": "http://127.0.0.1:5000",
+    "MASTER_KEY": None,
+    "SECRET_KEY": None,
+    "DEMO": False,
+    "DEBUG": False,
+    "ENVIRONMENT": "demo",
+    "OPERATOR_SIRET": "73282932000074",
+    "SAML_ENTITY_ID": None,  # default urn:interops:<operator SIRET>:idp:<environment>
+    "ARGON2_TIME_COST": 2,
+    "ARGON2_MEMORY_KIB": 19 * 1024,
+    "TOKEN_LIFETIME_SECONDS": 300,
+    "ACCESS_TOKEN_LIFETIME_SECONDS": 900,
+    "LOCALE": "fr",
+}
+
+_BOOLS = {"DEMO", "DEBUG"}
+_INTS = {"ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "TOKEN_LIFETIME_SECONDS",
+         "ACCESS_TOKEN_LIFETIME_SECONDS"}
+
+
+class ConfigError(RuntimeError):
+    """The service cannot start with this configuration; the message says why."""
+
+
+def _coerce(name: str, value: str) -> Any:
+    if name in _BOOLS:
+        return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
+    if name in _INTS:
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"IDP_{name} doit être un nombre entier : {value!r}") from None
+    return value
+
+
+def load(overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The effective configuration (keys without the ``IDP_`` prefix)."""
+    environ = os.environ if environ is None else environ
+    config = dict(DEFAULTS)
+    config["INSTANCE_PATH"] = environ.get("IDP_INSTANCE_PATH", str(Path.cwd() / "instance"))
+    for key, value in environ.items():
+        if key.startswith("IDP_") and key != "IDP_INSTANCE_PATH":
+            config[key[4:]] = _coerce(key[4:], value)
+    config.update(overrides or {})
+    config["INSTANCE_PATH"] = str(Path(config["INSTANCE_PATH"]).resolve())
+    config["BASE_URL"] = str(config["BASE_URL"]).rstrip("/")
+    if not config["DATABASE_URL"]:
+        config["DATABASE_URL"] = "sqlite:///" + str(Path(config["INSTANCE_PATH"]) / "idp.sqlite3")
+        config["EMBEDDED_DATABASE"] = True
+    else:
+        config.setdefault("EMBEDDED_DATABASE", False)
+    if not config["SAML_ENTITY_ID"]:
+        config["SAML_ENTITY_ID"] = f"urn:interops:{config['OPERATOR_SIRET']}:idp:{config['ENVIRONMENT']}"
+    return config
+
+
+def _instance_secret(instance: Path, name: str, make: Any) -> str:
+    """Read a secret file of the instance folder, creating it (mode 0600) once."""
+    path = instance / name
+    instance.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(make() + "\n")
+    log.warning("secret généré dans %s : conservez-le, il protège les clés de signature", path)
+    return path.read_text(encoding="ascii").strip()
+
+
+def resolve_secrets(config: dict[str, Any]) -> None:
+    """Master key and Flask secret: from the environment, or generated once into the
+    instance folder when the database is the embedded SQLite; refused otherwise."""
+    instance = Path(config["INSTANCE_PATH"])
+    if not config.get("MASTER_KEY"):
+        if not config["EMBEDDED_DATABASE"]:
+            raise ConfigError(
+                "IDP_MASTER_KEY est obligatoire hors de la base SQLite embarquée "
+                "(générez-en une avec « idp keys master-key »)"
+            )
+        config["MASTER_KEY"] = _instance_secret(instance, "master.key", _new_master_key)
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _instance_secret(instance, "secret.key", lambda: secrets.token_urlsafe(48))
+
+
+def _new_master_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")

@@ -1,0 +1,50 @@
+"""One SQLAlchemy session per request, opened lazily and closed by the app."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from rcd_store import migrate
+from rcd_store.db import make_engine, session_factory
+
+EXTENSION = "idp.db"
+
+
+class Database:
+    """The engine and session factory of one app (kept in ``app.extensions``)."""
+
+    def __init__(self, url: str) -> None:
+        self.engine: Engine = make_engine(url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+
+    def upgrade(self) -> None:
+        migrate.upgrade(self.engine)
+
+    def is_empty(self) -> bool:
+        return migrate.current_revision(self.engine) is None
+
+
+def init_app(app: Flask) -> Database:
+    database = Database(app.config["DATABASE_URL"])
+    app.extensions[EXTENSION] = database
+    app.teardown_appcontext(_close_session)
+    return database
+
+
+def database(app: Flask | None = None) -> Database:
+    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def session() -> Session:
+    """The request's session (created on first use, closed at teardown)."""
+    if "db_session" not in g:
+        g.db_session = database().sessions()
+    return g.db_session  # type: ignore[no-any-return]
+
+
+def _close_session(_exc: BaseException | None) -> None:
+    db_session = g.pop("db_session", None)
+    if db_session is not None:
+        db_session.close()

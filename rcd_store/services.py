@@ -1,0 +1,376 @@
+"""Directory services: companies, establishments, declarants, services, rights.
+
+Each function validates its input before it changes anything, records an audit
+event in the same transaction, and raises a :class:`DirectoryError` (French
+message) on bad input. The caller commits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from rcd_store import audit
+from rcd_store.db import utcnow
+from rcd_store.errors import DirectoryError, Duplicate, NotFound
+from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
+from rcd_store.models import (
+    Company,
+    CompanyRole,
+    Declarant,
+    DeclarantStatus,
+    Establishment,
+    Habilitation,
+    HabilitationRole,
+    Mandate,
+    Role,
+    Service,
+    ServicePagm,
+)
+from rcd_store.names import clean_display_name, name_key
+from rcd_store.passwords import PasswordPolicyError, PasswordService, check_policy
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@"
+    r"(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_SERVICE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")
+
+
+def checked_email(value: str) -> str:
+    """The address trimmed, or an error; syntax only (no DNS look-up)."""
+    email = value.strip()
+    if not _EMAIL.match(email) or ".." in email:
+        raise DirectoryError(f"adresse électronique invalide : {value!r}")
+    return email
+
+
+def _siret(value: str) -> str:
+    try:
+        return validate_siret(value)
+    except InvalidIdentifier as exc:
+        raise DirectoryError(str(exc)) from None
+
+
+def establishment_by_siret(session: Session, siret: str) -> Establishment:
+    found = session.scalars(select(Establishment).where(Establishment.siret == _siret(siret))).first()
+    if found is None:
+        raise NotFound(f"établissement inconnu : SIRET {siret} (ajoutez-le avec « idp company add »)")
+    return found
+
+
+def get_declarant(session: Session, declarant_id: str) -> Declarant:
+    found = session.get(Declarant, declarant_id) if declarant_id else None
+    if found is None:
+        raise NotFound(f"déclarant inconnu : {declarant_id!r}")
+    return found
+
+
+def get_service(session: Session, code: str) -> Service:
+    found = session.scalars(select(Service).where(Service.code == code.strip().upper())).first()
+    if found is None:
+        raise NotFound(f"service inconnu : {code!r} (ajoutez-le avec « idp service add »)")
+    return found
+
+
+def _text(value: str | None, label: str, *, required: bool, limit: int = 200) -> str | None:
+    cleaned = " ".join(value.split()) if value else ""
+    if not cleaned:
+        if required:
+            raise DirectoryError(f"{label} manquant")
+        return None
+    if len(cleaned) > limit:
+        raise DirectoryError(f"{label} trop long ({limit} caractères au plus)")
+    return cleaned
+
+
+def add_company(
+    session: Session,
+    *,
+    siret: str,
+    name: str,
+    representative: str | None = None,
+    address: str | None = None,
+    actor: str | None = None,
+) -> Establishment:
+    """Register an establishment, and its company (by SIREN) if it is new.
+
+    The first establishment of a company is its head office. A SIRET already
+    registered is a :class:`Duplicate`.
+    """
+    siret = _siret(siret)
+    company_name = _text(name, "raison sociale", required=True)
+    address = _text(address, "adresse", required=False, limit=400)
+    representative = _text(representative, "représentant légal", required=False)
+    if session.scalars(select(Establishment.id).where(Establishment.siret == siret)).first():
+        raise Duplicate(f"établissement déjà enregistré : SIRET {siret}")
+    siren = validate_siren(siret[:9])
+    company = session.scalars(select(Company).where(Company.siren == siren)).first()
+    if company is None:
+        company = Company(siren=siren, name=company_name, representative=representative, address=address)
+        session.add(company)
+        session.flush()
+    establishment = Establishment(
+        siret=siret, company_id=company.id, head_office=not company.establishments, address=address
+    )
+    session.add(establishment)
+    session.flush()
+    audit.record(session, "company.establishment_added", actor=actor, target=siret,
+                 data={"siren": siren})
+    return establishment
+
+
+def add_declarant(
+    session: Session,
+    *,
+    siret: str,
+    last_name: str,
+    first_name: str,
+    email: str | None,
+    password: str | None,
+    passwords: PasswordService,
+    admin: bool = False,
+    actor: str | None = None,
+) -> Declarant:
+    """Create an active declarant attached to the establishment ``siret``.
+
+    The declarant becomes ``ADMINISTRATEUR`` (``admin``) or ``MEMBRE`` of the
+    company. The password must pass the policy; an email belongs to one
+    declarant only.
+    """
+    establishment = establishment_by_siret(session, siret)
+    try:
+        last, first = clean_display_name(last_name), clean_display_name(first_name)
+    except ValueError as exc:
+        raise DirectoryError(f"nom ou prénom invalide : {exc}") from None
+    email = checked_email(email) if email else None
+    if email and session.scalars(select(Declarant.id).where(Declarant.email_key == email.casefold())).first():
+        raise Duplicate(f"adresse électronique déjà utilisée : {email}")
+    if password is None:
+        raise DirectoryError("mot de passe manquant")
+    try:
+        check_policy(password, context=(last, first, email or ""))
+    except PasswordPolicyError as exc:
+        raise DirectoryError(str(exc)) from None
+    declarant = Declarant(
+        last_name=last,
+        first_name=first,
+        last_name_key=name_key(last),
+        first_name_key=name_key(first),
+        email=email,
+        email_key=email.casefold() if email else None,
+        home_establishment_id=establishment.id,
+        password_hash=passwords.hash(password),
+        status=DeclarantStatus.ACTIVE.value,
+    )
+    session.add(declarant)
+    session.flush()
+    role = CompanyRole.ADMINISTRATEUR if admin else CompanyRole.MEMBRE
+    session.add(Role(declarant_id=declarant.id, company_id=establishment.company_id, role=role.value))
+    audit.record(session, "declarant.created", actor=actor, target=declarant.id,
+                 data={"siret": establishment.siret, "role": role.value})
+    return declarant
+
+
+def parse_pagm(values: Sequence[str]) -> dict[str, str]:
+    """``ROLE=PAGM`` pairs into a mapping; roles are DECLARANT or CONSULTATION."""
+    result: dict[str, str] = {}
+    for value in values:
+        role, sep, pagm = value.partition("=")
+        role = role.strip().upper()
+        if not sep or not pagm.strip() or role not in HabilitationRole.__members__:
+            raise DirectoryError(f"PAGM invalide : {value!r} (attendu RÔLE=CODE, rôle DECLARANT ou CONSULTATION)")
+        if role in result:
+            raise DirectoryError(f"PAGM en double pour le rôle {role}")
+        result[role] = pagm.strip()
+    return result
+
+
+def add_service(
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    partner: str | None,
+    pagm: Mapping[str, str],
+    mission: str | None = None,
+    numeric_id: int | None = None,
+    min_acr: str | None = None,
+    identity_only: bool = False,
+    actor: str | None = None,
+) -> Service:
+    """Register a service with its PAGM per habilitation role."""
+    code = code.strip().upper()
+    if not _SERVICE_CODE.match(code):
+        raise DirectoryError(f"code de service invalide : {code!r} (lettres, chiffres, - et _)")
+    label = _text(name, "nom du service", required=True)
+    partner_name = _text(partner, "partenaire", required=False, limit=100)
+    if not pagm and not identity_only:
+        raise DirectoryError("au moins un PAGM est requis (--pagm DECLARANT=CODE)")
+    if session.scalars(select(Service.id).where(Service.code == code)).first():
+        raise Duplicate(f"service déjà enregistré : {code}")
+    if numeric_id is not None and session.scalars(select(Service.id).where(Service.numeric_id == numeric_id)).first():
+        raise Duplicate(f"identifiant numérique déjà utilisé : {numeric_id}")
+    service = Service(code=code, name=label, partner_name=partner_name, mission=mission,
+                      numeric_id=numeric_id, min_acr=min_acr, identity_only=identity_only)
+    service.pagm = [ServicePagm(role=role, pagm=value) for role, value in sorted(pagm.items())]
+    session.add(service)
+    session.flush()
+    audit.record(session, "service.added", actor=actor, target=code,
+                 data={"partner": partner_name, "pagm": dict(pagm)})
+    return service
+
+
+def _role(value: str) -> str:
+    role = value.strip().upper()
+    if role not in HabilitationRole.__members__:
+        raise DirectoryError(f"rôle inconnu : {value!r} (DECLARANT ou CONSULTATION)")
+    return role
+
+
+def _may_act_for(
+    session: Session, declarant: Declarant, establishment: Establishment, service: Service
+) -> bool:
+    """The declarant holds a role in the establishment's company, or in a firm that
+    holds an accepted mandate of that company for ``service``."""
+    companies = set(session.scalars(select(Role.company_id).where(Role.declarant_id == declarant.id)))
+    if establishment.company_id in companies:
+        return True
+    mandates = session.scalars(
+        select(Mandate).where(
+            Mandate.client_company_id == establishment.company_id, Mandate.status == "accepted"
+        )
+    )
+    return any(m.firm_company_id in companies and service.code in m.services for m in mandates)
+
+
+@dataclass(frozen=True)
+class GrantResult:
+    habilitation_id: int
+    created: bool
+
+
+def grant_habilitation(
+    session: Session,
+    *,
+    declarant_id: str,
+    siret: str,
+    service_code: str,
+    role: str = "DECLARANT",
+    actor: str | None = None,
+) -> GrantResult:
+    """Grant a habilitation; concurrent grants leave one row (unique constraint + ON CONFLICT)."""
+    declarant = get_declarant(session, declarant_id)
+    establishment = establishment_by_siret(session, siret)
+    service = get_service(session, service_code)
+    role = _role(role)
+    if not _may_act_for(session, declarant, establishment, service):
+        raise DirectoryError(
+            f"le déclarant {declarant.id} n'a aucun rôle dans l'entreprise {establishment.siret[:9]} "
+            f"ni mandat pour elle sur le service {service.code}"
+        )
+    values = {"declarant_id": declarant.id, "establishment_id": establishment.id,
+              "service_id": service.id, "role": role, "granted_by": actor, "granted_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Habilitation).values(**values).on_conflict_do_nothing().returning(Habilitation.id)
+    new_id = session.execute(stmt).scalar()
+    created = new_id is not None
+    if not created:
+        row = _habilitation_row(session, declarant.id, establishment.id, service.id, role)
+        if row.revoked_at is None:
+            return GrantResult(row.id, False)
+        session.execute(update(Habilitation).where(Habilitation.id == row.id).values(
+            revoked_at=None, revoked_by=None, granted_by=actor, granted_at=utcnow()))
+        new_id = row.id
+    audit.record(session, "habilitation.granted", actor=actor, target=declarant.id,
+                 data={"siret": establishment.siret, "service": service.code, "role": role})
+    return GrantResult(new_id, True)
+
+
+def _habilitation_row(session: Session, declarant_id: str, establishment_id: int,
+                      service_id: int, role: str) -> Habilitation:
+    stmt = select(Habilitation).where(
+        Habilitation.declarant_id == declarant_id,
+        Habilitation.establishment_id == establishment_id,
+        Habilitation.service_id == service_id,
+        Habilitation.role == role,
+    )
+    row = session.scalars(stmt).first()
+    if row is None:
+        raise NotFound("habilitation inexistante")
+    return row
+
+
+def revoke_habilitation(
+    session: Session,
+    *,
+    declarant_id: str,
+    siret: str,
+    service_code: str,
+    role: str = "DECLARANT",
+    actor: str | None = None,
+) -> int:
+    """Revoke an active habilitation; an absent or already revoked one is an error."""
+    declarant = get_declarant(session, declarant_id)
+    establishment = establishment_by_siret(session, siret)
+    service = get_service(session, service_code)
+    role = _role(role)
+    row = _habilitation_row(session, declarant.id, establishment.id, service.id, role)
+    result = session.execute(
+        update(Habilitation)
+        .where(Habilitation.id == row.id, Habilitation.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_by=actor)
+    )
+    if result.rowcount != 1:
+        raise DirectoryError("habilitation déjà révoquée")
+    audit.record(session, "habilitation.revoked", actor=actor, target=declarant.id,
+                 data={"siret": establishment.siret, "service": service.code, "role": role})
+    return row.id
+
+
+def add_mandate(
+    session: Session,
+    *,
+    client_siren: str,
+    firm_siren: str,
+    services: Sequence[str],
+    actor: str | None = None,
+) -> Mandate:
+    """An accepted mandate: the firm may act for the client on ``services``."""
+    try:
+        client_siren, firm_siren = validate_siren(client_siren), validate_siren(firm_siren)
+    except InvalidIdentifier as exc:
+        raise DirectoryError(str(exc)) from None
+    if client_siren == firm_siren:
+        raise DirectoryError("une entreprise ne peut pas se mandater elle-même")
+    companies = {c.siren: c for c in session.scalars(
+        select(Company).where(Company.siren.in_([client_siren, firm_siren])))}
+    for siren in (client_siren, firm_siren):
+        if siren not in companies:
+            raise NotFound(f"entreprise inconnue : SIREN {siren}")
+    codes = [get_service(session, code).code for code in services]
+    mandate = Mandate(client_company_id=companies[client_siren].id,
+                      firm_company_id=companies[firm_siren].id, services=codes)
+    session.add(mandate)
+    session.flush()
+    audit.record(session, "mandate.accepted", actor=actor, target=client_siren,
+                 data={"firm": firm_siren, "services": codes})
+    return mandate
+
+
+def active_habilitations(session: Session, declarant_id: str) -> list[Habilitation]:
+    """The declarant's unrevoked habilitations on services that are not closed."""
+    stmt = (
+        select(Habilitation)
+        .join(Service, Service.id == Habilitation.service_id)
+        .where(Habilitation.declarant_id == declarant_id, Habilitation.revoked_at.is_(None),
+               Service.state != "closed")
+        .order_by(Habilitation.id)
+    )
+    return list(session.scalars(stmt))
