@@ -1,0 +1,281 @@
+"""Low-level XML-DSig for the SAML jeton and metadata (private module).
+
+Everything that touches XML parsing and XML signatures lives here:
+
+* :func:`parse_xml` is the only way a document from outside is parsed: no DTD,
+  no entity expansion, no network, no huge trees (stops XXE, billion laughs and
+  SSRF through external entities or DTDs).
+* :func:`signature_template` and :func:`sign` produce enveloped signatures
+  (exclusive c14n, RSA-SHA256 or ECDSA-SHA256, SHA-256 digest) with python-xmlsec.
+* :func:`verified_copy` verifies an enveloped signature and returns a *fresh
+  tree* parsed from the canonical bytes of the signed element: callers read data
+  only from what the signature covers ("see what is signed", as signxml does),
+  which stops signature wrapping and comment truncation.
+
+Cryptography and canonicalisation are libxmlsec1 and libxml2's, never ours.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import xmlsec
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from lxml import etree  # type: ignore[import-untyped,unused-ignore]
+
+from keys.model import SigningKey
+from token_suite.errors import FailedCheck, InvalidSecurityToken
+
+DS_NS = "http://www.w3.org/2000/09/xmldsig#"
+DS = f"{{{DS_NS}}}"
+SIGNATURE_TAG = f"{DS}Signature"
+XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
+NS = {"ds": DS_NS}
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+
+#: Signature methods accepted on verification (no SHA-1, no HMAC, no DSA).
+SIGNATURE_METHODS = frozenset(
+    {
+        RSA_SHA256,
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+        ECDSA_SHA256,
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+        "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+    }
+)
+#: Digest methods accepted on verification (SHA-256 and stronger).
+DIGEST_METHODS = frozenset(
+    {
+        SHA256,
+        "http://www.w3.org/2001/04/xmldsig-more#sha384",
+        "http://www.w3.org/2001/04/xmlenc#sha512",
+    }
+)
+#: The only reference transform chain accepted: enveloped, then exclusive c14n.
+TRANSFORMS = [ENVELOPED, EXC_C14N]
+
+_SIGNATURE_TRANSFORMS = (
+    xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformRsaSha256,
+    xmlsec.constants.TransformRsaSha384,
+    xmlsec.constants.TransformRsaSha512,
+    xmlsec.constants.TransformEcdsaSha256,
+    xmlsec.constants.TransformEcdsaSha384,
+    xmlsec.constants.TransformEcdsaSha512,
+)
+_REFERENCE_TRANSFORMS = (
+    xmlsec.constants.TransformEnveloped,
+    xmlsec.constants.TransformExclC14N,
+    xmlsec.constants.TransformSha256,
+    xmlsec.constants.TransformSha384,
+    xmlsec.constants.TransformSha512,
+)
+
+_local = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    # lxml parsers must not be shared between threads: one per thread.
+    parser: etree.XMLParser | None = getattr(_local, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_blank_text=False,
+        )
+        _local.parser = parser
+    return parser
+
+
+def parse_xml(data: bytes) -> etree._Element:
+    """Parse untrusted XML safely, refusing any DOCTYPE.
+
+    Stops XXE (external entities, external DTDs), entity-expansion bombs
+    ("billion laughs") and network access during parsing: entities are never
+    resolved, DTDs never loaded, and a document that carries a DOCTYPE at all is
+    refused. Raises :class:`InvalidSecurityToken`.
+    """
+    try:
+        root = etree.fromstring(data, _parser())
+    except etree.XMLSyntaxError as exc:
+        raise InvalidSecurityToken(f"malformed XML: {exc}") from exc
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None:
+        raise InvalidSecurityToken("a DOCTYPE is not allowed")
+    return root
+
+
+def refuse_duplicate_ids(root: etree._Element) -> None:
+    """Refuse a document in which two elements share an ``ID`` (or ``xml:id``).
+
+    Stops wrapping attacks that make a reference resolve to another element
+    than the one the verifier reads. Raises :class:`FailedCheck`.
+    """
+    ids: list[str] = [str(v) for v in root.xpath("//@ID | //@xml:id")]
+    if len(ids) != len(set(ids)):
+        raise FailedCheck("duplicate ID in the document")
+
+
+# --------------------------------------------------------------------- signing
+
+
+@dataclass(frozen=True)
+class SignerMaterial:
+    """What signing with one key needs, prepared once per key (see :func:`material`)."""
+
+    key: xmlsec.Key
+    certificate_b64: str
+    signature_method: str
+
+
+@lru_cache(maxsize=32)
+def _material(kid: str, signer: SigningKey) -> SignerMaterial:
+    if signer.certificate is None:
+        raise ValueError(f"key {kid} has no certificate: not a SAML signing key")
+    pem = signer.private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    der = signer.certificate.public_bytes(serialization.Encoding.DER)
+    is_ec = isinstance(signer.private_key, ec.EllipticCurvePrivateKey)
+    return SignerMaterial(
+        key=xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem),
+        certificate_b64=base64.b64encode(der).decode("ascii"),
+        signature_method=ECDSA_SHA256 if is_ec else RSA_SHA256,
+    )
+
+
+def material(signer: SigningKey) -> SignerMaterial:
+    """The xmlsec key, certificate and algorithm of ``signer``, cached by ``kid``."""
+    return _material(signer.kid, signer)
+
+
+def signature_template(reference_id: str, material: SignerMaterial) -> str:
+    """An enveloped ``ds:Signature`` template (as text) referencing ``#reference_id``.
+
+    ``reference_id`` must be an XML NCName the caller generated (no escaping).
+    """
+    return (
+        f'<ds:Signature xmlns:ds="{DS_NS}"><ds:SignedInfo>'
+        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
+        f'<ds:SignatureMethod Algorithm="{material.signature_method}"/>'
+        f'<ds:Reference URI="#{reference_id}"><ds:Transforms>'
+        f'<ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/>'
+        f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/>'
+        "<ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo>"
+        "<ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:X509Data>"
+        f"<ds:X509Certificate>{material.certificate_b64}</ds:X509Certificate>"
+        "</ds:X509Data></ds:KeyInfo></ds:Signature>"
+    )
+
+
+def sign(element: etree._Element, signature: etree._Element, material: SignerMaterial) -> None:
+    """Fill the template ``signature`` (a child of ``element``) in place."""
+    ctx = xmlsec.SignatureContext()
+    ctx.register_id(element, "ID")
+    ctx.key = material.key
+    ctx.sign(signature)
+
+
+# ---------------------------------------------------------------- verification
+
+
+@lru_cache(maxsize=64)
+def _verification_key(certificate: x509.Certificate) -> xmlsec.Key:
+    pem = certificate.public_bytes(serialization.Encoding.PEM)
+    return xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatCertPem)
+
+
+def _algorithm(parent: etree._Element, path: str) -> str:
+    return str(parent.xpath(f"string({path}/@Algorithm)", namespaces=NS))
+
+
+def _check_signed_info(signature: etree._Element, element_id: str) -> None:
+    """Allow-list the algorithms and require one reference to ``#element_id``."""
+    references = signature.xpath("ds:SignedInfo/ds:Reference", namespaces=NS)
+    if len(references) != 1:
+        raise FailedCheck("the signature must have exactly one Reference")
+    reference: Any = references[0]
+    if reference.get("URI") != f"#{element_id}":
+        raise FailedCheck("the signature does not reference the signed element")
+    if _algorithm(signature, "ds:SignedInfo/ds:CanonicalizationMethod") != EXC_C14N:
+        raise FailedCheck("canonicalisation method not allowed")
+    if _algorithm(signature, "ds:SignedInfo/ds:SignatureMethod") not in SIGNATURE_METHODS:
+        raise FailedCheck("signature algorithm not allowed")
+    transforms = reference.xpath("ds:Transforms/ds:Transform/@Algorithm", namespaces=NS)
+    if [str(t) for t in transforms] != TRANSFORMS:
+        raise FailedCheck("reference transforms not allowed")
+    if _algorithm(reference, "ds:DigestMethod") not in DIGEST_METHODS:
+        raise FailedCheck("digest algorithm not allowed")
+
+
+def _signature_child(element: etree._Element) -> etree._Element:
+    signatures = element.findall(SIGNATURE_TAG)
+    if len(signatures) != 1:
+        raise FailedCheck(f"expected exactly one signature on the element, found {len(signatures)}")
+    return signatures[0]
+
+
+def _verify_with_any(signature: etree._Element, keys: Iterable[xmlsec.Key]) -> None:
+    for key in keys:
+        ctx = xmlsec.SignatureContext()
+        for transform in _SIGNATURE_TRANSFORMS:
+            ctx.enable_signature_transform(transform)
+        for transform in _REFERENCE_TRANSFORMS:
+            ctx.enable_reference_transform(transform)
+        ctx.key = key
+        try:
+            ctx.verify(signature)
+        except xmlsec.Error:
+            continue
+        return
+    raise FailedCheck("the signature does not verify with any trusted key")
+
+
+def verified_copy(
+    element: etree._Element, *, certificates: Iterable[x509.Certificate]
+) -> etree._Element:
+    """Verify the enveloped signature of ``element``; return what it signs, re-parsed.
+
+    The element is canonicalised (comments dropped, in-scope namespaces kept)
+    and parsed again into a document of its own; the signature is verified on
+    that copy, which is returned. Reading only from the copy stops signature
+    wrapping (XSW: the data read is the data signed) and comment truncation
+    (``abc<!---->def`` reads ``abcdef``). The key comes only from
+    ``certificates`` (each tried in turn): ``KeyInfo`` is removed before
+    verification, so a key carried in the token is never used. Algorithms are
+    allow-listed (no SHA-1, HMAC, XPath/XSLT transforms, external references).
+    Raises :class:`FailedCheck`.
+    """
+    element_id = element.get("ID")
+    if not element_id:
+        raise FailedCheck("the signed element has no ID")
+    canonical = etree.tostring(element, method="c14n", with_comments=False)
+    copy = parse_xml(canonical)
+    refuse_duplicate_ids(copy)
+    signature = _signature_child(copy)
+    _check_signed_info(signature, element_id)
+    for key_info in signature.findall(f"{DS}KeyInfo"):
+        signature.remove(key_info)
+    # Only the root's ID is made resolvable: the single reference can only
+    # designate the copy's root element.
+    xmlsec.SignatureContext().register_id(copy, "ID")
+    _verify_with_any(signature, (_verification_key(c) for c in certificates))
+    return copy
