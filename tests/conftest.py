@@ -1,0 +1,162 @@
+"""Shared fixtures: a migrated database per test (SQLite, or PostgreSQL when
+``IDP_TEST_DATABASE_URL`` is set), an app, and an in-process ``idp`` runner."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Engine
+
+from rcd_store import audit, migrate
+from rcd_store.db import Base, make_engine
+
+PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
+MASTER_KEY = base64.urlsafe_b64encode(b"k" * 32).rstrip(b"=").decode()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating once is faster)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    if not PG_URL:
+        pytest.skip("IDP_TEST_DATABASE_URL not set")
+    engine = make_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    migrate.upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def _truncate(engine: Engine) -> None:
+    tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A fresh, migrated, empty database for this test."""
+    audit.new_writer_segment()
+    if PG_URL:
+        _truncate(request.getfixturevalue("pg_engine"))
+        return PG_URL
+    target = tmp_path / "idp.sqlite3"
+    shutil.copyfile(sqlite_template, target)
+    return f"sqlite:///{target}"
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
+    return {
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "MASTER_KEY": MASTER_KEY,
+        "SECRET_KEY": "test-secret-key",
+        "BASE_URL": "http://idp.test",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any]) -> Iterator[Any]:
+    from app import create_app
+
+    flask_app = create_app(app_config)
+    flask_app.config["TESTING"] = True
+    yield flask_app
+    from idp.db import database
+
+    database(flask_app).engine.dispose()
+
+
+@pytest.fixture
+def session(app: Any) -> Iterator[Any]:
+    from idp.db import database
+
+    db_session = database(app).sessions()
+    yield db_session
+    db_session.close()
+
+
+@pytest.fixture
+def engine(app: Any) -> Engine:
+    from idp.db import database
+
+    return database(app).engine
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def idp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        app_config: dict[str, Any]) -> Any:
+    """Run ``idp ARGS`` in-process against the test database; returns a Result."""
+    from idp.cli import main
+
+    monkeypatch.setenv("IDP_DATABASE_URL", app_config["DATABASE_URL"])
+    monkeypatch.setenv("IDP_INSTANCE_PATH", app_config["INSTANCE_PATH"])
+    monkeypatch.setenv("IDP_MASTER_KEY", MASTER_KEY)
+    monkeypatch.setenv("IDP_SECRET_KEY", "test-secret-key")
+
+    def run(*args: str, stdin: str = "") -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        try:
+            code = main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table: compared before and after a refused command."""
+    result = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows = conn.execute(select(table)).all()
+            result[table.name] = sorted((tuple(map(repr, r)) for r in rows))
+    return result
+
+
+@pytest.fixture
+def db_snapshot(app_config: dict[str, Any]) -> Any:
+    def take() -> dict[str, list[tuple[Any, ...]]]:
+        engine = make_engine(app_config["DATABASE_URL"])
+        try:
+            return snapshot(engine)
+        finally:
+            engine.dispose()
+
+    return take
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(inspect(engine).get_table_names())
