@@ -1,0 +1,277 @@
+"""SAML 2.0 metadata: publish the IdP's, read an IdP's (trust) and an SP's.
+
+Metadata is parsed with the same safe parser as tokens (no DTD, no entities,
+no network). Malformed metadata raises :class:`MetadataError`, a ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from cryptography import x509
+from lxml import etree  # type: ignore[import-untyped,unused-ignore]
+
+from keys.model import SigningKey
+from token_suite import _xmldsig
+from token_suite.errors import InteropsError
+from token_suite.trust import Trust
+
+__all__ = [
+    "BINDING_POST",
+    "BINDING_REDIRECT",
+    "Endpoint",
+    "MetadataError",
+    "SpMetadata",
+    "idp_metadata",
+    "parse_sp_metadata",
+    "trust_from_idp_metadata",
+]
+
+MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
+MD = f"{{{MD_NS}}}"
+DS = _xmldsig.DS
+PROTOCOL = "urn:oasis:names:tc:SAML:2.0:protocol"
+BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
+#: Largest metadata document read (bytes).
+MAX_METADATA_SIZE = 4 * 1024 * 1024
+
+
+class MetadataError(ValueError):
+    """The metadata is malformed, incomplete, or its signature does not verify."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One SAML endpoint: binding and location (index/isDefault for indexed ones)."""
+
+    binding: str
+    location: str
+    index: int | None = None
+    is_default: bool = False
+
+
+@dataclass(frozen=True)
+class SpMetadata:
+    """What the IdP needs from a service provider's metadata."""
+
+    entity_id: str
+    assertion_consumer_services: tuple[Endpoint, ...]
+    single_logout_services: tuple[Endpoint, ...]
+    signing_certificates: tuple[x509.Certificate, ...]
+    authn_requests_signed: bool = False
+    want_assertions_signed: bool = False
+
+    def default_acs(self, binding: str = BINDING_POST) -> Endpoint:
+        """The ACS for ``binding``: the one marked default, else the lowest index."""
+        candidates = [e for e in self.assertion_consumer_services if e.binding == binding]
+        if not candidates:
+            raise MetadataError(f"no assertion consumer service for {binding}")
+        return min(candidates, key=lambda e: (not e.is_default, e.index or 0))
+
+
+# ------------------------------------------------------------------ publishing
+
+
+def _key_descriptor(key: SigningKey) -> str:
+    material = _xmldsig.material(key)
+    return (
+        f'<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="{_xmldsig.DS_NS}">'
+        f"<ds:X509Data><ds:X509Certificate>{material.certificate_b64}</ds:X509Certificate>"
+        "</ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+    )
+
+
+def _services(tag: str, url: str | None) -> str:
+    if url is None:
+        return ""
+    location = escape(url, {'"': "&quot;"})
+    return "".join(
+        f'<md:{tag} Binding="{binding}" Location="{location}"/>'
+        for binding in (BINDING_REDIRECT, BINDING_POST)
+    )
+
+
+def idp_metadata(
+    *,
+    entity_id: str,
+    signing_keys: list[SigningKey],
+    sso_url: str,
+    slo_url: str | None = None,
+    signer: SigningKey | None = None,
+    valid_until: datetime | None = None,
+    want_authn_requests_signed: bool = False,
+) -> bytes:
+    """The IdP's SAML 2.0 metadata: one ``KeyDescriptor use="signing"`` per key.
+
+    SSO (and SLO when ``slo_url`` is given) for the HTTP-Redirect and HTTP-POST
+    bindings; signed (enveloped, like the jeton) when ``signer`` is given.
+    """
+    if not signing_keys:
+        raise ValueError("metadata needs at least one signing key")
+    entity_descriptor_id = "_" + hashlib.sha256(entity_id.encode("utf-8")).hexdigest()[:40]
+    until = "" if valid_until is None else f' validUntil="{_instant(valid_until)}"'
+    signature = (
+        ""
+        if signer is None
+        else _xmldsig.signature_template(entity_descriptor_id, _xmldsig.material(signer))
+    )
+    text = (
+        f'<md:EntityDescriptor xmlns:md="{MD_NS}" ID="{entity_descriptor_id}"'
+        f' entityID="{escape(entity_id, {chr(34): "&quot;"})}"{until}>{signature}'
+        f'<md:IDPSSODescriptor protocolSupportEnumeration="{PROTOCOL}"'
+        f' WantAuthnRequestsSigned="{str(want_authn_requests_signed).lower()}">'
+        + "".join(_key_descriptor(k) for k in signing_keys)
+        + _services("SingleLogoutService", slo_url)
+        + f"<md:NameIDFormat>{PERSISTENT}</md:NameIDFormat>"
+        + _services("SingleSignOnService", sso_url)
+        + "</md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+    root = etree.fromstring(text.encode("utf-8"))
+    if signer is not None:
+        _xmldsig.sign(root, root[0], _xmldsig.material(signer))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
+
+
+def _instant(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("valid_until must be timezone-aware")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------- reading
+
+
+def _source_bytes(source: bytes | str | Path) -> bytes:
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, str) and source.lstrip().startswith("<"):
+        return source.encode("utf-8")
+    try:
+        return Path(source).read_bytes()
+    except OSError as exc:
+        raise MetadataError(f"cannot read metadata {source}: {exc.strerror}") from exc
+
+
+def _load(source: bytes | str | Path) -> etree._Element:
+    data = _source_bytes(source)
+    if len(data) > MAX_METADATA_SIZE:
+        raise MetadataError("metadata document too large")
+    try:
+        return _xmldsig.parse_xml(data)
+    except InteropsError as exc:
+        raise MetadataError(f"unreadable metadata: {exc.reason}") from exc
+
+
+def _entity(root: etree._Element, descriptor: str) -> tuple[etree._Element, etree._Element]:
+    """The single EntityDescriptor having ``descriptor``, and that descriptor."""
+    if root.tag == f"{MD}EntityDescriptor":
+        entities = [root]
+    elif root.tag == f"{MD}EntitiesDescriptor":
+        entities = list(root.iter(f"{MD}EntityDescriptor"))
+    else:
+        raise MetadataError("not SAML 2.0 metadata (no EntityDescriptor)")
+    found = [(e, d) for e in entities for d in e.findall(f"{MD}{descriptor}")]
+    if len(found) != 1:
+        raise MetadataError(f"expected exactly one {descriptor}, found {len(found)}")
+    entity, element = found[0]
+    if not entity.get("entityID"):
+        raise MetadataError("EntityDescriptor without entityID")
+    return entity, element
+
+
+def _certificate(text: str | None) -> x509.Certificate:
+    try:
+        der = base64.b64decode("".join((text or "").split()), validate=True)
+        return x509.load_der_x509_certificate(der)
+    except (binascii.Error, ValueError) as exc:
+        raise MetadataError("malformed X509Certificate") from exc
+
+
+def _signing_certificates(descriptor: etree._Element) -> tuple[x509.Certificate, ...]:
+    path = f"{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate"
+    return tuple(
+        _certificate(kd.findtext(path))
+        for kd in descriptor.iterfind(f"{MD}KeyDescriptor")
+        if kd.get("use", "signing") == "signing"
+    )
+
+
+def _index(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise MetadataError(f"malformed endpoint index {value!r}")
+    return int(value)
+
+
+def _flag(value: str | None) -> bool:
+    if value not in (None, "true", "false", "1", "0"):
+        raise MetadataError(f"malformed boolean {value!r}")
+    return value in ("true", "1")
+
+
+def _endpoints(descriptor: etree._Element, tag: str) -> tuple[Endpoint, ...]:
+    endpoints = []
+    for element in descriptor.iterfind(f"{MD}{tag}"):
+        binding, location = element.get("Binding"), element.get("Location")
+        if not binding or not location:
+            raise MetadataError(f"{tag} without Binding or Location")
+        index, default = _index(element.get("index")), _flag(element.get("isDefault"))
+        endpoints.append(Endpoint(binding, location, index, default))
+    return tuple(endpoints)
+
+
+def _verified(root: etree._Element, signed_by: Collection[x509.Certificate]) -> etree._Element:
+    try:
+        _xmldsig.refuse_duplicate_ids(root)
+        return _xmldsig.verified_copy(root, certificates=signed_by)
+    except InteropsError as exc:
+        raise MetadataError(f"metadata signature refused: {exc.reason}") from exc
+
+
+def trust_from_idp_metadata(
+    source: bytes | str | Path, *, signed_by: Collection[x509.Certificate] | None = None
+) -> Trust:
+    """Trust the IdP of this metadata: its ``entityID`` and signing certificates.
+
+    ``source`` is the XML (bytes or text) or a file path. With ``signed_by``,
+    the metadata must carry an enveloped signature by one of those certificates
+    and only the signed content is read (stops a tampered metadata file from
+    substituting keys).
+    """
+    root = _load(source)
+    if signed_by is not None:
+        root = _verified(root, signed_by)
+    entity, descriptor = _entity(root, "IDPSSODescriptor")
+    certificates = _signing_certificates(descriptor)
+    if not certificates:
+        raise MetadataError("the IdP metadata publishes no signing certificate")
+    return Trust(issuer=entity.get("entityID"), saml_certificates=certificates)
+
+
+def parse_sp_metadata(source: bytes | str | Path) -> SpMetadata:
+    """Read a service provider's metadata (XML bytes/text or a file path).
+
+    Requires an ``SPSSODescriptor`` with at least one AssertionConsumerService.
+    """
+    entity, descriptor = _entity(_load(source), "SPSSODescriptor")
+    acs = _endpoints(descriptor, "AssertionConsumerService")
+    if not acs:
+        raise MetadataError("the SP metadata has no AssertionConsumerService")
+    return SpMetadata(
+        entity_id=str(entity.get("entityID")),
+        assertion_consumer_services=acs,
+        single_logout_services=_endpoints(descriptor, "SingleLogoutService"),
+        signing_certificates=_signing_certificates(descriptor),
+        authn_requests_signed=_flag(descriptor.get("AuthnRequestsSigned")),
+        want_assertions_signed=_flag(descriptor.get("WantAssertionsSigned")),
+    )
