@@ -160,7 +160,7 @@ def _check_x5c(entry: Mapping[str, Any], key: PublicKey, kid: str) -> None:
 
 def _b64url(entry: Mapping[str, Any], name: str, index: int) -> bytes:
     value = entry.get(name)
-    if not isinstance(value, str) or not _B64URL.fullmatch(value):
+    if not isinstance(value, str) or not _B64URL.fullmatch(value) or len(value) % 4 == 1:
         raise JWKSError(f"key #{index}: member {name!r} must be base64url without padding")
     return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
