@@ -63,10 +63,9 @@ def import_pem(
     A certificate for the key may follow it in ``data`` or come in
     ``certificate_pem``; SAML keys without one get a self-signed certificate.
     """
+    password = None if passphrase is None else _secret(passphrase)
     try:
-        private_key = serialization.load_pem_private_key(
-            data, password=None if passphrase is None else _secret(passphrase)
-        )
+        private_key = serialization.load_pem_private_key(data, password=password)
     except TypeError as error:  # passphrase given but not needed, or needed but missing
         raise KeyImportError(f"{error}: check the passphrase option") from None
     except ValueError:
@@ -102,10 +101,9 @@ def import_pkcs12(
     state: KeyState = KeyState.NEXT,
 ) -> SigningKey:
     """Read a PKCS#12 file (key and, optionally, its certificate and chain)."""
+    password = _secret(passphrase)
     try:
-        private_key, certificate, chain = pkcs12.load_key_and_certificates(
-            data, _secret(passphrase)
-        )
+        private_key, certificate, chain = pkcs12.load_key_and_certificates(data, password)
     except ValueError:
         raise KeyImportError("wrong passphrase, or not a PKCS#12 file") from None
     if private_key is None:
