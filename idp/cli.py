@@ -40,13 +40,26 @@ def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
         click.echo(text)
 
 
+_APPS: list[Flask] = []
+
+
 def make_app(**overrides: Any) -> Flask:
+    """The app of this command (its engine is disposed when the command ends)."""
     from app import create_app
 
     try:
-        return create_app(overrides or None)
+        app = create_app(overrides or None)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
+    _APPS.append(app)
+    return app
+
+
+def _dispose_apps() -> None:
+    from idp.db import database
+
+    while _APPS:
+        database(_APPS.pop()).engine.dispose()
 
 
 def ready_app(**overrides: Any) -> Flask:
@@ -125,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     except SQLAlchemyError as exc:
         click.echo(f"erreur : base de données : {str(exc).splitlines()[0]}", err=True)
         return 1
+    finally:
+        _dispose_apps()
     return result if isinstance(result, int) else 0
 
 

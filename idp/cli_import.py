@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -28,7 +29,7 @@ def import_sirene(etablissements: Path, unites_legales: Path | None, quiet: bool
     lignes invalides signalées avec leur numéro et ignorées."""
 
     def on_error(message: str) -> None:
-        tqdm.write(f"{message}", file=click.get_text_stream("stderr"))
+        tqdm.write(f"{message}", file=sys.stderr)
 
     reports = {}
     try:
@@ -40,7 +41,7 @@ def import_sirene(etablissements: Path, unites_legales: Path | None, quiet: bool
             size = os.path.getsize(etablissements)
             with etablissements.open("rb") as stream, tqdm(
                 total=size, unit="o", unit_scale=True, disable=quiet or as_json,
-                desc="établissements", file=click.get_text_stream("stderr"),
+                desc="établissements", file=sys.stderr, delay=1.0,
             ) as bar:
                 def progress(_rows: int) -> None:
                     bar.update(stream.tell() - bar.n)

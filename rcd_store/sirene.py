@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -56,8 +57,17 @@ def _insert(session: Session) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _reader(stream: IO[bytes], required: tuple[str, ...]) -> csv.DictReader[str]:
+@contextmanager
+def _reader(stream: IO[bytes], required: tuple[str, ...]) -> Iterator[csv.DictReader[str]]:
+    """A dict reader over ``stream``; the caller's stream is left open (detached) after."""
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        yield _dict_reader(text, required)
+    finally:
+        text.detach()
+
+
+def _dict_reader(text: io.TextIOWrapper, required: tuple[str, ...]) -> csv.DictReader[str]:
     sample = text.readline()
     if not sample:
         raise ImportFormatError("fichier vide")
@@ -136,8 +146,9 @@ def _flush_establishments(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
+    # the header line was read before the reader started: physical line = line_num + 1
     for row in reader:
-        yield reader.line_num, row
+        yield reader.line_num + 1, row
 
 
 def import_etablissements(
@@ -150,8 +161,24 @@ def import_etablissements(
 ) -> ImportReport:
     """Stream a StockEtablissement CSV into the directory; the caller commits."""
     report = ImportReport()
+    with _reader(stream, ETAB_REQUIRED) as reader:
+        _stream_etablissements(session, reader, report, on_error, on_progress, batch)
+    audit.record(session, "sirene.imported", actor="import",
+                 data={"file": "etablissements", "rows": report.rows, "imported": report.imported,
+                       "skipped": report.skipped})
+    return report
+
+
+def _stream_etablissements(
+    session: Session,
+    reader: csv.DictReader[str],
+    report: ImportReport,
+    on_error: Callable[[str], None] | None,
+    on_progress: Callable[[int], None] | None,
+    batch: int,
+) -> None:
     pending: list[dict[str, Any]] = []
-    for line, row in _rows(_reader(stream, ETAB_REQUIRED)):
+    for line, row in _rows(reader):
         report.rows += 1
         try:
             pending.append(_etab_row(row))
@@ -167,10 +194,6 @@ def import_etablissements(
     if pending:
         _flush_establishments(session, pending)
         report.imported += len(pending)
-    audit.record(session, "sirene.imported", actor="import",
-                 data={"file": "etablissements", "rows": report.rows, "imported": report.imported,
-                       "skipped": report.skipped})
-    return report
 
 
 def import_unites_legales(
@@ -182,8 +205,23 @@ def import_unites_legales(
 ) -> ImportReport:
     """Stream a StockUniteLegale CSV: company names by SIREN (upserted)."""
     report = ImportReport()
+    with _reader(stream, UL_REQUIRED) as reader:
+        _stream_unites_legales(session, reader, report, on_error, batch)
+    audit.record(session, "sirene.imported", actor="import",
+                 data={"file": "unites_legales", "rows": report.rows, "imported": report.imported,
+                       "skipped": report.skipped})
+    return report
+
+
+def _stream_unites_legales(
+    session: Session,
+    reader: csv.DictReader[str],
+    report: ImportReport,
+    on_error: Callable[[str], None] | None,
+    batch: int,
+) -> None:
     pending: list[dict[str, Any]] = []
-    for line, row in _rows(_reader(stream, UL_REQUIRED)):
+    for line, row in _rows(reader):
         report.rows += 1
         try:
             name = _name(row)
@@ -200,7 +238,3 @@ def import_unites_legales(
     if pending:
         _upsert_companies(session, pending, rename=True)
         report.imported += len(pending)
-    audit.record(session, "sirene.imported", actor="import",
-                 data={"file": "unites_legales", "rows": report.rows, "imported": report.imported,
-                       "skipped": report.skipped})
-    return report

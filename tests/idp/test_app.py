@@ -1,0 +1,62 @@
+import os
+import stat
+
+import pytest
+
+from app import create_app
+from idp.config import ConfigError, load
+
+
+def test_config_precedence(tmp_path) -> None:
+    env = {"IDP_BASE_URL": "https://env.example/", "IDP_DEMO": "true",
+           "IDP_INSTANCE_PATH": str(tmp_path), "IDP_ARGON2_TIME_COST": "3"}
+    config = load({"DEMO": False}, environ=env)
+    assert config["BASE_URL"] == "https://env.example"  # env over default, no trailing slash
+    assert config["DEMO"] is False  # override over env
+    assert config["ARGON2_TIME_COST"] == 3
+    assert config["DATABASE_URL"] == f"sqlite:///{tmp_path}/idp.sqlite3"
+    assert config["SAML_ENTITY_ID"] == "urn:interops:73282932000074:idp:demo"
+    with pytest.raises(ConfigError):
+        load(None, environ={"IDP_ARGON2_TIME_COST": "deux"})
+
+
+def test_embedded_database_generates_a_private_master_key(tmp_path, monkeypatch) -> None:
+    for key in [k for k in os.environ if k.startswith("IDP_")]:
+        monkeypatch.delenv(key)
+    app = create_app({"INSTANCE_PATH": str(tmp_path)})
+    key_file = tmp_path / "master.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert app.config["MASTER_KEY"] == key_file.read_text().strip()
+    again = create_app({"INSTANCE_PATH": str(tmp_path)})
+    assert again.config["MASTER_KEY"] == app.config["MASTER_KEY"]
+
+
+def test_other_database_refuses_to_start_without_master_key(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("IDP_MASTER_KEY", raising=False)
+    with pytest.raises(ConfigError, match="IDP_MASTER_KEY"):
+        create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db")})
+
+
+def test_healthz_and_home(app) -> None:
+    client = app.test_client()
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json["checks"]["database"] == "ok"
+    page = client.get("/")
+    assert page.status_code == 200 and 'lang="fr"' in page.text
+    missing = client.get("/nulle-part")
+    assert missing.status_code == 404 and "Page introuvable" in missing.text
+    english = client.get("/nulle-part", headers={"Accept-Language": "en"})
+    assert "Page not found" in english.text
+
+
+def test_healthz_reports_a_dead_database(app) -> None:
+    from idp.db import database
+
+    database(app).engine.dispose()
+    database(app).engine.url = database(app).engine.url.set(database="/nonexistent/dir/x.db")
+    from sqlalchemy import create_engine
+
+    database(app).engine = create_engine("sqlite:////nonexistent/dir/x.db")
+    database(app).sessions.configure(bind=database(app).engine)
+    response = app.test_client().get("/healthz")
+    assert response.status_code == 503 and response.json["status"] == "erreur"
