@@ -161,12 +161,10 @@ def test_pkcs12_without_certificate(es_key: SigningKey) -> None:
 
 def test_pkcs12_with_certificate_in_chain_only(saml_key: SigningKey) -> None:
     encryption = serialization.BestAvailableEncryption(b"pw")
+    assert saml_key.certificate is not None
+    chain = [saml_key.certificate]
     data = pkcs12.serialize_key_and_certificates(
-        b"k",
-        saml_key.private_key,
-        None,
-        [saml_key.certificate],
-        encryption,  # type: ignore[list-item]
+        b"k", saml_key.private_key, None, chain, encryption
     )
     imported = import_pkcs12(data, passphrase="pw", use=KeyUse.SAML, now=NOW)
     assert imported.certificate == saml_key.certificate
@@ -182,13 +180,10 @@ def test_pkcs12_errors(saml_key: SigningKey) -> None:
         export_pkcs12(saml_key, passphrase="")
     with pytest.raises(KeyImportError, match="must not be empty"):
         import_pkcs12(data, passphrase=b"", use=KeyUse.SAML, now=NOW)
-    certificates_only = pkcs12.serialize_key_and_certificates(
-        None,
-        None,
-        None,
-        [saml_key.certificate],  # type: ignore[list-item]
-        serialization.BestAvailableEncryption(b"pw"),
-    )
+    assert saml_key.certificate is not None
+    chain = [saml_key.certificate]
+    encryption = serialization.BestAvailableEncryption(b"pw")
+    certificates_only = pkcs12.serialize_key_and_certificates(None, None, None, chain, encryption)
     with pytest.raises(KeyImportError, match="holds no private key"):
         import_pkcs12(certificates_only, passphrase="pw", use=KeyUse.SAML, now=NOW)
 

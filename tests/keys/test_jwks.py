@@ -222,6 +222,7 @@ def test_x5c_checked(saml_key: SigningKey, es_key: SigningKey) -> None:
     mismatched = {**es_key.public_jwk(), "x5c": foreign}
     with pytest.raises(JWKSError, match="x5c certificate is for another key"):
         public_keys_from_jwks({"keys": [mismatched]})
+    broken: Any
     for broken in ([], "MIIB", ["not base64!"], [base64.b64encode(b"junk").decode()], [None], {}):
         with pytest.raises(JWKSError, match="x5c is not a list"):
             public_keys_from_jwks({"keys": [{**es_key.public_jwk(), "x5c": broken}]})

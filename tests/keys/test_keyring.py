@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import keys.keyring as keyring_module
-from keys.crypto import KeyDecryptionError, MasterKey
+from keys.crypto import KeyDecryptionError, MasterKey, decrypt_private_key
 from keys.generate import generate_key
 from keys.jwks import jwks, public_keys_from_jwks
 from keys.keyring import DEFAULT_MARGIN, Keyring, KeyTransition, NoActiveKey, Rotation
@@ -238,7 +238,7 @@ def test_rotate_after_es256_uses_default_rsa_size(
     keyring.add(replace(es_key, state=KeyState.ACTIVE, activated_at=NOW))
     keyring.ensure(KeyUse.JWT, now=NOW)
     seen: list[int] = []
-    original = keyring_module.generate_key
+    original = generate_key
 
     def spy(use: KeyUse, **options: Any) -> SigningKey:
         seen.append(options["rsa_bits"])
@@ -259,7 +259,7 @@ def test_newest_active_key_signs(keyring: Keyring, es_key: SigningKey) -> None:
 def test_signing_keys_are_decrypted_once(keyring: Keyring, monkeypatch: pytest.MonkeyPatch) -> None:
     keyring.ensure(KeyUse.JWT, now=NOW)
     calls: list[str] = []
-    original = keyring_module.decrypt_private_key
+    original = decrypt_private_key
 
     def counting(blob: bytes, **options: Any) -> Any:
         calls.append(options["kid"])
