@@ -27,7 +27,6 @@ from token_suite.vector import ACR_PASSWORD, ACR_TOTP, IdentityVector
 
 from .saml_support import (
     AUDIENCE,
-    IDP,
     ISSUER,
     NOW,
     NS,
