@@ -112,26 +112,25 @@ def test_stored_rows_hold_no_plaintext_private_key(
     keyring: Keyring, store: InMemoryKeyStore
 ) -> None:
     keyring.ensure(KeyUse.SAML, now=NOW)
-    for row in store.list(KeyUse.SAML):
-        key = keyring.published(KeyUse.SAML)[0] if row.state is KeyState.ACTIVE else None
-        assert b"-----BEGIN" not in row.encrypted_private_key
-        assert b"PRIVATE KEY" not in row.encrypted_private_key
-        assert row.certificate_pem is not None and row.certificate_pem.startswith(
-            b"-----BEGIN CERTIFICATE"
+    decrypted = {key.kid: key for key in keyring.published(KeyUse.SAML)}
+    rows = store.list(KeyUse.SAML)
+    assert len(rows) == len(decrypted) == 2
+    for row in rows:
+        private_key = decrypted[row.kid].private_key
+        assert isinstance(private_key, rsa.RSAPrivateKey) and private_key.key_size == 2048
+        der = private_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        if key is not None:
-            der = key.private_key.private_bytes(
-                serialization.Encoding.DER,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            assert all(
-                der[i : i + 16] not in row.encrypted_private_key
-                for i in range(0, len(der) - 16, 16)
-            )
-    active = keyring.active(KeyUse.SAML)
-    assert active.certificate is not None and isinstance(active.private_key, rsa.RSAPrivateKey)
-    assert active.private_key.key_size == 2048
+        secret = private_key.private_numbers().d.to_bytes(256, "big")
+        blob = row.encrypted_private_key
+        assert b"-----BEGIN" not in blob and b"PRIVATE KEY" not in blob
+        assert all(der[i : i + 16] not in blob for i in range(0, len(der) - 16, 8))
+        assert all(secret[i : i + 16] not in blob for i in range(0, len(secret) - 16, 8))
+        assert row.certificate_pem is not None
+        assert row.certificate_pem.startswith(b"-----BEGIN CERTIFICATE")
+        assert decrypted[row.kid].certificate is not None
 
 
 def test_rotation_keeps_old_tokens_verifiable_until_expiry(
