@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 
 from idp import config as idp_config
-from idp import db, errors, home, i18n, passwords
+from idp import db, errors, home, i18n, passwords, signing
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -20,9 +20,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
     db.init_app(app)
     passwords.init_app(app)
+    signing.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
     app.register_blueprint(home.bp)
+    app.register_blueprint(signing.bp)
     return app
 
 

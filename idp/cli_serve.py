@@ -30,6 +30,9 @@ def serve(host: str, port: int, demo: bool) -> None:
         if not app.config["EMBEDDED_DATABASE"]:
             raise CommandError("base de données pas à jour : lancez « idp db upgrade »")
         db.upgrade()
+    from idp.signing import ensure_keys
+
+    ensure_keys(app)
     if demo:
         from idp import demo as demo_data
 

@@ -100,6 +100,6 @@ def resolve_secrets(config: dict[str, Any]) -> None:
 
 
 def _new_master_key() -> str:
-    import base64
+    from keys.crypto import MasterKey
 
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode("ascii")
+    return MasterKey.generate().to_text()

@@ -201,6 +201,18 @@ class Keyring:
         new.append(generate_key(use, now=now, alg=alg, rsa_bits=bits))
         return self._commit(use, now, rows, changes, new)
 
+    def rows(self, use: KeyUse) -> list[StoredKey]:
+        """Every stored key of ``use``, all states, oldest first (no private material)."""
+        return self._store.list(use)
+
+    def key(self, kid: str) -> SigningKey:
+        """The decrypted key ``kid`` whatever its state (export); ``KeyError`` if unknown."""
+        for use in KeyUse:
+            for row in self._store.list(use):
+                if row.kid == kid:
+                    return self._load(row)
+        raise KeyError(kid)
+
     def add(self, key: SigningKey) -> StoredKey:
         """Encrypt and store an imported key (see :mod:`keys.io`), checked first."""
         check_signing_key(key)

@@ -380,3 +380,12 @@ def test_rotation_description_is_json_ready(keyring: Keyring) -> None:
     assert any(line.startswith("jwt: created ") and line.endswith("as next") for line in lines)
     assert any(line.endswith("next -> active") for line in lines)
     assert Rotation(KeyUse.JWT, NOW, ()).as_dict()["transitions"] == []
+
+
+def test_rows_and_key_by_kid(keyring: Keyring) -> None:
+    keyring.ensure(KeyUse.JWT, now=NOW)
+    rows = keyring.rows(KeyUse.JWT)
+    assert [row.state for row in rows] == [KeyState.ACTIVE, KeyState.NEXT]
+    assert keyring.key(rows[1].kid).kid == rows[1].kid
+    with pytest.raises(KeyError):
+        keyring.key("unknown")

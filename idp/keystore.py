@@ -1,0 +1,112 @@
+"""The SQLAlchemy :class:`keys.store.KeyStore`: keys shared by every worker.
+
+Rows live in ``rcd_store``'s ``signing_key`` table; private keys arrive here
+already encrypted (AES-GCM under the master key) and are stored as such.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from keys.model import KeyState, KeyUse
+from keys.store import KeyStoreConflict, StateChange, StoredKey
+from rcd_store.models import SigningKeyRow
+
+
+def _stored(row: SigningKeyRow) -> StoredKey:
+    return StoredKey(
+        kid=row.kid,
+        use=KeyUse(row.use),
+        alg=row.alg,
+        state=KeyState(row.state),
+        encrypted_private_key=bytes(row.encrypted_private_key),
+        certificate_pem=bytes(row.certificate_pem) if row.certificate_pem is not None else None,
+        created_at=row.created_at,
+        activated_at=row.activated_at,
+        retiring_at=row.retiring_at,
+        publish_until=row.publish_until,
+    )
+
+
+def _row(stored: StoredKey) -> SigningKeyRow:
+    return SigningKeyRow(
+        kid=stored.kid,
+        use=stored.use.value,
+        alg=stored.alg,
+        state=stored.state.value,
+        encrypted_private_key=stored.encrypted_private_key,
+        certificate_pem=stored.certificate_pem,
+        created_at=stored.created_at,
+        activated_at=stored.activated_at,
+        retiring_at=stored.retiring_at,
+        publish_until=stored.publish_until,
+    )
+
+
+class SqlKeyStore:
+    """Key rows in the directory database; every write is one transaction."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def list(self, use: KeyUse) -> builtins.list[StoredKey]:
+        with self._sessions() as session:
+            rows = session.scalars(
+                select(SigningKeyRow)
+                .where(SigningKeyRow.use == use.value)
+                .order_by(SigningKeyRow.created_at, SigningKeyRow.kid)
+            )
+            return [_stored(row) for row in rows]
+
+    def add(self, stored: StoredKey) -> None:
+        self.replace_states((), add=(stored,))
+
+    def update_state(
+        self,
+        kid: str,
+        state: KeyState,
+        *,
+        activated_at: datetime | None,
+        retiring_at: datetime | None,
+        publish_until: datetime | None,
+    ) -> None:
+        with self._sessions.begin() as session:
+            result = session.execute(
+                update(SigningKeyRow)
+                .where(SigningKeyRow.kid == kid)
+                .values(state=state.value, activated_at=activated_at, retiring_at=retiring_at,
+                        publish_until=publish_until)
+            )
+            if result.rowcount != 1:
+                raise KeyStoreConflict(f"no key {kid!r}")
+
+    def replace_states(
+        self, changes: Sequence[StateChange], *, add: Sequence[StoredKey] = ()
+    ) -> None:
+        """All changes and inserts in one transaction; a stale state rolls all back."""
+        try:
+            with self._sessions.begin() as session:
+                for change in changes:
+                    self._apply(session, change)
+                session.add_all([_row(stored) for stored in add])
+                session.flush()
+        except IntegrityError:
+            raise KeyStoreConflict("a key with this kid already exists") from None
+
+    @staticmethod
+    def _apply(session: Session, change: StateChange) -> None:
+        result = session.execute(
+            update(SigningKeyRow)
+            .where(SigningKeyRow.kid == change.kid, SigningKeyRow.state == change.previous.value)
+            .values(state=change.state.value, activated_at=change.activated_at,
+                    retiring_at=change.retiring_at, publish_until=change.publish_until)
+        )
+        if result.rowcount != 1:
+            raise KeyStoreConflict(
+                f"key {change.kid!r} is unknown or no longer {change.previous.value}")

@@ -1,0 +1,63 @@
+"""Signing keys of the running service: the keyring over the database, JWKS and metadata.
+
+Keys live in the database (every worker shares them), encrypted under
+``IDP_MASTER_KEY``. The keyring caches rows for a few seconds so signing does
+not read the database for every token; a rotation made by the CLI reaches
+every worker within that delay.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+
+from idp.config import ConfigError
+from idp.db import database
+from idp.keystore import SqlKeyStore
+from keys.crypto import MasterKey
+from keys.jwks import jwks
+from keys.keyring import Keyring
+from keys.model import KeyUse
+
+EXTENSION = "idp.keyring"
+ROW_CACHE = timedelta(seconds=10)
+
+bp = Blueprint("signing", __name__)
+
+
+def init_app(app: Flask) -> Keyring:
+    try:
+        master_key = MasterKey.from_text(app.config["MASTER_KEY"])
+    except ValueError as exc:
+        raise ConfigError(f"IDP_MASTER_KEY invalide : {exc}") from None
+    keyring = Keyring(SqlKeyStore(database(app).sessions), master_key, ttl=ROW_CACHE)
+    app.extensions[EXTENSION] = keyring
+    return keyring
+
+
+def keyring(app: Flask | None = None) -> Keyring:
+    return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def ensure_keys(app: Flask) -> None:
+    """First start: an active and a next key for SAML and for JWT (idempotent)."""
+    ring = keyring(app)
+    now = datetime.now(UTC)
+    ring.ensure(KeyUse.SAML, now=now, rsa_bits=int(app.config.get("SAML_RSA_BITS", 2048)))
+    ring.ensure(KeyUse.JWT, now=now, alg=app.config.get("JWT_ALG") or None)
+
+
+def max_token_lifetime(app: Flask) -> timedelta:
+    """The longest lifetime of any token this service signs (retiring keys stay that long)."""
+    seconds = max(int(app.config["TOKEN_LIFETIME_SECONDS"]),
+                  int(app.config["ACCESS_TOKEN_LIFETIME_SECONDS"]))
+    return timedelta(seconds=seconds)
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks_document() -> Response:
+    """The JWKS of the next, active and retiring JWT keys (kid = RFC 7638 thumbprint)."""
+    response = jsonify(jwks(keyring().published(KeyUse.JWT)))
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
