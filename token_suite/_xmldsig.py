@@ -18,8 +18,9 @@ Cryptography and canonicalisation are libxmlsec1 and libxml2's, never ours.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -142,6 +143,8 @@ class SignerMaterial:
     key: xmlsec.Key
     certificate_b64: str
     signature_method: str
+    #: the raw XML-DSig signature of bytes (PKCS#1 v1.5, or ECDSA r||s)
+    raw_sign: Callable[[bytes], bytes]
 
 
 @lru_cache(maxsize=32)
@@ -159,6 +162,7 @@ def _material(kid: str, signer: SigningKey) -> SignerMaterial:
         key=xmlsec.Key.from_memory(pem, xmlsec.constants.KeyDataFormatPem),
         certificate_b64=base64.b64encode(der).decode("ascii"),
         signature_method=ECDSA_SHA256 if is_ec else RSA_SHA256,
+        raw_sign=signer.sign,
     )
 
 
@@ -187,11 +191,47 @@ def signature_template(reference_id: str, material: SignerMaterial) -> str:
 
 
 def sign(element: etree._Element, signature: etree._Element, material: SignerMaterial) -> None:
-    """Fill the template ``signature`` (a child of ``element``) in place."""
+    """Fill the template ``signature`` (a child of ``element``) in place, with xmlsec."""
     ctx = xmlsec.SignatureContext()
     ctx.register_id(element, "ID")
     ctx.key = material.key
     ctx.sign(signature)
+
+
+def _c14n(element: etree._Element) -> bytes:
+    return bytes(etree.tostring(element, method="c14n", exclusive=True, with_comments=False))
+
+
+def sign_enveloped(element: etree._Element, material: SignerMaterial, *, position: int) -> None:
+    """Insert an enveloped signature of ``element`` (as its child at ``position``).
+
+    The lean issuing path: the same signature :func:`signature_template` and
+    :func:`sign` produce, assembled around libxml2's exclusive c14n (lxml) and
+    pyca/cryptography's signature (``SigningKey.sign``), without xmlsec's
+    per-signature transform machinery. Verification always goes through
+    xmlsec (:func:`verified_copy`), and the interoperability tests check these
+    signatures with xmlsec1 and pysaml2.
+    """
+    reference_id = element.get("ID")
+    digest = base64.b64encode(hashlib.sha256(_c14n(element)).digest()).decode("ascii")
+    signed_info = (
+        f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
+        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
+        f'<ds:SignatureMethod Algorithm="{material.signature_method}"/>'
+        f'<ds:Reference URI="#{reference_id}"><ds:Transforms>'
+        f'<ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/>'
+        f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/>'
+        f"<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
+    )
+    value = material.raw_sign(_c14n(etree.fromstring(signed_info)))
+    signature = etree.fromstring(
+        f'<ds:Signature xmlns:ds="{DS_NS}">{signed_info}'
+        f"<ds:SignatureValue>{base64.b64encode(value).decode('ascii')}</ds:SignatureValue>"
+        "<ds:KeyInfo><ds:X509Data>"
+        f"<ds:X509Certificate>{material.certificate_b64}</ds:X509Certificate>"
+        "</ds:X509Data></ds:KeyInfo></ds:Signature>"
+    )
+    element.insert(position, signature)
 
 
 # ---------------------------------------------------------------- verification

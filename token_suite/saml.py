@@ -104,16 +104,14 @@ class _Issuance:
     not_on_or_after: datetime
 
 
-def _assertion(
-    vector: IdentityVector, ctx: _Issuance, assertion_id: str, signature: str, xmlns: str = ""
-) -> str:
+def _assertion(vector: IdentityVector, ctx: _Issuance, assertion_id: str, xmlns: str = "") -> str:
     now, end = _instant(ctx.now), _instant(ctx.not_on_or_after)
     irt = f' InResponseTo="{_attr(ctx.in_response_to)}"' if ctx.in_response_to else ""
     authn = _instant(vector.auth_time or ctx.now)
     session = vector.session_index or _new_id()
     return (
         f'<saml:Assertion{xmlns} ID="{assertion_id}" Version="2.0" IssueInstant="{now}">'
-        f"<saml:Issuer>{escape(ctx.issuer)}</saml:Issuer>{signature}"
+        f"<saml:Issuer>{escape(ctx.issuer)}</saml:Issuer>"
         f'<saml:Subject><saml:NameID Format="{PERSISTENT}">{escape(vector.subject)}</saml:NameID>'
         f'<saml:SubjectConfirmation Method="{BEARER}"><saml:SubjectConfirmationData'
         f' NotOnOrAfter="{end}" Recipient="{_attr(ctx.recipient)}"{irt}/>'
@@ -127,13 +125,13 @@ def _assertion(
     )
 
 
-def _response(ctx: _Issuance, response_id: str, signature: str, assertion: str) -> str:
+def _response(ctx: _Issuance, response_id: str, assertion: str) -> str:
     irt = f' InResponseTo="{_attr(ctx.in_response_to)}"' if ctx.in_response_to else ""
     return (
         f'<samlp:Response xmlns:samlp="{SAMLP_NS}" xmlns:saml="{SAML_NS}" ID="{response_id}"'
         f' Version="2.0" IssueInstant="{_instant(ctx.now)}"'
         f' Destination="{_attr(ctx.recipient)}"{irt}>'
-        f"<saml:Issuer>{escape(ctx.issuer)}</saml:Issuer>{signature}"
+        f"<saml:Issuer>{escape(ctx.issuer)}</saml:Issuer>"
         f'<samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status>'
         f"{assertion}</samlp:Response>"
     )
@@ -171,20 +169,16 @@ def issue(
     material = _xmldsig.material(signer)
     ctx = _Issuance(issuer, audience, recipient, in_response_to, now, now + lifetime)
     assertion_id = _new_id()
-    template = _xmldsig.signature_template(assertion_id, material)
     if assertion_only:
         xmlns = f' xmlns:saml="{SAML_NS}"'
-        root = _parse_own(_assertion(vector, ctx, assertion_id, template, xmlns))
-        _xmldsig.sign(root, root[1], material)
+        root = _parse_own(_assertion(vector, ctx, assertion_id, xmlns))
+        _xmldsig.sign_enveloped(root, material, position=1)
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-    assertion = _assertion(vector, ctx, assertion_id, template)
-    response_id = _new_id()
-    signature = _xmldsig.signature_template(response_id, material) if sign_response else ""
-    root = _parse_own(_response(ctx, response_id, signature, assertion))
-    signed = root[-1]
-    _xmldsig.sign(signed, signed[1], material)
+    assertion = _assertion(vector, ctx, assertion_id)
+    root = _parse_own(_response(ctx, _new_id(), assertion))
+    _xmldsig.sign_enveloped(root[-1], material, position=1)
     if sign_response:
-        _xmldsig.sign(root, root[1], material)
+        _xmldsig.sign_enveloped(root, material, position=1)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
 
 

@@ -159,3 +159,18 @@ def test_resign_helper_really_signs() -> None:
         verify(serialize(root))
     resign(root)
     assert verify(serialize(root)).subject == "other"
+
+
+def test_lean_signing_equals_xmlsec_signing() -> None:
+    # sign_enveloped (lxml c14n + cryptography) must produce exactly the bytes
+    # xmlsec's template signing produces (RSA PKCS#1 v1.5 is deterministic).
+    lean = tree(issue(assertion_only=True))
+    reference = etree.fromstring(etree.tostring(lean))
+    reference.remove(reference.find("ds:Signature", NS))
+    resign(reference)
+
+    def values(root: etree._Element) -> list[str]:
+        paths = (".//ds:DigestValue", ".//ds:SignatureValue")
+        return ["".join(root.findtext(p, namespaces=NS).split()) for p in paths]
+
+    assert values(lean) == values(reference)
