@@ -61,3 +61,23 @@ def jwks_document() -> Response:
     response = jsonify(jwks(keyring().published(KeyUse.JWT)))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+@bp.get("/saml/metadata")
+def saml_metadata() -> Response:
+    """The IdP's signed SAML 2.0 metadata: SSO/SLO endpoints and every published signing key."""
+    from token_suite.metadata import idp_metadata
+
+    ring = keyring()
+    base = current_app.config["BASE_URL"]
+    document = idp_metadata(
+        entity_id=current_app.config["SAML_ENTITY_ID"],
+        signing_keys=ring.published(KeyUse.SAML),
+        sso_url=f"{base}/saml/sso",
+        slo_url=f"{base}/saml/slo",
+        signer=ring.active(KeyUse.SAML),
+        valid_until=datetime.now(UTC) + timedelta(days=7),
+    )
+    response = Response(document, mimetype="application/samlmetadata+xml")
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response

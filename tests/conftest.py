@@ -122,10 +122,11 @@ def idp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     monkeypatch.setenv("IDP_INSTANCE_PATH", app_config["INSTANCE_PATH"])
     monkeypatch.setenv("IDP_MASTER_KEY", MASTER_KEY)
     monkeypatch.setenv("IDP_SECRET_KEY", "test-secret-key")
+    monkeypatch.setenv("IDP_BASE_URL", app_config["BASE_URL"])
 
     def run(*args: str, stdin: str = "") -> Result:
         capsys.readouterr()
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8"))
         try:
             code = main(list(args))
         except SystemExit as exc:

@@ -1,0 +1,144 @@
+"""Tokens issued by the service: identity vectors from the directory, signed and audited.
+
+Minimisation: a token for a partner carries only the PAGM and habilitations of
+that partner's services (INTEROPS_PROFILE.md, "PAGM").
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from flask import Flask
+from lxml import etree
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from idp.signing import keyring
+from keys.model import KeyUse
+from rcd_store import audit
+from rcd_store.errors import NotFound
+from rcd_store.models import Declarant, Service, ServicePagm
+from rcd_store.services import active_habilitations, get_declarant
+from token_suite import jwt as interops_jwt
+from token_suite import saml as interops_saml
+from token_suite.vector import ACR_PASSWORD, Habilitation, IdentityVector
+
+SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
+
+
+def partner_audience(name: str) -> str:
+    """The identifier of a partner known only by name (the registry may set another)."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return f"urn:interops:partenaire:{slug}"
+
+
+def partner_services(session: Session, partner: str) -> list[Service]:
+    """The services hosted by ``partner`` (by name, case-insensitive)."""
+    services = list(session.scalars(
+        select(Service).where(func.lower(Service.partner_name) == partner.strip().lower())))
+    if not services:
+        raise NotFound(f"partenaire inconnu ou sans service : {partner!r}")
+    return services
+
+
+def vector_for(
+    session: Session,
+    declarant: Declarant,
+    services: Sequence[Service],
+    *,
+    acr: str = ACR_PASSWORD,
+    auth_time: datetime | None = None,
+    session_index: str | None = None,
+    include_email: bool = False,
+) -> IdentityVector:
+    """The declarant's vector for ``services`` only: their PAGM and habilitations, nothing else."""
+    service_ids = {s.id: s for s in services}
+    habilitations = [h for h in active_habilitations(session, declarant.id)
+                     if h.service_id in service_ids]
+    pagm_rows = session.execute(
+        select(ServicePagm.service_id, ServicePagm.role, ServicePagm.pagm)
+        .where(ServicePagm.service_id.in_(list(service_ids)))).all()
+    pagm_of = {(service_id, role): code for service_id, role, code in pagm_rows}
+    pagm = sorted({pagm_of[(h.service_id, h.role)] for h in habilitations
+                   if (h.service_id, h.role) in pagm_of})
+    rights = sorted({Habilitation(service_ids[h.service_id].code, h.establishment.siret, h.role)
+                     for h in habilitations})
+    home = declarant.home_establishment
+    return IdentityVector(
+        subject=declarant.id,
+        siret=home.siret if home else None,
+        family_name=declarant.last_name,
+        given_name=declarant.first_name,
+        email=declarant.email if include_email else None,
+        pagm=tuple(pagm),
+        habilitations=tuple(rights),
+        acr=acr,
+        auth_time=auth_time,
+        session_index=session_index,
+    )
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    token_id: str
+    format: str
+    audience: str
+    expires_at: datetime
+
+
+def _assertion_id(document: bytes) -> str:
+    # our own freshly signed output: parsed only to name it in the audit trail
+    root = etree.fromstring(document, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    node = root if root.tag == f"{{{SAML_NS}}}Assertion" else root.find(f"{{{SAML_NS}}}Assertion")
+    return str(node.get("ID"))
+
+
+def issue(
+    app: Flask,
+    session: Session,
+    vector: IdentityVector,
+    *,
+    fmt: str,
+    audience: str,
+    recipient: str | None = None,
+    lifetime: timedelta | None = None,
+    now: datetime | None = None,
+) -> IssuedToken:
+    """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only)."""
+    now = now or datetime.now(UTC)
+    lifetime = lifetime or timedelta(seconds=int(app.config["TOKEN_LIFETIME_SECONDS"]))
+    if fmt == "saml":
+        document = interops_saml.issue(
+            vector, signer=keyring(app).active(KeyUse.SAML), issuer=app.config["SAML_ENTITY_ID"],
+            audience=audience, recipient=recipient or audience, now=now, lifetime=lifetime)
+        token, token_id = document.decode("utf-8"), _assertion_id(document)
+    elif fmt == "jwt":
+        token_id = secrets.token_urlsafe(18)
+        token = interops_jwt.issue(vector, signer=keyring(app).active(KeyUse.JWT),
+                                   issuer=app.config["BASE_URL"], audience=audience, now=now,
+                                   lifetime=lifetime, jti=token_id)
+    else:
+        raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
+    audit.record(session, "token.issued", actor=vector.subject, target=audience,
+                 data={"format": fmt, "id": token_id, "pagm": list(vector.pagm)})
+    return IssuedToken(token, token_id, fmt, audience, now + lifetime)
+
+
+def issue_for_partner(app: Flask, session: Session, *, declarant_id: str, partner: str,
+                      service: str | None, fmt: str) -> IssuedToken:
+    """``idp token issue``: a token for one partner, minimised to its services (or one)."""
+    declarant = get_declarant(session, declarant_id)
+    services = partner_services(session, partner)
+    if service is not None:
+        services = [s for s in services if s.code == service.strip().upper()]
+        if not services:
+            raise NotFound(f"service {service!r} inconnu chez le partenaire {partner!r}")
+    vector = vector_for(session, declarant, services, auth_time=datetime.now(UTC))
+    return issue(app, session, vector, fmt=fmt, audience=partner_audience(partner))
