@@ -45,7 +45,7 @@ def _read_password(password_stdin: bool) -> str:
     if not password_stdin:
         raise CommandError("mot de passe manquant : passez-le sur l'entrée standard avec --password-stdin")
     line = sys.stdin.readline()
-    return line[:-1] if line.endswith("\n") else line
+    return line.removesuffix("\n")
 
 
 @declarant.command("add")

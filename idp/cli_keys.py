@@ -83,7 +83,7 @@ def _passphrase(flag: bool) -> bytes | None:
     if not flag:
         return None
     line = sys.stdin.readline()
-    return (line[:-1] if line.endswith("\n") else line).encode("utf-8")
+    return (line.removesuffix("\n")).encode("utf-8")
 
 
 @keys_group.command("import")

@@ -13,11 +13,11 @@ from idp.cli import CommandError, emit, json_option, make_app
 @click.option("--demo", is_flag=True, help="Charge l'annuaire de démonstration et affiche ses comptes.")
 def serve(host: str, port: int, demo: bool) -> None:
     """Lance le fournisseur d'identité (SQLite embarquée par défaut)."""
+    import os
+
     from werkzeug.serving import run_simple
 
     from idp.db import database
-
-    import os
 
     overrides: dict[str, object] = {"DEMO": True} if demo else {}
     if "IDP_BASE_URL" not in os.environ:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ def read_source(source: str) -> bytes:
     """A file's bytes, or an http(s) URL's body (1 MiB at most, 10 s)."""
     if source.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(source, timeout=10) as response:  # noqa: S310 - scheme checked
+            with urllib.request.urlopen(source, timeout=10) as response:
                 data = response.read(MAX_FETCH + 1)
         except OSError as exc:
             raise CommandError(f"lecture impossible de {source} : {exc}") from None
@@ -58,7 +58,7 @@ def _replay_cache(instance: Path) -> Any:
 
 def _guess_format(data: bytes) -> str:
     text = data.strip()
-    if text.startswith(b"<") or text.startswith(b"PD"):  # XML, or base64 of "<?xml"/"<samlp"
+    if text.startswith((b"<", b"PD")):  # XML, or base64 of "<?xml"/"<samlp"
         return "saml"
     return "jwt" if text.count(b".") == 2 else "saml"
 

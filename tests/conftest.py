@@ -143,7 +143,7 @@ def snapshot(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
             rows = conn.execute(select(table)).all()
-            result[table.name] = sorted((tuple(map(repr, r)) for r in rows))
+            result[table.name] = sorted(tuple(map(repr, r)) for r in rows)
     return result
 
 

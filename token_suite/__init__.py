@@ -7,7 +7,7 @@ from token_suite import errors
 from token_suite.trust import Trust
 from token_suite.vector import Habilitation, IdentityVector
 
-__all__ = ["Trust", "IdentityVector", "Habilitation", "errors", "saml", "jwt"]
+__all__ = ["Habilitation", "IdentityVector", "Trust", "errors", "jwt", "saml"]
 
 
 def __getattr__(name: str) -> object:

@@ -34,7 +34,7 @@ def test_jwks_publishes_next_active_and_retiring(app, idp) -> None:
     idp("keys", "rotate", "--use", "jwt")
     from idp.signing import keyring
 
-    keyring(app)._rows.clear()  # noqa: SLF001 - the CLI wrote behind this app's row cache
+    keyring(app)._rows.clear()
     body = app.test_client().get("/.well-known/jwks.json").json
     listed = json.loads(idp("keys", "list", "--json").out)["keys"]
     expected = {k["kid"] for k in listed if k["use"] == "jwt" and k["state"] != "retired"}

@@ -80,7 +80,7 @@ def test_verify_tampered_from_stdin(idp, declarant_id, published, app) -> None:
 
 
 def test_verify_usage_errors(idp, published) -> None:
-    metadata, jwks = published
+    _, jwks = published
     assert "--issuer" in idp("token", "verify", "--audience", "a", "--jwks", str(jwks), "x").err
     assert idp("token", "verify", "--audience", "a", "x").code == 1
     bad = idp("token", "verify", "--audience", "a", "--metadata", str(jwks), "x")

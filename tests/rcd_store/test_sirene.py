@@ -44,10 +44,10 @@ def test_reimport_updates_without_duplicates(session) -> None:
 
 def test_unites_legales_name_companies_in_any_column_order(session) -> None:
     ul = io.BytesIO(
-        "nomUniteLegale;denominationUniteLegale;siren;prenom1UniteLegale\n"
-        ";BOULANGERIE DUPONT;732829320;\n"
-        "MARTIN;;443061841;JEAN\n"
-        ";;443061842;\n".encode()
+        b"nomUniteLegale;denominationUniteLegale;siren;prenom1UniteLegale\n"
+        b";BOULANGERIE DUPONT;732829320;\n"
+        b"MARTIN;;443061841;JEAN\n"
+        b";;443061842;\n"
     )
     errors: list[str] = []
     report = sirene.import_unites_legales(session, ul, on_error=errors.append)
