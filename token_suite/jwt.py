@@ -35,10 +35,8 @@ from json.encoder import encode_basestring_ascii as _q
 from pathlib import Path
 from typing import Any
 
-from jwt import PyJWK
-from jwt.exceptions import InvalidKeyError, PyJWKError
-
-from keys.model import PublicKey, SigningKey
+from keys.jwks import public_keys_from_jwks
+from keys.model import SigningKey
 from token_suite import _jws
 from token_suite.errors import (
     FailedCheck,
@@ -82,7 +80,6 @@ CORE_CLAIMS: frozenset[str] = frozenset(
 #: most 200,000 live IDs (then it refuses tokens rather than forget one). Several
 #: processes or hosts must share a cache (Redis, SQL) passed as ``replay=``.
 DEFAULT_REPLAY_CACHE = InMemoryReplayCache(max_entries=200_000)
-_PRIVATE_JWK_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 _ZERO = timedelta(0)
 
@@ -421,48 +418,16 @@ def _check_replay(cache: ReplayCache, jti: str, until: float) -> None:
 def trust_from_jwks(source: dict[str, Any] | str | Path, *, issuer: str | None = None) -> Trust:
     """Trust the public signature keys of a JWKS (a dict, or a JSON file path).
 
-    Refuses (``ValueError``) private members (a leaked private key is no trust
-    anchor), keys without ``kid``, duplicate ``kid``, encryption keys, algorithms
-    outside ES256/RS256/PS256, keys that do not fit their algorithm, RSA under
-    2048 bits and RSA keys without ``alg`` (RS256 and PS256 cannot be told
-    apart). EC P-256 keys without ``alg`` are ES256.
+    Parsing is :func:`keys.jwks.public_keys_from_jwks` (``ValueError``, as
+    ``JWKSError``): it refuses private members, HMAC and unknown key types,
+    RSA under 2048 bits, an ``alg`` foreign to the key, RSA keys without
+    ``alg``, duplicate kids and kids unsafe as names; keys for another use are
+    skipped. Each kid keeps the ``alg`` it was published for (check 2).
     """
     document = source if isinstance(source, dict) else json.loads(Path(source).read_text("utf-8"))
-    jwks = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(jwks, list):
-        raise ValueError("a JWKS is an object with a 'keys' list")  # noqa: TRY004 - bad document
-    keys: dict[str, PublicKey] = {}
-    algs: dict[str, str] = {}
-    for jwk in jwks:
-        kid, alg, key = _public_jwk(jwk)
-        if kid in keys:
-            raise ValueError(f"duplicate kid {kid!r} in JWKS")
-        keys[kid], algs[kid] = key, alg
-    return Trust(issuer=issuer, jwt_keys=keys, jwt_algs=algs)
-
-
-def _public_jwk(jwk: Any) -> tuple[str, str, PublicKey]:
-    if not isinstance(jwk, dict):
-        raise ValueError("JWKS member is not an object")  # noqa: TRY004 - bad document
-    if _PRIVATE_JWK_MEMBERS.intersection(jwk):
-        raise ValueError("JWKS holds private key material")
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not kid:
-        raise ValueError("JWK without kid")
-    if jwk.get("use", "sig") != "sig":
-        raise ValueError(f"JWK {kid} is not a signature key")
-    alg = jwk.get("alg") or _default_alg(jwk)
-    if alg not in ALGORITHMS:
-        raise ValueError(f"JWK {kid}: algorithm {alg!r} not allowed")
-    try:
-        key = PyJWK(jwk, algorithm=alg).key
-        _jws.verifier_for(key, alg)  # the key fits its algorithm (type, curve, size)
-    except (PyJWKError, InvalidKeyError, ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"JWK {kid} unusable: {exc}") from exc
-    return kid, alg, key
-
-
-def _default_alg(jwk: dict[str, Any]) -> str:
-    if jwk.get("kty") == "EC" and jwk.get("crv") == "P-256":
-        return "ES256"
-    raise ValueError(f"JWK {jwk.get('kid')}: no alg, and its key type implies none")
+    published = public_keys_from_jwks(document)
+    return Trust(
+        issuer=issuer,
+        jwt_keys={kid: key for kid, (_, key) in published.items()},
+        jwt_algs={kid: alg for kid, (alg, _) in published.items()},
+    )
