@@ -374,3 +374,16 @@ def active_habilitations(session: Session, declarant_id: str) -> list[Habilitati
         .order_by(Habilitation.id)
     )
     return list(session.scalars(stmt))
+
+
+def check_password(
+    session: Session, declarant: Declarant, password: str, *, passwords: PasswordService
+) -> bool:
+    """True when ``password`` is the declarant's; on success a hash made with other
+    argon2id parameters is replaced by one with the current parameters (rehash on login)."""
+    if not declarant.password_hash or not passwords.verify(declarant.password_hash, password):
+        return False
+    if passwords.needs_rehash(declarant.password_hash):
+        session.execute(update(Declarant).where(Declarant.id == declarant.id)
+                        .values(password_hash=passwords.hash(password)))
+    return True

@@ -85,3 +85,24 @@ def test_bad_master_key_is_refused(idp, monkeypatch) -> None:
     monkeypatch.setenv("IDP_MASTER_KEY", "trop-courte")
     result = idp("keys", "list")
     assert result.code == 1 and "IDP_MASTER_KEY invalide" in result.err
+
+
+def test_saml_metadata_publishes_next_active_and_retiring(app, idp) -> None:
+    from cryptography import x509
+
+    from idp.signing import keyring
+    from keys.model import thumbprint
+    from token_suite import Trust
+
+    idp("keys", "rotate", "--use", "saml")
+    keyring(app)._rows.clear()  # noqa: SLF001 - the CLI wrote behind this app's row cache
+    document = app.test_client().get("/saml/metadata")
+    assert document.status_code == 200
+    assert document.mimetype == "application/samlmetadata+xml"
+    trust = Trust.from_metadata(document.data)
+    assert trust.issuer == app.config["SAML_ENTITY_ID"]
+    listed = json.loads(idp("keys", "list", "--json").out)["keys"]
+    expected = {k["kid"] for k in listed if k["use"] == "saml" and k["state"] != "retired"}
+    published = {thumbprint(c.public_key()) for c in trust.saml_certificates}
+    assert published == expected and len(expected) == 3
+    assert all(isinstance(c, x509.Certificate) for c in trust.saml_certificates)

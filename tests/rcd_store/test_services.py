@@ -118,3 +118,18 @@ def test_concurrent_grants_leave_one_row(session, engine) -> None:
     assert errors == []
     count = session.scalar(select(func.count()).select_from(Habilitation))
     assert count == 1
+
+
+def test_check_password_rehashes_when_parameters_change(session) -> None:
+    from rcd_store.passwords import HashParameters, PasswordService
+
+    f.company(session)
+    person = f.declarant(session)
+    old_hash = person.password_hash
+    stronger = PasswordService(HashParameters(time_cost=3))
+    assert not services.check_password(session, person, "mauvais mot de passe", passwords=stronger)
+    assert person.password_hash == old_hash  # a failure changes nothing
+    assert services.check_password(session, person, f.PASSWORD, passwords=stronger)
+    session.refresh(person)
+    assert person.password_hash != old_hash and "t=3" in person.password_hash
+    assert services.check_password(session, person, f.PASSWORD, passwords=stronger)
