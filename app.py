@@ -7,6 +7,8 @@ from typing import Any
 
 from flask import Flask
 
+import idp.models  # noqa: F401  (web tables)
+import partners.models  # noqa: F401  (partner registry tables)
 from idp import config as idp_config
 from idp import db, errors, home, i18n, passwords, signing
 

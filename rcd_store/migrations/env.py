@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import importlib
+
 from alembic import context
 
 import rcd_store.models  # noqa: F401  (registers the directory tables)
 from rcd_store.db import Base
+
+# The application's other tables (partner registry, sessions) share this schema
+# history; they are imported only to let autogenerate compare them.
+for module in ("partners.models", "idp.models"):
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError:
+        pass
 
 config = context.config
 target_metadata = Base.metadata
