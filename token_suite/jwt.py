@@ -226,7 +226,8 @@ def verify(
     expired tokens, tokens for another service or from another issuer, too weak
     an authentication, foreign PAGM, and replay. ``issuer`` (or
     ``trust.issuer``) is required (``ValueError``). With ``replay=None`` the
-    process-wide :data:`DEFAULT_REPLAY_CACHE` is used. The vector holds only
+    process-wide :data:`DEFAULT_REPLAY_CACHE` is used; it expires IDs on the wall
+    clock, so callers verifying with a ``now=`` far from it pass their own cache. The vector holds only
     signed values (``acr`` defaults to the lowest level when absent); ``claims``
     is the whole signed payload.
     """
