@@ -133,9 +133,10 @@ def token_verify(source: str, fmt: str, audience: str, metadata: str | None,
 @click.option("--declarant", "declarant_id", required=True, help="Identifiant du déclarant.")
 @click.option("--partner", required=True, help="Partenaire destinataire (nom).")
 @click.option("--service", help="Un seul service du partenaire.")
-@click.option("--format", "fmt", type=click.Choice(["saml", "jwt"]), default="saml", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["saml", "jwt"]),
+              help="saml ou jwt (par défaut : le réglage du partenaire, sinon saml).")
 @json_option
-def token_issue(declarant_id: str, partner: str, service: str | None, fmt: str,
+def token_issue(declarant_id: str, partner: str, service: str | None, fmt: str | None,
                 as_json: bool) -> None:
     """Émet un jeton signé pour un partenaire (le document samlp:Response ou le JWT seul)."""
     from idp import tokens

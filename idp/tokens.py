@@ -6,9 +6,7 @@ that partner's services (INTEROPS_PROFILE.md, "PAGM").
 
 from __future__ import annotations
 
-import re
 import secrets
-import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,9 @@ from sqlalchemy.orm import Session
 
 from idp.signing import keyring
 from keys.model import KeyUse
+from partners import services as registry
+from partners.models import Partner
+from partners.services import default_identifier
 from rcd_store import audit
 from rcd_store.errors import NotFound
 from rcd_store.models import Declarant, Service, ServicePagm
@@ -33,9 +34,7 @@ SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 
 def partner_audience(name: str) -> str:
     """The identifier of a partner known only by name (the registry may set another)."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
-    return f"urn:interops:partenaire:{slug}"
+    return default_identifier(name)
 
 
 def partner_services(session: Session, partner: str) -> list[Service]:
@@ -131,14 +130,36 @@ def issue(
     return IssuedToken(token, token_id, fmt, audience, now + lifetime)
 
 
+def _registered(session: Session, name: str) -> Partner | None:
+    try:
+        return registry.get_partner(session, name)
+    except NotFound:
+        return None
+
+
 def issue_for_partner(app: Flask, session: Session, *, declarant_id: str, partner: str,
-                      service: str | None, fmt: str) -> IssuedToken:
-    """``idp token issue``: a token for one partner, minimised to its services (or one)."""
+                      service: str | None, fmt: str | None) -> IssuedToken:
+    """``idp token issue``: a token for one partner, minimised to its services (or one).
+
+    A registered partner gets its identifier as audience, its ACS as recipient,
+    its format, lifetime and allowed claims; a partner known only as the host of
+    services gets the defaults."""
     declarant = get_declarant(session, declarant_id)
-    services = partner_services(session, partner)
+    registered = _registered(session, partner)
+    services = (registry.services_of(session, registered) if registered
+                else partner_services(session, partner))
     if service is not None:
         services = [s for s in services if s.code == service.strip().upper()]
         if not services:
             raise NotFound(f"service {service!r} inconnu chez le partenaire {partner!r}")
-    vector = vector_for(session, declarant, services, auth_time=datetime.now(UTC))
-    return issue(app, session, vector, fmt=fmt, audience=partner_audience(partner))
+    include_email = bool(registered and "email" in (registered.claims or []))
+    vector = vector_for(session, declarant, services, auth_time=datetime.now(UTC),
+                        include_email=include_email)
+    if registered is None:
+        return issue(app, session, vector, fmt=fmt or "saml", audience=partner_audience(partner))
+    recipient = None
+    if registered.saml is not None and registered.saml.acs:
+        recipient = str(min(registered.saml.acs, key=lambda a: (not a["default"], a["index"] or 0))["url"])
+    return issue(app, session, vector, fmt=fmt or registered.token_format,
+                 audience=registered.identifier, recipient=recipient or registered.landing_url,
+                 lifetime=timedelta(seconds=registered.token_lifetime_seconds))

@@ -1,0 +1,314 @@
+"""Partner registry services: register, edit and look up partners and their clients.
+
+Every input is validated before anything changes; errors are
+:class:`rcd_store.errors.DirectoryError` with a French message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from partners.models import TOKEN_FORMATS, OAuthClient, Partner, SamlServiceProvider
+from rcd_store import audit
+from rcd_store.errors import DirectoryError, Duplicate, NotFound
+from rcd_store.models import Service
+from rcd_store.services import get_service
+
+GRANTS = (
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "urn:ietf:params:oauth:grant-type:token-exchange",
+    "urn:ietf:params:oauth:grant-type:jwt-bearer",
+)
+TOKEN_AUTH = ("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
+CLAIMS = ("email",)
+MAX_NAVIGATION_LIFETIME = 300
+_NAME = re.compile(r"^[\w][\w .'&()-]{0,99}$")
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
+def default_identifier(name: str) -> str:
+    """The identifier of a partner with neither SAML metadata nor client id."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return f"urn:interops:partenaire:{slug}"
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a generated 256-bit client secret (high entropy: no slow hash needed)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def secret_matches(stored_hash: str | None, secret: str) -> bool:
+    """Constant-time comparison of a presented client secret with its stored hash."""
+    return stored_hash is not None and hmac.compare_digest(stored_hash, hash_secret(secret))
+
+
+def checked_url(value: str, what: str, *, allow_path: bool = True) -> str:
+    """An absolute https URL (http only for localhost), without fragment or credentials."""
+    parts = urlsplit(value.strip())
+    local = parts.hostname in _LOCAL_HOSTS or (parts.hostname or "").endswith(".localhost")
+    if parts.scheme not in ("https", "http") or not parts.hostname or (
+        parts.scheme == "http" and not local
+    ):
+        raise DirectoryError(f"{what} invalide : {value!r} (URL https absolue attendue)")
+    if parts.fragment or parts.username or parts.password:
+        raise DirectoryError(f"{what} invalide : {value!r} (ni fragment ni identifiants)")
+    if not allow_path and (parts.path not in ("", "/") or parts.query):
+        raise DirectoryError(f"{what} invalide : {value!r} (schéma://hôte[:port] attendu)")
+    return value.strip() if allow_path else f"{parts.scheme}://{parts.netloc}"
+
+
+@dataclass
+class ClientSettings:
+    client_id: str
+    redirect_uris: Sequence[str] = ()
+    origins: Sequence[str] = ()
+    grants: Sequence[str] = ()
+    token_auth: str = "client_secret_basic"
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    scopes: Sequence[str] = ("openid", "profile")
+
+
+@dataclass
+class PartnerSettings:
+    name: str
+    saml_metadata: bytes | None = None
+    client: ClientSettings | None = None
+    services: Sequence[str] = ()
+    landing_url: str | None = None
+    token_format: str | None = None
+    token_lifetime: int | None = None
+    skew: int | None = None
+    claims: Sequence[str] = ()
+    trusted_portal: bool | None = None
+    api_audience: str | None = None
+    identifier: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Registered:
+    partner: Partner
+    client_secret: str | None
+
+
+def get_partner(session: Session, name: str) -> Partner:
+    found = session.scalars(
+        select(Partner).where(func.lower(Partner.name) == name.strip().lower())).first()
+    if found is None:
+        raise NotFound(f"partenaire inconnu : {name!r} (ajoutez-le avec « idp partner add »)")
+    return found
+
+
+def partner_by_identifier(session: Session, identifier: str) -> Partner | None:
+    return session.scalars(select(Partner).where(Partner.identifier == identifier)).first()
+
+
+def client_by_id(session: Session, client_id: str) -> OAuthClient | None:
+    return session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
+
+
+def _saml(partner: Partner, metadata: bytes) -> SamlServiceProvider:
+    from token_suite.metadata import MetadataError, parse_sp_metadata
+
+    try:
+        sp = parse_sp_metadata(metadata)
+    except MetadataError as exc:
+        raise DirectoryError(f"métadonnées SAML invalides : {exc}") from None
+    if not sp.assertion_consumer_services:
+        raise DirectoryError("métadonnées SAML sans AssertionConsumerService")
+    for endpoint in sp.assertion_consumer_services:
+        checked_url(endpoint.location, "URL AssertionConsumerService")
+    pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in sp.signing_certificates]
+    if sp.authn_requests_signed and not pems:
+        raise DirectoryError("AuthnRequestsSigned sans certificat de signature")
+    settings = partner.saml or SamlServiceProvider()
+    settings.entity_id = sp.entity_id
+    settings.metadata_xml = metadata.decode("utf-8")
+    settings.acs = [{"binding": e.binding, "url": e.location, "index": e.index,
+                     "default": e.is_default} for e in sp.assertion_consumer_services]
+    settings.slo = [{"binding": e.binding, "url": e.location} for e in sp.single_logout_services]
+    settings.certificates_pem = pems
+    settings.authn_requests_signed = sp.authn_requests_signed
+    settings.want_assertions_signed = True
+    return settings
+
+
+def _client(session: Session, partner: Partner, settings: ClientSettings) -> tuple[OAuthClient, str | None]:
+    client_id = settings.client_id.strip()
+    if not re.fullmatch(r"[A-Za-z0-9._:/-]{3,200}", client_id):
+        raise DirectoryError(f"identifiant de client invalide : {client_id!r}")
+    with session.no_autoflush:
+        existing = client_by_id(session, client_id)
+    if existing is not None and existing.partner_id != partner.id:
+        raise Duplicate(f"client déjà enregistré pour un autre partenaire : {client_id}")
+    if settings.token_auth not in TOKEN_AUTH:
+        raise DirectoryError(f"méthode d'authentification inconnue : {settings.token_auth!r} "
+                             f"({', '.join(TOKEN_AUTH)})")
+    unknown = [g for g in settings.grants if g not in GRANTS]
+    if unknown:
+        raise DirectoryError(f"type d'autorisation inconnu : {unknown[0]!r}")
+    grants = list(dict.fromkeys(settings.grants or ["authorization_code"]))
+    if settings.token_auth == "none" and set(grants) - {"authorization_code", "refresh_token"}:
+        raise DirectoryError("un client public n'a droit qu'à authorization_code (avec PKCE)")
+    if settings.token_auth == "private_key_jwt" and not (settings.jwks or settings.jwks_uri):
+        raise DirectoryError("private_key_jwt exige --jwks (fichier ou URL)")
+    if "authorization_code" in grants and not settings.redirect_uris:
+        raise DirectoryError("authorization_code exige au moins une --redirect-uri")
+    client = existing or OAuthClient(client_id=client_id)
+    client.redirect_uris = [checked_url(u, "redirect_uri") for u in settings.redirect_uris]
+    client.origins = [checked_url(o, "origine", allow_path=False) for o in settings.origins]
+    client.grant_types = grants
+    client.token_endpoint_auth_method = settings.token_auth
+    client.scopes = list(dict.fromkeys(settings.scopes))
+    client.jwks = settings.jwks
+    client.jwks_uri = checked_url(settings.jwks_uri, "jwks_uri") if settings.jwks_uri else None
+    secret = None
+    if settings.token_auth in ("client_secret_basic", "client_secret_post") and (
+        existing is None or existing.client_secret_hash is None
+    ):
+        secret = secrets.token_urlsafe(32)
+        client.client_secret_hash = hash_secret(secret)
+    elif settings.token_auth not in ("client_secret_basic", "client_secret_post"):
+        client.client_secret_hash = None
+    return client, secret
+
+
+def _apply(session: Session, partner: Partner, s: PartnerSettings) -> str | None:
+    if s.saml_metadata is not None:
+        partner.saml = _saml(partner, s.saml_metadata)
+    secret = None
+    if s.client is not None:
+        client, secret = _client(session, partner, s.client)
+        if client not in partner.clients:
+            partner.clients.append(client)
+    if s.services:
+        partner.services = [get_service(session, code) for code in dict.fromkeys(s.services)]
+    if s.landing_url is not None:
+        partner.landing_url = checked_url(s.landing_url, "URL d'arrivée")
+    if s.token_format is not None:
+        if s.token_format not in TOKEN_FORMATS:
+            raise DirectoryError(f"format de jeton inconnu : {s.token_format!r} (saml ou jwt)")
+        partner.token_format = s.token_format
+    if s.token_lifetime is not None:
+        if not 30 <= s.token_lifetime <= MAX_NAVIGATION_LIFETIME:
+            raise DirectoryError("durée de vie des jetons : entre 30 et 300 secondes")
+        partner.token_lifetime_seconds = s.token_lifetime
+    if s.skew is not None:
+        if not 0 <= s.skew <= 300:
+            raise DirectoryError("tolérance d'horloge : entre 0 et 300 secondes")
+        partner.clock_skew_seconds = s.skew
+    if s.claims:
+        unknown = [c for c in s.claims if c not in CLAIMS]
+        if unknown:
+            raise DirectoryError(f"attribut inconnu : {unknown[0]!r} ({', '.join(CLAIMS)})")
+        partner.claims = list(dict.fromkeys(s.claims))
+    if s.trusted_portal is not None:
+        partner.trusted_portal = s.trusted_portal
+    if s.api_audience is not None:
+        partner.api_audience = s.api_audience.strip() or None
+    return secret
+
+
+def _identifier(partner: Partner, s: PartnerSettings) -> str:
+    if s.identifier:
+        return s.identifier.strip()
+    if partner.saml is not None:
+        return partner.saml.entity_id
+    if partner.clients:
+        return partner.clients[0].client_id
+    return default_identifier(partner.name)
+
+
+def add_partner(session: Session, settings: PartnerSettings, *, actor: str | None = None) -> Registered:
+    """Register a partner organism with its SAML SP, OAuth client and services."""
+    name = " ".join(settings.name.split())
+    if not _NAME.match(name):
+        raise DirectoryError(f"nom de partenaire invalide : {settings.name!r}")
+    if session.scalars(select(Partner.id).where(func.lower(Partner.name) == name.lower())).first():
+        raise Duplicate(f"partenaire déjà enregistré : {name}")
+    partner = Partner(name=name, identifier="", claims=[], token_format="saml",
+                      token_lifetime_seconds=300, clock_skew_seconds=60, trusted_portal=False)
+    session.add(partner)
+    secret = _apply(session, partner, settings)
+    partner.identifier = _identifier(partner, settings)
+    _check_identifier_free(session, partner)
+    session.flush()
+    audit.record(session, "partner.added", actor=actor, target=partner.name,
+                 data=describe(partner))
+    return Registered(partner, secret)
+
+
+def edit_partner(session: Session, name: str, settings: PartnerSettings, *,
+                 actor: str | None = None) -> Registered:
+    """Change a partner's settings (only what ``settings`` gives)."""
+    partner = get_partner(session, name)
+    secret = _apply(session, partner, settings)
+    if settings.identifier or settings.saml_metadata is not None:
+        partner.identifier = _identifier(partner, settings)
+        _check_identifier_free(session, partner)
+    session.flush()
+    audit.record(session, "partner.edited", actor=actor, target=partner.name,
+                 data=describe(partner))
+    return Registered(partner, secret)
+
+
+def _check_identifier_free(session: Session, partner: Partner) -> None:
+    other = partner_by_identifier(session, partner.identifier)
+    if other is not None and other is not partner:
+        raise Duplicate(f"identifiant déjà utilisé par {other.name} : {partner.identifier}")
+    if partner.saml is not None:
+        clash = session.scalars(select(SamlServiceProvider).where(
+            SamlServiceProvider.entity_id == partner.saml.entity_id)).first()
+        if clash is not None and clash is not partner.saml:
+            raise Duplicate(f"entityID déjà enregistré : {partner.saml.entity_id}")
+
+
+def describe(partner: Partner) -> dict[str, Any]:
+    """The partner's settings as JSON (no secret)."""
+    return {
+        "name": partner.name,
+        "identifier": partner.identifier,
+        "landing_url": partner.landing_url,
+        "token_format": partner.token_format,
+        "token_lifetime": partner.token_lifetime_seconds,
+        "skew": partner.clock_skew_seconds,
+        "claims": list(partner.claims or []),
+        "trusted_portal": partner.trusted_portal,
+        "api_audience": partner.api_audience,
+        "services": [s.code for s in partner.services],
+        "saml": None if partner.saml is None else {
+            "entity_id": partner.saml.entity_id, "acs": partner.saml.acs, "slo": partner.saml.slo,
+            "authn_requests_signed": partner.saml.authn_requests_signed},
+        "clients": [{"client_id": c.client_id, "token_auth": c.token_endpoint_auth_method,
+                     "redirect_uris": c.redirect_uris, "origins": c.origins,
+                     "grants": c.grant_types} for c in partner.clients],
+    }
+
+
+def list_partners(session: Session) -> list[Partner]:
+    return list(session.scalars(select(Partner).order_by(Partner.name)))
+
+
+def services_of(session: Session, partner: Partner) -> list[Service]:
+    """The services whose habilitations and PAGM the partner may receive: those named at
+    registration, and those it hosts (``idp service add --partner NAME``)."""
+    hosted = session.scalars(
+        select(Service).where(func.lower(Service.partner_name) == partner.name.lower()))
+    merged = {s.id: s for s in [*partner.services, *hosted]}
+    return sorted(merged.values(), key=lambda s: s.code)
