@@ -10,7 +10,7 @@ from flask import Flask
 import idp.models  # noqa: F401  (web tables)
 import partners.models  # noqa: F401  (partner registry tables)
 from idp import config as idp_config
-from idp import db, errors, home, i18n, passwords, signing
+from idp import csrf, db, errors, home, i18n, passwords, signing
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -24,6 +24,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     passwords.init_app(app)
     signing.init_app(app)
     i18n.init_app(app)
+    csrf.init_app(app)
     errors.init_app(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(signing.bp)

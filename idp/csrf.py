@@ -1,0 +1,76 @@
+"""CSRF protection for every form: a token bound to a per-browser random cookie.
+
+The hidden field carries HMAC-SHA256(secret key, cookie value); a POST whose
+field does not match its cookie is refused with 400 before any handler runs.
+JSON APIs authenticated otherwise (token endpoint, machine login) are exempt
+by blueprint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Flask, Response, abort, current_app, g, request
+from markupsafe import Markup
+
+COOKIE = "idp_csrf"
+FIELD = "csrf_token"
+_exempt: set[str] = set()
+
+
+def exempt(name: str) -> str:
+    """Mark a blueprint or endpoint name as not needing a form token."""
+    _exempt.add(name)
+    return name
+
+
+def _browser_secret() -> str:
+    value = request.cookies.get(COOKIE)
+    if not value or len(value) > 100:
+        value = g.get("csrf_new_cookie") or secrets.token_urlsafe(32)
+        g.csrf_new_cookie = value
+    return value
+
+
+def _token_for(secret: str) -> str:
+    key = current_app.config["SECRET_KEY"].encode()
+    return hmac.new(key, secret.encode(), hashlib.sha256).hexdigest()
+
+
+def token() -> str:
+    """The CSRF token of this browser (for hidden fields and JS)."""
+    return _token_for(_browser_secret())
+
+
+def field() -> Markup:
+    """The hidden input every POST form carries."""
+    return Markup(f'<input type="hidden" name="{FIELD}" value="{token()}">')
+
+
+def _check() -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    endpoint = request.endpoint or ""
+    if endpoint in _exempt or endpoint.split(".", 1)[0] in _exempt:
+        return
+    cookie = request.cookies.get(COOKIE, "")
+    sent = request.form.get(FIELD, "") or request.headers.get("X-CSRF-Token", "")
+    if not cookie or not sent or not hmac.compare_digest(sent, _token_for(cookie)):
+        abort(400, description="Jeton anti-CSRF absent ou invalide : rechargez la page et réessayez.")
+
+
+def _set_cookie(response: Response) -> Response:
+    new = g.get("csrf_new_cookie")
+    if new:
+        response.set_cookie(COOKIE, new, httponly=True, samesite="Lax", path="/",
+                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(_check)
+    app.after_request(_set_cookie)
+    app.jinja_env.globals["csrf_field"] = field
+    app.jinja_env.globals["csrf_token"] = token
