@@ -128,3 +128,21 @@ def set_cookie(response: Response, cookie: str, app: Flask | None = None) -> Non
 def clear_cookie(response: Response) -> None:
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax",
                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+
+
+#: protocol name -> builder of the front-channel logout URL for one participant of a
+#: session (SAML: a signed LogoutRequest by HTTP-Redirect; OIDC: front-channel logout).
+#: Each protocol module registers its builder at import; the logout page loads every URL.
+LOGOUT_URL_BUILDERS: dict[str, Any] = {}
+
+
+def logout_urls(row: SsoSession) -> list[str]:
+    """The front-channel logout URLs of every partner holding a session (built before
+    the row is deleted)."""
+    urls = []
+    for participant in row.participants or []:
+        builder = LOGOUT_URL_BUILDERS.get(str(participant.get("protocol")))
+        url = builder(participant, row) if builder else None
+        if url:
+            urls.append(url)
+    return urls
