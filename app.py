@@ -10,7 +10,7 @@ from flask import Flask
 import idp.models  # noqa: F401  (web tables)
 import partners.models  # noqa: F401  (partner registry tables)
 from idp import config as idp_config
-from idp import csrf, db, errors, home, i18n, passwords, signing
+from idp import csrf, db, errors, home, i18n, passwords, redis_client, replay, signing
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -21,6 +21,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(settings)
     app.config["SESSION_COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
     db.init_app(app)
+    redis_client.init_app(app)
+    replay.init_app(app)
     passwords.init_app(app)
     signing.init_app(app)
     i18n.init_app(app)

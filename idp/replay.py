@@ -57,3 +57,19 @@ class RedisReplayCache:
         expiry_ms = max(math.ceil(expires_at.timestamp() * 1000), now_ms + 1000)
         recorded = self._client.set(self._prefix + token_id, b"1", nx=True, pxat=expiry_ms)
         return not recorded
+
+
+def init_app(app: Any) -> None:
+    """The shared replay cache: Redis when ``IDP_REDIS_URL`` is set, else the database."""
+    from idp.db import database
+
+    client = app.extensions.get("idp.redis")
+    cache = RedisReplayCache(client) if client is not None else SqlReplayCache(database(app).sessions)
+    app.extensions["idp.replay"] = cache
+
+
+def replay_cache(app: Any = None) -> Any:
+    """The app's shared :class:`token_suite.replay.ReplayCache`."""
+    from flask import current_app
+
+    return (app or current_app).extensions["idp.replay"]

@@ -60,3 +60,25 @@ def test_healthz_reports_a_dead_database(app) -> None:
     database(app).sessions.configure(bind=database(app).engine)
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and response.json["status"] == "erreur"
+
+
+def test_redis_is_used_and_checked_when_configured(app_config) -> None:
+    from tests.conftest import REDIS_URL
+
+    if not REDIS_URL:
+        pytest.skip("IDP_TEST_REDIS_URL not set")
+    from idp.replay import RedisReplayCache, replay_cache
+
+    app = create_app({**app_config, "REDIS_URL": REDIS_URL})
+    assert isinstance(replay_cache(app), RedisReplayCache)
+    body = app.test_client().get("/healthz").json
+    assert body["checks"] == {"database": "ok", "redis": "ok"}
+    dead = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
+    response = dead.test_client().get("/healthz")
+    assert response.status_code == 503 and response.json["checks"]["redis"].startswith("erreur")
+
+
+def test_database_replay_cache_by_default(app) -> None:
+    from idp.replay import SqlReplayCache, replay_cache
+
+    assert isinstance(replay_cache(app), SqlReplayCache)
