@@ -249,6 +249,13 @@ def _may_act_for(
     return any(m.firm_company_id in companies and service.code in m.services for m in mandates)
 
 
+def _resolve(session: Session, declarant_id: str, siret: str, service_code: str,
+             role: str) -> tuple[Declarant, Establishment, Service, str]:
+    """The four parts of a habilitation, each validated (NotFound / DirectoryError)."""
+    return (get_declarant(session, declarant_id), establishment_by_siret(session, siret),
+            get_service(session, service_code), _role(role))
+
+
 @dataclass(frozen=True)
 class GrantResult:
     habilitation_id: int
@@ -265,10 +272,7 @@ def grant_habilitation(
     actor: str | None = None,
 ) -> GrantResult:
     """Grant a habilitation; concurrent grants leave one row (unique constraint + ON CONFLICT)."""
-    declarant = get_declarant(session, declarant_id)
-    establishment = establishment_by_siret(session, siret)
-    service = get_service(session, service_code)
-    role = _role(role)
+    declarant, establishment, service, role = _resolve(session, declarant_id, siret, service_code, role)
     if not _may_act_for(session, declarant, establishment, service):
         raise DirectoryError(
             f"le déclarant {declarant.id} n'a aucun rôle dans l'entreprise {establishment.siret[:9]} "
@@ -317,10 +321,7 @@ def revoke_habilitation(
     actor: str | None = None,
 ) -> int:
     """Revoke an active habilitation; an absent or already revoked one is an error."""
-    declarant = get_declarant(session, declarant_id)
-    establishment = establishment_by_siret(session, siret)
-    service = get_service(session, service_code)
-    role = _role(role)
+    declarant, establishment, service, role = _resolve(session, declarant_id, siret, service_code, role)
     row = _habilitation_row(session, declarant.id, establishment.id, service.id, role)
     result = session.execute(
         update(Habilitation)

@@ -151,6 +151,70 @@ def _rows(reader: csv.DictReader[str]) -> Iterator[tuple[int, dict[str, str]]]:
         yield reader.line_num + 1, row
 
 
+def _ul_row(row: dict[str, str]) -> dict[str, Any]:
+    name = _name(row)
+    if name is None:
+        raise ValueError("dénomination manquante")
+    return {"siren": validate_siren(row["siren"] or ""), "name": name}
+
+
+def _stream(
+    reader: csv.DictReader[str],
+    parse: Callable[[dict[str, str]], dict[str, Any]],
+    flush: Callable[[list[dict[str, Any]]], None],
+    report: ImportReport,
+    on_error: Callable[[str], None] | None,
+    on_progress: Callable[[int], None] | None,
+    batch: int,
+) -> None:
+    """Parse rows one by one, write them ``batch`` at a time; bad rows are reported and skipped."""
+    pending: list[dict[str, Any]] = []
+    for line, row in _rows(reader):
+        report.rows += 1
+        try:
+            pending.append(parse(row))
+        except (ValueError, KeyError, TypeError) as exc:
+            report.reject(line, str(exc), on_error)
+            continue
+        if len(pending) >= batch:
+            flush(pending)
+            report.imported += len(pending)
+            pending.clear()
+            if on_progress is not None:
+                on_progress(report.rows)
+    if pending:
+        flush(pending)
+        report.imported += len(pending)
+
+
+def _import(
+    session: Session,
+    stream: IO[bytes],
+    kind: str,
+    on_error: Callable[[str], None] | None,
+    on_progress: Callable[[int], None] | None,
+    batch: int,
+) -> ImportReport:
+    report = ImportReport()
+    if kind == "etablissements":
+        required, parse = ETAB_REQUIRED, _etab_row
+
+        def flush(rows: list[dict[str, Any]]) -> None:
+            _flush_establishments(session, rows)
+    else:
+        required, parse = UL_REQUIRED, _ul_row
+
+        def flush(rows: list[dict[str, Any]]) -> None:
+            _upsert_companies(session, rows, rename=True)
+
+    with _reader(stream, required) as reader:
+        _stream(reader, parse, flush, report, on_error, on_progress, batch)
+    audit.record(session, "sirene.imported", actor="import",
+                 data={"file": kind, "rows": report.rows, "imported": report.imported,
+                       "skipped": report.skipped})
+    return report
+
+
 def import_etablissements(
     session: Session,
     stream: IO[bytes],
@@ -160,40 +224,7 @@ def import_etablissements(
     batch: int = BATCH,
 ) -> ImportReport:
     """Stream a StockEtablissement CSV into the directory; the caller commits."""
-    report = ImportReport()
-    with _reader(stream, ETAB_REQUIRED) as reader:
-        _stream_etablissements(session, reader, report, on_error, on_progress, batch)
-    audit.record(session, "sirene.imported", actor="import",
-                 data={"file": "etablissements", "rows": report.rows, "imported": report.imported,
-                       "skipped": report.skipped})
-    return report
-
-
-def _stream_etablissements(
-    session: Session,
-    reader: csv.DictReader[str],
-    report: ImportReport,
-    on_error: Callable[[str], None] | None,
-    on_progress: Callable[[int], None] | None,
-    batch: int,
-) -> None:
-    pending: list[dict[str, Any]] = []
-    for line, row in _rows(reader):
-        report.rows += 1
-        try:
-            pending.append(_etab_row(row))
-        except (InvalidIdentifier, KeyError, TypeError) as exc:
-            report.reject(line, str(exc), on_error)
-            continue
-        if len(pending) >= batch:
-            _flush_establishments(session, pending)
-            report.imported += len(pending)
-            pending.clear()
-            if on_progress is not None:
-                on_progress(report.rows)
-    if pending:
-        _flush_establishments(session, pending)
-        report.imported += len(pending)
+    return _import(session, stream, "etablissements", on_error, on_progress, batch)
 
 
 def import_unites_legales(
@@ -204,37 +235,4 @@ def import_unites_legales(
     batch: int = BATCH,
 ) -> ImportReport:
     """Stream a StockUniteLegale CSV: company names by SIREN (upserted)."""
-    report = ImportReport()
-    with _reader(stream, UL_REQUIRED) as reader:
-        _stream_unites_legales(session, reader, report, on_error, batch)
-    audit.record(session, "sirene.imported", actor="import",
-                 data={"file": "unites_legales", "rows": report.rows, "imported": report.imported,
-                       "skipped": report.skipped})
-    return report
-
-
-def _stream_unites_legales(
-    session: Session,
-    reader: csv.DictReader[str],
-    report: ImportReport,
-    on_error: Callable[[str], None] | None,
-    batch: int,
-) -> None:
-    pending: list[dict[str, Any]] = []
-    for line, row in _rows(reader):
-        report.rows += 1
-        try:
-            name = _name(row)
-            if name is None:
-                raise ValueError("dénomination manquante")
-            pending.append({"siren": validate_siren(row["siren"] or ""), "name": name})
-        except (ValueError, KeyError, TypeError) as exc:
-            report.reject(line, str(exc), on_error)
-            continue
-        if len(pending) >= batch:
-            _upsert_companies(session, pending, rename=True)
-            report.imported += len(pending)
-            pending.clear()
-    if pending:
-        _upsert_companies(session, pending, rename=True)
-        report.imported += len(pending)
+    return _import(session, stream, "unites_legales", on_error, None, batch)

@@ -5,10 +5,10 @@ Revises: 0001
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
-import rcd_store.db
+from alembic import op
 
+import rcd_store.db
 
 revision = '0002'
 down_revision = '0001'
