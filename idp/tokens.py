@@ -109,14 +109,18 @@ def issue(
     recipient: str | None = None,
     lifetime: timedelta | None = None,
     now: datetime | None = None,
+    in_response_to: str | None = None,
 ) -> IssuedToken:
-    """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only)."""
+    """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only).
+
+    ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO)."""
     now = now or datetime.now(UTC)
     lifetime = lifetime or timedelta(seconds=int(app.config["TOKEN_LIFETIME_SECONDS"]))
     if fmt == "saml":
         document = interops_saml.issue(
             vector, signer=keyring(app).active(KeyUse.SAML), issuer=app.config["SAML_ENTITY_ID"],
-            audience=audience, recipient=recipient or audience, now=now, lifetime=lifetime)
+            audience=audience, recipient=recipient or audience, now=now, lifetime=lifetime,
+            in_response_to=in_response_to)
         token, token_id = document.decode("utf-8"), _assertion_id(document)
     elif fmt == "jwt":
         token_id = secrets.token_urlsafe(18)
