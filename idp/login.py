@@ -1,0 +1,476 @@
+"""The portal's login: ``/connexion`` (SIRET + names, or email; then TOTP if enrolled),
+``/deconnexion``, and the password reset by email.
+
+Security properties (each stops an attack):
+- one message for every wrong credential, and the same 429 after the same number
+  of failures for an unknown identifier (no account enumeration);
+- attempts reserved before the password is checked (:mod:`idp.throttle`: bursts of
+  guesses cannot exceed the threshold);
+- a new session id at every login (session fixation);
+- ``next`` followed only when it is a local path (open redirect);
+- ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (clickjacking);
+- reset links: 256 random bits, stored hashed, single use, one hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode, urlsplit
+
+from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from idp import db, sessions, totp
+from idp.i18n import _
+from idp.models import OneTimeSecret, SsoSession
+from idp.passwords import passwords
+from idp.throttle import Reservation, account_key, throttle
+from rcd_store import audit
+from rcd_store.models import Declarant, DeclarantStatus, Establishment, Habilitation, Outbox, Role
+from rcd_store.names import name_key
+from rcd_store.passwords import PasswordPolicyError, check_policy
+from rcd_store.services import check_password
+from token_suite.vector import ACR_PASSWORD, ACR_TOTP
+
+bp = Blueprint("login", __name__)
+
+DASHBOARD = "/tableau-de-bord"
+RESET_LIFETIME = timedelta(hours=1)
+MFA_LIFETIME = timedelta(minutes=5)
+MAX_FIELD = 254
+BAD_CREDENTIALS = "Identifiants incorrects : vérifiez vos informations et réessayez."
+TOO_MANY = ("Trop de tentatives : la connexion est temporairement bloquée. "
+            "Réessayez dans {minutes} minute(s) ou réinitialisez votre mot de passe.")
+
+
+# ------------------------------------------------------------------ helpers for others
+
+
+def login_required(next_url: str, *, force: bool = False) -> Response:
+    """Send the browser to the login page, to come back to ``next_url`` (a local path)."""
+    params = {"next": next_url if safe_next(next_url) else DASHBOARD}
+    if force:
+        params["force"] = "1"
+    return redirect("/connexion?" + urlencode(params), code=302)
+
+
+def authenticated_declarant() -> tuple[SsoSession, Declarant] | None:
+    """The live SSO session of this browser and its active declarant, or None."""
+    row = sessions.current_session()
+    if row is None:
+        return None
+    declarant = db.session().get(Declarant, row.declarant_id)
+    if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
+        return None
+    return row, declarant
+
+
+def safe_next(value: str | None) -> bool:
+    """True for a local path only (``/x``), never ``//host``, ``/\\host`` or a URL: stops open
+    redirects through ``?next=``."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return False
+    if any(c in value for c in "\\\r\n\t") or any(ord(c) < 32 for c in value):
+        return False
+    parts = urlsplit(value)
+    return not parts.scheme and not parts.netloc
+
+
+def _next_target(value: str | None) -> str:
+    return value if value and safe_next(value) else DASHBOARD
+
+
+@bp.after_request
+def no_framing(response: Response) -> Response:
+    """Forbid framing of pages that take a password (clickjacking) and caching them."""
+    csp = response.headers.get("Content-Security-Policy")
+    if not csp:
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    elif "frame-ancestors" not in csp:
+        response.headers["Content-Security-Policy"] = csp + "; frame-ancestors 'none'"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _field(name: str) -> str:
+    return (request.form.get(name) or "").strip()[:MAX_FIELD]
+
+
+def _client_address() -> str:
+    return request.remote_addr or "inconnue"
+
+
+# ------------------------------------------------------------------ identification
+
+
+@dataclass
+class Identification:
+    """What the form identified: candidate declarants, and the typed identifier (for the
+    counter of an unknown one)."""
+
+    method: str
+    identifier: str
+    candidates: list[Declarant] = field(default_factory=list)
+
+
+def by_siret(session: Session, siret: str, last_name: str, first_name: str) -> Identification:
+    """Declarants named so who hold a role in the establishment's company or a habilitation
+    on the establishment (names matched with ``name_key``)."""
+    siret = "".join(siret.split())
+    last, first = name_key(last_name), name_key(first_name)
+    found = Identification("siret", f"siret:{siret}:{last}:{first}")
+    if not re.fullmatch(r"\d{14}", siret) or not last or not first:
+        return found
+    establishment = session.scalars(select(Establishment).where(Establishment.siret == siret)).first()
+    if establishment is None:
+        return found
+    in_company = select(Role.declarant_id).where(Role.company_id == establishment.company_id)
+    habilitated = select(Habilitation.declarant_id).where(
+        Habilitation.establishment_id == establishment.id, Habilitation.revoked_at.is_(None))
+    found.candidates = list(session.scalars(
+        select(Declarant)
+        .where(Declarant.last_name_key == last, Declarant.first_name_key == first,
+               Declarant.status == DeclarantStatus.ACTIVE.value,
+               or_(Declarant.id.in_(in_company), Declarant.id.in_(habilitated)))
+        .order_by(Declarant.id).limit(3)))
+    return found
+
+
+def by_email(session: Session, email: str) -> Identification:
+    key = email.strip().casefold()
+    found = Identification("courriel", f"courriel:{key}")
+    if "@" in key:
+        found.candidates = list(session.scalars(
+            select(Declarant).where(Declarant.email_key == key,
+                                    Declarant.status == DeclarantStatus.ACTIVE.value)))
+    return found
+
+
+# ------------------------------------------------------------------ authentication
+
+
+@dataclass
+class AuthResult:
+    """The outcome of one password attempt."""
+
+    declarant: Declarant | None = None
+    locked: bool = False
+    retry_after: int = 0
+    account: Reservation | None = None
+    address: Reservation | None = None
+
+
+def _dummy_hash(app: Flask) -> str:
+    found = app.extensions.get("idp.login.dummy_hash")
+    if found is None:
+        found = app.extensions["idp.login.dummy_hash"] = passwords(app).hash(secrets.token_hex(16))
+    return str(found)
+
+
+def authenticate(session: Session, ident: Identification, password: str) -> AuthResult:
+    """Check ``password`` for the identified declarant, under the lockout and the address limit.
+
+    Reserves the attempt (address, then account) BEFORE checking the password; a
+    refused reservation checks nothing. An unknown identifier costs the same hash
+    check and counts on its own key. The request session is committed before the
+    throttle's own transactions (the rehash on login)."""
+    guard = throttle()
+    address = guard.reserve_address(_client_address())
+    if not address.allowed:
+        return AuthResult(locked=True, retry_after=address.retry_after, address=address)
+    if not ident.candidates:
+        return _unknown(ident, password, address)
+    result = AuthResult(address=address)
+    tried: list[Reservation] = []
+    for declarant in ident.candidates:
+        reservation = guard.reserve_account(account_key(declarant_id=declarant.id))
+        if not reservation.allowed:
+            result.locked, result.retry_after = True, max(result.retry_after, reservation.retry_after)
+            continue
+        ok = check_password(session, declarant, password, passwords=passwords())
+        session.commit()
+        if ok:
+            return AuthResult(declarant=declarant, account=reservation, address=address)
+        tried.append(reservation)
+    for reservation in tried:
+        guard.failed(reservation)
+    guard.failed(address)
+    return result
+
+
+def _unknown(ident: Identification, password: str, address: Reservation) -> AuthResult:
+    guard = throttle()
+    reservation = guard.reserve_account(account_key(identifier=ident.identifier))
+    if not reservation.allowed:
+        return AuthResult(locked=True, retry_after=reservation.retry_after, address=address)
+    passwords().verify(_dummy_hash(current_app), password)  # same cost as a known account
+    guard.failed(reservation)
+    guard.failed(address)
+    return AuthResult(address=address, account=reservation)
+
+
+def _audit_failure(session: Session, ident: Identification, result: AuthResult) -> None:
+    reason = "locked" if result.locked else ("password" if ident.candidates else "unknown")
+    actor = ident.candidates[0].id if len(ident.candidates) == 1 else None
+    audit.record(session, "login.failed", actor=actor, data={"method": ident.method, "reason": reason})
+    session.commit()
+
+
+def finish_login(session: Session, declarant: Declarant, *, acr: str, amr: list[str],
+                 method: str, next_url: str | None) -> Response:
+    """Open a fresh SSO session (the old cookie's session ends), audit, redirect to ``next``."""
+    opened = sessions.open_session(session, declarant.id, acr=acr, amr=amr,
+                                   replaces=request.cookies.get(sessions.COOKIE))
+    audit.record(session, "login.succeeded", actor=declarant.id,
+                 data={"method": method, "acr": acr, "amr": amr})
+    session.commit()
+    response = redirect(_next_target(next_url), code=303)
+    sessions.set_cookie(response, opened.cookie)
+    return response
+
+
+# ------------------------------------------------------------------ pages
+
+
+def _render(status: int = 200, **context: object) -> tuple[str, int]:
+    context.setdefault("next_url", _next_target(request.values.get("next")))
+    context.setdefault("force", request.values.get("force") == "1")
+    return render_template("login.html", **context), status
+
+
+def too_many(retry_after: int, template: str = "login.html", **context: object) -> Response:
+    """HTTP 429 with ``Retry-After`` and a French message saying the login is blocked."""
+    context.setdefault("next_url", _next_target(request.values.get("next")))
+    context.setdefault("force", request.values.get("force") == "1")
+    message = _(TOO_MANY, minutes=max(1, (retry_after + 59) // 60))
+    response = Response(render_template(template, error=message, **context), status=429)
+    response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+@bp.get("/connexion")
+def connexion() -> Response | tuple[str, int]:
+    """The login page; with a live session (and no ``force=1``) goes straight to ``next``."""
+    if request.args.get("force") != "1" and authenticated_declarant() is not None:
+        return redirect(_next_target(request.args.get("next")), code=302)
+    return _render()
+
+
+@bp.post("/connexion")
+def connexion_post() -> Response | tuple[str, int]:
+    session = db.session()
+    password = (request.form.get("mot_de_passe") or "")[:1024]
+    if request.form.get("courriel") is not None:
+        ident = by_email(session, _field("courriel"))
+    else:
+        ident = by_siret(session, _field("siret"), _field("nom"), _field("prenom"))
+    result = authenticate(session, ident, password)
+    if result.declarant is None:
+        _audit_failure(session, ident, result)
+        if result.locked:
+            return too_many(result.retry_after, method=ident.method)
+        return _render(error=_(BAD_CREDENTIALS), method=ident.method)
+    declarant = result.declarant
+    if declarant.totp_secret:
+        return _ask_code(session, declarant, ident.method)
+    assert result.account is not None
+    throttle().succeeded(result.account, result.address)
+    return finish_login(session, declarant, acr=ACR_PASSWORD, amr=["pwd"], method=ident.method,
+                        next_url=request.form.get("next"))
+
+
+# ------------------------------------------------------------------ second factor step
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _ask_code(session: Session, declarant: Declarant, method: str) -> Response | tuple[str, int]:
+    """Password right, TOTP enrolled: a single-use pending token (5 min) and the code form.
+    The account counter is not reset until the code is right (no free code guesses)."""
+    token = secrets.token_urlsafe(32)
+    session.add(OneTimeSecret(secret_hash=_digest(token), purpose="mfa", declarant_id=declarant.id,
+                              expires_at=datetime.now(UTC) + MFA_LIFETIME))
+    session.commit()
+    return render_template("totp_login.html", pending=token, method=method,
+                           next_url=_next_target(request.form.get("next"))), 200
+
+
+def _pending(session: Session, token: str) -> OneTimeSecret | None:
+    row = session.get(OneTimeSecret, _digest(token)) if token and len(token) < 100 else None
+    if row is None or row.purpose != "mfa" or row.used_at is not None:
+        return None
+    if row.expires_at is None or row.expires_at <= datetime.now(UTC):
+        return None
+    return row
+
+
+@bp.post("/connexion/code")
+def connexion_code() -> Response | tuple[str, int]:
+    """Second step: the TOTP code (or a recovery code), counted on the account's lockout."""
+    session = db.session()
+    token = _field("attente")
+    pending = _pending(session, token)
+    next_url = _next_target(request.form.get("next"))
+    if pending is None:
+        return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
+    declarant = session.get(Declarant, pending.declarant_id)
+    if declarant is None or not declarant.totp_secret:
+        return _render(error=_(BAD_CREDENTIALS))
+    guard = throttle()
+    address = guard.reserve_address(_client_address())
+    account = guard.reserve_account(account_key(declarant_id=declarant.id))
+    if not (address.allowed and account.allowed):
+        return too_many(max(address.retry_after if not address.allowed else 0, account.retry_after),
+                        template="totp_login.html", pending=token, next_url=next_url)
+    if not totp.check_second_factor(session, declarant, _field("code")):
+        session.rollback()
+        guard.failed(account)
+        guard.failed(address)
+        audit.record(session, "login.failed", actor=declarant.id, data={"method": "totp",
+                                                                         "reason": "code"})
+        session.commit()
+        return render_template("totp_login.html", pending=token, next_url=next_url,
+                               error=_("Code incorrect : saisissez le code affiché par votre "
+                                       "application ou un code de secours.")), 200
+    used = session.execute(update(OneTimeSecret).where(
+        OneTimeSecret.secret_hash == pending.secret_hash, OneTimeSecret.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))).rowcount  # type: ignore[attr-defined]
+    if used != 1:
+        session.rollback()
+        return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
+    session.commit()
+    guard.succeeded(account, address)
+    return finish_login(session, declarant, acr=ACR_TOTP, amr=["pwd", "otp"], method="totp",
+                        next_url=next_url)
+
+
+# ------------------------------------------------------------------ logout
+
+
+@bp.get("/deconnexion")
+def deconnexion() -> str:
+    """A confirm button (logout is a POST with its CSRF token: a link cannot log you out)."""
+    return render_template("logout.html", confirm=authenticated_declarant() is not None, urls=[])
+
+
+@bp.post("/deconnexion")
+def deconnexion_post() -> Response:
+    """End the SSO session, clear the cookie, and load every partner's front-channel logout
+    URL (computed before the session row is deleted)."""
+    session = db.session()
+    row = sessions.current_session()
+    urls: list[str] = []
+    if row is not None:
+        urls = sessions.logout_urls(row)
+        declarant_id = row.declarant_id
+        sessions.end_session(session, row)
+        audit.record(session, "logout", actor=declarant_id, data={"partners": len(urls)})
+        session.commit()
+    response = Response(render_template("logout.html", confirm=False, urls=urls))
+    sessions.clear_cookie(response)
+    return response
+
+
+# ------------------------------------------------------------------ password reset
+
+
+@bp.get("/mot-de-passe/oubli")
+def reset_request() -> str:
+    return render_template("reset_request.html")
+
+
+@bp.post("/mot-de-passe/oubli")
+def reset_request_post() -> Response | tuple[str, int]:
+    """Always the same answer, whether or not the address is known (no enumeration); a
+    link by email when it is. 20 requests per address per 15 minutes (no mail bombing)."""
+    reservation = throttle().reserve_address("reset:" + _client_address())
+    if not reservation.allowed:
+        return too_many(reservation.retry_after, template="reset_request.html")
+    session = db.session()
+    email = _field("courriel")
+    ident = by_email(session, email)
+    if len(ident.candidates) == 1:
+        _send_reset_link(session, ident.candidates[0])
+    return render_template("reset_request.html", sent=True), 200
+
+
+def _send_reset_link(session: Session, declarant: Declarant) -> None:
+    token = secrets.token_urlsafe(32)  # 256 bits
+    now = datetime.now(UTC)
+    session.add(OneTimeSecret(secret_hash=_digest(token), purpose="reset", declarant_id=declarant.id,
+                              expires_at=now + RESET_LIFETIME))
+    link = f"{current_app.config['BASE_URL']}/mot-de-passe/nouveau?" + urlencode({"jeton": token})
+    body = render_template("reset_email.txt", link=link, minutes=int(RESET_LIFETIME.total_seconds()) // 60)
+    session.add(Outbox(channel="email", kind="password_reset", recipient=declarant.email or "",
+                       subject=_("Réinitialisation de votre mot de passe"), body=body))
+    audit.record(session, "password.reset_requested", actor=declarant.id)
+    session.commit()
+
+
+def _reset_row(session: Session, token: str) -> OneTimeSecret | None:
+    row = session.get(OneTimeSecret, _digest(token)) if token and len(token) < 100 else None
+    if row is None or row.purpose != "reset" or row.used_at is not None:
+        return None
+    if row.expires_at is None or row.expires_at <= datetime.now(UTC):
+        return None
+    return row
+
+
+_BAD_LINK = "Ce lien n'est plus valable (déjà utilisé ou expiré) : demandez-en un nouveau."
+
+
+@bp.get("/mot-de-passe/nouveau")
+def reset_form() -> tuple[str, int]:
+    token = (request.args.get("jeton") or "")[:100]
+    if _reset_row(db.session(), token) is None:
+        return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
+    return render_template("reset_form.html", token=token), 200
+
+
+@bp.post("/mot-de-passe/nouveau")
+def reset_form_post() -> Response | tuple[str, int]:
+    """Set the new password (policy checked), use the link once, end every session of the
+    declarant and lift the lockout."""
+    session = db.session()
+    token = _field("jeton")
+    row = _reset_row(session, token)
+    declarant = session.get(Declarant, row.declarant_id) if row else None
+    if row is None or declarant is None:
+        return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
+    password = (request.form.get("mot_de_passe") or "")[:1024]
+    if password != (request.form.get("confirmation") or "")[:1024]:
+        return render_template("reset_form.html", token=token,
+                               error=_("Les deux mots de passe ne sont pas identiques.")), 200
+    try:
+        check_policy(password, context=(declarant.last_name, declarant.first_name,
+                                        declarant.email or ""))
+    except PasswordPolicyError as exc:
+        return render_template("reset_form.html", token=token,
+                               error=_("Mot de passe refusé : {reason}.", reason=str(exc))), 200
+    now = datetime.now(UTC)
+    used = session.execute(update(OneTimeSecret).where(
+        OneTimeSecret.secret_hash == row.secret_hash,
+        OneTimeSecret.used_at.is_(None)).values(used_at=now)).rowcount  # type: ignore[attr-defined]
+    if used != 1:  # a concurrent request used it first
+        session.rollback()
+        return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
+    session.execute(update(OneTimeSecret).where(  # any other link of this declarant dies too
+        OneTimeSecret.declarant_id == declarant.id, OneTimeSecret.purpose == "reset",
+        OneTimeSecret.used_at.is_(None)).values(used_at=now))
+    session.execute(update(Declarant).where(Declarant.id == declarant.id)
+                    .values(password_hash=passwords().hash(password)))
+    session.execute(delete(SsoSession).where(SsoSession.declarant_id == declarant.id))
+    audit.record(session, "password.reset", actor=declarant.id)
+    session.commit()
+    throttle().backend.reset(account_key(declarant_id=declarant.id))
+    response = Response(render_template("reset_form.html", done=True))
+    sessions.clear_cookie(response)
+    return response

@@ -1,0 +1,270 @@
+"""Account lockout and per-address rate limit, safe under concurrent requests.
+
+Stops online password guessing, including the burst variant where many wrong
+passwords for one account arrive at once: an attempt is *reserved* (its counter
+incremented atomically, in the database with one ``INSERT ... ON CONFLICT DO
+UPDATE ... RETURNING`` statement, or in Redis with one Lua script) BEFORE the
+password is checked, and an attempt whose reservation number exceeds the
+threshold is refused without checking the password. Never read-then-write.
+
+Keys: ``acct:<declarant id>`` for a known account, ``acct:<sha256 of the typed
+identifier>`` for an unknown one (the same 429 after the same number of failures:
+the answer reveals no account), ``ip:<client address>`` for the address limit.
+
+Lockout is temporary (``LOCKOUT_SECONDS``, 15 minutes by default) and doubles on
+each repeat (at most 24 hours); a successful login resets the account counter and
+gives its reservation back to the address counter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from flask import Flask, current_app
+from sqlalchemy import case, literal, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from idp.db import database
+from idp.models import LoginThrottle
+from rcd_store.db import UTCDateTime
+
+EXTENSION = "idp.throttle"
+DEFAULT_THRESHOLD = 5
+MAX_THRESHOLD = 10
+DEFAULT_LOCKOUT_SECONDS = 15 * 60
+MAX_LOCKOUT_SECONDS = 24 * 3600
+DEFAULT_IP_LIMIT = 20
+#: a lock count older than this is forgotten (the doubling starts over)
+LOCK_MEMORY = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """One reserved attempt on one counter."""
+
+    key: str
+    count: int
+    allowed: bool
+    retry_after: int
+    lock_count: int = 0
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How many failures a counter takes in its window, and how long it then locks."""
+
+    limit: int
+    window: int
+    doubling: bool
+
+
+class Backend(Protocol):
+    def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation: ...
+
+    def failed(self, reservation: Reservation, rule: Rule, *, now: datetime) -> None: ...
+
+    def reset(self, key: str) -> None: ...
+
+    def release(self, key: str) -> None: ...
+
+
+def lock_seconds(rule: Rule, lock_count: int) -> int:
+    """15 minutes, then 30, 60... (doubling on repeats), at most 24 hours."""
+    if not rule.doubling:
+        return rule.window
+    return min(rule.window * (2 ** min(lock_count, 20)), MAX_LOCKOUT_SECONDS)
+
+
+class SqlBackend:
+    """Counters in ``login_throttle`` (SQLite or PostgreSQL), each change one atomic statement,
+    on its own connection and transaction (committed at once, whatever the request does)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _insert(self) -> Any:
+        return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+
+    def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
+        table = LoginThrottle.__table__
+        excluded_now = literal(now, UTCDateTime)
+        lapsed = (
+            (table.c.locked_until.is_not(None) & (table.c.locked_until <= excluded_now))
+            | (table.c.locked_until.is_(None)
+               & (table.c.updated_at <= literal(now - timedelta(seconds=rule.window), UTCDateTime)))
+        )
+        stale_locks = table.c.updated_at <= literal(now - LOCK_MEMORY, UTCDateTime)
+        stmt = (
+            self._insert()(LoginThrottle)
+            .values(key=key, failures=1, locked_until=None, lock_count=0, updated_at=now)
+            .on_conflict_do_update(
+                index_elements=[table.c.key],
+                set_={
+                    "failures": case((lapsed, 1), else_=table.c.failures + 1),
+                    "locked_until": case((lapsed, None), else_=table.c.locked_until),
+                    "lock_count": case((stale_locks, 0), else_=table.c.lock_count),
+                    "updated_at": case((lapsed, excluded_now), else_=table.c.updated_at),
+                },
+            )
+            .returning(table.c.failures, table.c.locked_until, table.c.lock_count,
+                       table.c.updated_at)
+        )
+        with self.engine.begin() as conn:
+            count, locked_until, lock_count, started = conn.execute(stmt).one()
+        until = locked_until or started + timedelta(seconds=rule.window)
+        retry = max(1, math.ceil((until - now).total_seconds()))
+        allowed = count <= rule.limit and not (locked_until and locked_until > now)
+        return Reservation(key, int(count), allowed, retry, int(lock_count))
+
+    def failed(self, reservation: Reservation, rule: Rule, *, now: datetime) -> None:
+        if reservation.count < rule.limit:
+            return
+        until = now + timedelta(seconds=lock_seconds(rule, reservation.lock_count))
+        # compare-and-set on lock_count: one failure per cycle sets the lock
+        stmt = (update(LoginThrottle)
+                .where(LoginThrottle.key == reservation.key,
+                       LoginThrottle.lock_count == reservation.lock_count,
+                       LoginThrottle.locked_until.is_(None))
+                .values(locked_until=until, lock_count=LoginThrottle.lock_count + 1))
+        with self.engine.begin() as conn:
+            conn.execute(stmt)
+
+    def reset(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(LoginThrottle).where(LoginThrottle.key == key)
+                         .values(failures=0, locked_until=None, lock_count=0))
+
+    def release(self, key: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(LoginThrottle)
+                         .where(LoginThrottle.key == key, LoginThrottle.failures > 0)
+                         .values(failures=LoginThrottle.failures - 1))
+
+
+_RESERVE_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+local locks = tonumber(redis.call('GET', KEYS[2]) or '0')
+return {n, ttl, locks}
+"""
+
+_LOCK_LUA = """
+local locks = tonumber(redis.call('GET', KEYS[2]) or '0')
+if locks ~= tonumber(ARGV[2]) then return 0 end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+
+class RedisBackend:
+    """Counters in Redis: INCR + EXPIRE in one Lua script; a lock extends the counter's TTL."""
+
+    def __init__(self, client: Any, *, prefix: str = "idp:throttle:") -> None:
+        self.client = client
+        self.prefix = prefix
+        self._reserve = client.register_script(_RESERVE_LUA)
+        self._lock = client.register_script(_LOCK_LUA)
+
+    def _keys(self, key: str) -> list[str]:
+        return [self.prefix + key, self.prefix + "locks:" + key]
+
+    def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
+        count, ttl, locks = self._reserve(keys=self._keys(key), args=[rule.window])
+        return Reservation(key, int(count), int(count) <= rule.limit, max(1, int(ttl)), int(locks))
+
+    def failed(self, reservation: Reservation, rule: Rule, *, now: datetime) -> None:
+        if reservation.count < rule.limit:
+            return
+        seconds = lock_seconds(rule, reservation.lock_count)
+        self._lock(keys=self._keys(reservation.key),
+                   args=[seconds, reservation.lock_count, int(LOCK_MEMORY.total_seconds())])
+
+    def reset(self, key: str) -> None:
+        self.client.delete(*self._keys(key))
+
+    def release(self, key: str) -> None:
+        pipe = self.client.pipeline()
+        pipe.decr(self.prefix + key)
+        pipe.execute()
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """The app's lockout policy over one backend."""
+
+    backend: Backend
+    account: Rule
+    address: Rule
+
+    def reserve_address(self, address: str, *, now: datetime | None = None) -> Reservation:
+        """Reserve one attempt from ``address`` (20 failures per 15 minutes by default)."""
+        return self.backend.reserve("ip:" + address, self.address, now=now or _now())
+
+    def reserve_account(self, key: str, *, now: datetime | None = None) -> Reservation:
+        """Reserve one attempt on an account key (see :func:`account_key`) BEFORE the
+        password is checked; ``allowed`` is False once the threshold is passed."""
+        return self.backend.reserve(key, self.account, now=now or _now())
+
+    def failed(self, reservation: Reservation, *, now: datetime | None = None) -> None:
+        """The reserved attempt failed: lock the counter if it reached its limit."""
+        rule = self.address if reservation.key.startswith("ip:") else self.account
+        self.backend.failed(reservation, rule, now=now or _now())
+
+    def succeeded(self, account: Reservation, address: Reservation | None) -> None:
+        """A successful login resets the account and gives back its address reservation."""
+        self.backend.reset(account.key)
+        if address is not None:
+            self.backend.release(address.key)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def account_key(*, declarant_id: str | None = None, identifier: str | None = None) -> str:
+    """The counter of a known account (its id), or of an unknown typed identifier (hashed:
+    the throttle table holds no names)."""
+    if declarant_id:
+        return "acct:" + declarant_id
+    digest = hashlib.sha256((identifier or "").encode("utf-8")).hexdigest()
+    return "acct:" + digest
+
+
+def threshold(app: Flask) -> int:
+    """``LOCKOUT_THRESHOLD`` (5 by default), never above 10 nor below 1."""
+    value = int(app.config.get("LOCKOUT_THRESHOLD") or DEFAULT_THRESHOLD)
+    return max(1, min(value, MAX_THRESHOLD))
+
+
+def init_app(app: Flask) -> Throttle:
+    client = app.extensions.get("idp.redis")
+    if client is None and app.config.get("REDIS_URL"):
+        import redis
+
+        client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2)
+    backend: Backend = RedisBackend(client) if client is not None else SqlBackend(database(app).engine)
+    lockout = int(app.config.get("LOCKOUT_SECONDS") or DEFAULT_LOCKOUT_SECONDS)
+    throttle = Throttle(
+        backend,
+        account=Rule(threshold(app), lockout, doubling=True),
+        address=Rule(int(app.config.get("IP_FAILURE_LIMIT") or DEFAULT_IP_LIMIT), lockout,
+                     doubling=False),
+    )
+    app.extensions[EXTENSION] = throttle
+    return throttle
+
+
+def throttle(app: Flask | None = None) -> Throttle:
+    """The app's throttle (built on first use from the configuration)."""
+    app = app or current_app
+    found = app.extensions.get(EXTENSION)
+    return found if found is not None else init_app(app)  # type: ignore[no-any-return]
