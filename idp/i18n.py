@@ -19,6 +19,26 @@ EN: dict[str, str] = {
     "Erreur interne": "Internal error",
     "Une erreur est survenue ; réessayez plus tard.": "Something went wrong; try again later.",
     "Requête invalide": "Bad request",
+    # dashboard, portal navigation
+    "Tableau de bord": "Dashboard",
+    "Bonjour {first} {last}.": "Hello {first} {last}.",
+    "Voici les services auxquels vous êtes habilité.": "These are the services you are authorised for.",
+    "Vous n'êtes habilité à aucun service pour le moment : demandez à l'administrateur de votre entreprise de vous habiliter.":
+        "You are not authorised for any service yet: ask your company's administrator to authorise you.",
+    "SIRET": "SIRET",
+    "Entreprise cliente (mandat)": "Client company (mandate)",
+    "Siège": "Head office",
+    "Rôle": "Role",
+    "Consultation": "Read only",
+    "Déclarant": "Declarant",
+    "Accéder à {service} chez {partner}": "Go to {service} at {partner}",
+    "Pas d'accès en ligne à ce service depuis le portail.": "This service cannot be reached online from the portal.",
+    "Se déconnecter": "Log out",
+    "Redirection vers {partner}": "Redirecting to {partner}",
+    "Vous accédez au service « {service} » chez {partner}.": "You are going to the service “{service}” at {partner}.",
+    "Continuer vers {partner}": "Continue to {partner}",
+    "Choisissez le partenaire depuis le tableau de bord.": "Choose the partner from the dashboard.",
+    "Vous n'êtes pas habilité à ce service.": "You are not authorised for this service.",
 }
 
 CATALOGUES = {"en": EN}

@@ -1,0 +1,141 @@
+"""Inbound trust: a trusted portal's signed jeton opens a session; anything else is refused."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from idp import sessions
+from idp.models import SsoSession
+from keys.generate import generate_key
+from keys.model import KeyUse
+from rcd_store import services
+from rcd_store.models import AuditEvent, Declarant
+from tests import factories as f
+from tests.idp.portal_support import saml_partner
+from token_suite import saml
+from token_suite.vector import IdentityVector
+
+PORTAL = "https://cabinet-plateforme.example/sp"
+IDP_ENTITY = "urn:interops:73282932000074:idp:demo"
+
+
+@pytest.fixture
+def world(session: Any) -> Any:
+    f.company(session)
+    f.service(session, "DSN", "URSSAF")
+    person = f.declarant(session)
+    services.grant_habilitation(session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN")
+    key = saml_partner(session, "Plateforme Cabinet", ["DSN"], entity_id=PORTAL,
+                       acs="https://cabinet-plateforme.example/acs", trusted_portal=True)
+    session.commit()
+    return person.id, key
+
+
+def _jeton(subject: str, key: Any, *, issuer: str = PORTAL, audience: str = IDP_ENTITY,
+           now: datetime | None = None) -> str:
+    document = saml.issue(IdentityVector(subject=subject), signer=key, issuer=issuer,
+                          audience=audience, recipient="http://idp.test/confiance/entrante",
+                          now=now or datetime.now(UTC))
+    return base64.b64encode(document).decode("ascii")
+
+
+def _post(app: Any, jeton: str, **extra: str) -> Any:
+    return app.test_client().post("/confiance/entrante", data={"SAMLResponse": jeton, **extra})
+
+
+def _sessions(session: Any) -> list[SsoSession]:
+    session.expire_all()
+    return list(session.scalars(select(SsoSession)))
+
+
+def test_trusted_portal_opens_a_session(app: Any, session: Any, world: Any) -> None:
+    declarant_id, key = world
+    client = app.test_client()
+    response = client.post("/confiance/entrante", data={"SAMLResponse": _jeton(declarant_id, key)})
+    assert response.status_code == 302
+    assert response.headers["Location"] == "/tableau-de-bord"
+    assert "HttpOnly" in response.headers["Set-Cookie"]
+    [row] = _sessions(session)
+    assert row.declarant_id == declarant_id and row.origin == "inbound:Plateforme Cabinet"
+    event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "login.inbound")).one()
+    assert (event.actor, event.target) == (declarant_id, "Plateforme Cabinet")
+    assert json.loads(event.data)["sid"] == row.sid
+    assert client.get("/tableau-de-bord").status_code == 200  # the session is live
+
+
+def test_relay_state_only_to_a_local_path(app: Any, world: Any) -> None:
+    declarant_id, key = world
+    local = _post(app, _jeton(declarant_id, key), RelayState="/tableau-de-bord?x=1")
+    assert local.headers["Location"] == "/tableau-de-bord?x=1"
+    away = _post(app, _jeton(declarant_id, key), RelayState="//evil.example/")
+    assert away.headers["Location"] == "/tableau-de-bord"
+
+
+def _refused(app: Any, session: Any, jeton: str, code: str, status: int = 401) -> None:
+    response = _post(app, jeton)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.get_json()["code"] == code
+    assert sessions.COOKIE not in response.headers.get("Set-Cookie", "")
+    assert _sessions(session) == []
+    refused = session.scalars(select(AuditEvent).where(AuditEvent.kind == "inbound.refused")).all()
+    assert json.loads(refused[-1].data)["code"] == code
+
+
+def test_replay_is_refused(app: Any, session: Any, world: Any) -> None:
+    declarant_id, key = world
+    jeton = _jeton(declarant_id, key)
+    assert _post(app, jeton).status_code == 302
+    session.execute(SsoSession.__table__.delete())
+    session.commit()
+    _refused(app, session, jeton, "vi:Replay")
+
+
+def test_partner_not_trusted_as_portal(app: Any, session: Any, world: Any) -> None:
+    declarant_id, _ = world
+    other = saml_partner(session, "URSSAF", ["DSN"], entity_id="https://urssaf.example/sp",
+                         acs="https://urssaf.example/acs")
+    _refused(app, session, _jeton(declarant_id, other, issuer="https://urssaf.example/sp"),
+             "vi:InvalidIssuer")
+
+
+def test_unknown_issuer(app: Any, session: Any, world: Any) -> None:
+    declarant_id, key = world
+    _refused(app, session, _jeton(declarant_id, key, issuer="https://nobody.example"), "vi:InvalidIssuer")
+
+
+def test_key_not_in_the_portal_metadata(app: Any, session: Any, world: Any) -> None:
+    declarant_id, _ = world
+    stranger = generate_key(KeyUse.SAML, now=datetime.now(UTC))
+    _refused(app, session, _jeton(declarant_id, stranger), "wsse:FailedCheck")
+
+
+def test_jeton_for_another_audience(app: Any, session: Any, world: Any) -> None:
+    declarant_id, key = world
+    _refused(app, session, _jeton(declarant_id, key, audience="https://other.example"), "vi:InvalidService")
+
+
+def test_expired_jeton(app: Any, session: Any, world: Any) -> None:
+    declarant_id, key = world
+    old = datetime.now(UTC) - timedelta(minutes=30)
+    _refused(app, session, _jeton(declarant_id, key, now=old), "vi:InvalidVI")
+
+
+def test_unknown_or_inactive_declarant(app: Any, session: Any, world: Any) -> None:
+    declarant_id, key = world
+    _refused(app, session, _jeton("inconnu", key), "vi:InvalidVI")
+    session.execute(update(Declarant).where(Declarant.id == declarant_id).values(status="disabled"))
+    session.commit()
+    _refused(app, session, _jeton(declarant_id, key), "vi:InvalidVI")
+
+
+def test_missing_or_malformed_jeton(app: Any, session: Any, world: Any) -> None:
+    _refused(app, session, "", "wsse:SecurityTokenUnavailable", 401)
+    _refused(app, session, "pas du base64 !", "wsse:InvalidSecurityToken", 400)
+    doctype = base64.b64encode(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>').decode()
+    _refused(app, session, doctype, "wsse:InvalidSecurityToken", 400)
