@@ -11,6 +11,7 @@ import idp.models  # noqa: F401  (web tables)
 import partners.models  # noqa: F401  (partner registry tables)
 from idp import config as idp_config
 from idp import csrf, db, errors, home, i18n, passwords, redis_client, replay, signing
+from idp import sso_saml
 from idp import oauth
 from idp import dashboard, inbound, navigation
 
@@ -32,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     app.register_blueprint(home.bp)
     app.register_blueprint(signing.bp)
+    app.register_blueprint(sso_saml.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(navigation.bp)
