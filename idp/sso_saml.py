@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from idp import csrf, db, i18n, sessions, tokens
+from idp import csrf, db, i18n, login, sessions, tokens
 from idp import saml_messages as m
 from idp.models import SsoSession
 from idp.signing import keyring
@@ -265,10 +265,9 @@ def resume() -> Response:
 
 def _login_redirect(pending: Pending) -> Response:
     state = _serializer().dumps(asdict(pending))
-    params = {"next": f"/saml/sso/reprise?{urlencode({'etat': state})}"}
-    if pending.force:
-        params["force"] = "1"
-    return redirect(f"/connexion?{urlencode(params)}")
+    return login.login_required(
+        f"/saml/sso/reprise?{urlencode({'etat': state})}", force=pending.force
+    )
 
 
 def _proceed(pending: Pending, *, resumed: bool) -> Response:
