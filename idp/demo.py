@@ -8,13 +8,17 @@ services of several partners.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.db import database
+from idp.demo_partner import PartnerSite, load_key, slug, sp_metadata
 from idp.passwords import passwords
+from partners.models import Partner
+from partners.services import ClientSettings, PartnerSettings, add_partner, edit_partner
 from rcd_store import services
 from rcd_store.models import Company, Declarant, Establishment, Mandate, Service
 
@@ -145,3 +149,40 @@ def describe(logins: list[DemoLogin], base_url: str) -> str:
         lines.append(f"  {login.siret}  {login.last_name:<10} {login.first_name:<8} "
                      f"{login.email}  (id {login.declarant_id})")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- demo partner sites
+
+DEMO_PARTNER = "Partenaire démo"
+
+
+def partner_site(app: Flask, *, base_url: str, name: str = DEMO_PARTNER,
+                 service: str = "DSN") -> PartnerSite:
+    """A demo partner site living at ``base_url``, its key in the instance folder."""
+    folder = Path(app.instance_path) / "partenaires" / slug(name)
+    return PartnerSite(name=name, base_url=base_url.rstrip("/"), idp_url=app.config["BASE_URL"],
+                       folder=folder, service=service)
+
+
+def register_partner_site(app: Flask, site: PartnerSite) -> None:
+    """Register (or update: idempotent) the site as a SAML SP and a public OIDC client
+    receiving ``site.service``, landing URL its ACS."""
+    settings = PartnerSettings(
+        name=site.name, saml_metadata=sp_metadata(site, load_key(site.folder)),
+        services=[site.service], landing_url=site.acs_url, token_format="saml",
+        client=ClientSettings(client_id=site.client_id, token_auth="none",
+                              redirect_uris=[site.callback_url, site.logged_out_url],
+                              grants=["authorization_code"], scopes=["openid", "profile"]))
+    session = database(app).sessions()
+    try:
+        existing = session.scalars(select(Partner.id).where(Partner.name == site.name)).first()
+        if existing is None:
+            add_partner(session, settings, actor="demo")
+        else:
+            edit_partner(session, site.name, settings, actor="demo")
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -112,8 +112,9 @@ def _destination(session: Session, code: str, partner_name: str | None) -> Desti
 def _participant(destination: Destination, row: SsoSession) -> dict[str, Any]:
     partner = destination.partner
     if partner.token_format == "saml" and partner.saml is not None:
-        return {"protocol": "saml", "partner": partner.name, "entity_id": partner.saml.entity_id,
-                "name_id": row.declarant_id, "session_index": row.sid}
+        # the same shape as idp.sso_saml's, so one partner is told once at Single Logout
+        return {"protocol": "saml", "partner": partner.name, "name_id": row.declarant_id,
+                "session_index": row.sid}
     return {"protocol": "navigation", "partner": partner.name}
 
 

@@ -96,8 +96,8 @@ def test_navigation_is_audited_and_the_partner_joins_the_session(app: Any, sessi
     event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "portal.navigation")).one()
     assert json.loads(event.data)["service"] == "DSN"
     row = session.scalars(select(SsoSession).where(SsoSession.sid == sid)).one()
-    assert row.participants == [{"protocol": "saml", "partner": "URSSAF", "entity_id": DSN_SP,
-                                 "name_id": person.id, "session_index": sid}]
+    assert row.participants == [{"protocol": "saml", "partner": "URSSAF", "name_id": person.id,
+                                 "session_index": sid}]
 
 
 def test_revoked_habilitation_is_absent_from_the_next_token(app: Any, session: Any) -> None:
