@@ -180,6 +180,7 @@ def authenticate(session: Session, ident: Identification, password: str) -> Auth
     refused reservation checks nothing. An unknown identifier costs the same hash
     check and counts on its own key. The request session is committed before the
     throttle's own transactions (the rehash on login)."""
+    session.commit()  # hand the connection back: never hold two at once (pool exhaustion)
     guard = throttle()
     address = guard.reserve_address(_client_address())
     if not address.allowed:
@@ -324,6 +325,7 @@ def connexion_code() -> Response | tuple[str, int]:
     declarant = session.get(Declarant, pending.declarant_id)
     if declarant is None or not declarant.totp_secret:
         return _render(error=_(BAD_CREDENTIALS))
+    session.commit()  # hand the connection back before the throttle takes its own
     guard = throttle()
     address = guard.reserve_address(_client_address())
     account = guard.reserve_account(account_key(declarant_id=declarant.id))
