@@ -137,3 +137,21 @@ def test_unsigned_logout_request_is_refused(world: Any) -> None:
     _, partner, _ = world
     response = partner.get("/saml/slo?SAMLRequest=AAAA")
     assert response.status_code == 400
+
+
+def test_demo_partner_command_registers_and_serves(idp: Any, monkeypatch: pytest.MonkeyPatch,
+                                                   app: Any, session: Any) -> None:
+    import werkzeug.serving
+
+    served: list[tuple[str, int]] = []
+    monkeypatch.setattr(werkzeug.serving, "run_simple",
+                        lambda host, port, wsgi, **_: served.append((host, port)))
+    demo.load(app)
+    result = idp("demo-partner", "--port", "5077", "--name", "Partenaire essai")
+    assert result.code == 0, result.err
+    assert served == [("127.0.0.1", 5077)]
+    assert "Partenaire essai" in result.out
+    partner = session.scalars(select(Partner).where(Partner.name == "Partenaire essai")).one()
+    assert partner.identifier == "http://127.0.0.1:5077/saml/metadata"
+    assert idp("demo-partner", "--port", "5077", "--name", "Partenaire essai").code == 0  # idempotent
+    assert idp("demo-partner", "--service", "INCONNU").code == 1

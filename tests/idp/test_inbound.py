@@ -139,3 +139,22 @@ def test_missing_or_malformed_jeton(app: Any, session: Any, world: Any) -> None:
     _refused(app, session, "pas du base64 !", "wsse:InvalidSecurityToken", 400)
     doctype = base64.b64encode(b'<!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>').decode()
     _refused(app, session, doctype, "wsse:InvalidSecurityToken", 400)
+
+
+def test_replay_is_refused_with_the_redis_cache(app: Any, session: Any, world: Any) -> None:
+    from tests.conftest import REDIS_URL
+
+    if not REDIS_URL:
+        pytest.skip("IDP_TEST_REDIS_URL not set")
+    import redis
+
+    from idp.replay import RedisReplayCache
+
+    app.extensions["idp.replay"] = RedisReplayCache(redis.Redis.from_url(REDIS_URL),
+                                                    prefix="test:inbound:")
+    declarant_id, key = world
+    jeton = _jeton(declarant_id, key)
+    assert _post(app, jeton).status_code == 302
+    session.execute(SsoSession.__table__.delete())
+    session.commit()
+    _refused(app, session, jeton, "vi:Replay")
