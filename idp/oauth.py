@@ -28,6 +28,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import csrf, db, i18n, sessions
 from idp.i18n import _
@@ -170,7 +171,7 @@ def _marker_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="idp.oauth.login")
 
 
-def _login_redirect(*, force: bool) -> Response:
+def _login_redirect(*, force: bool) -> BaseResponse:
     """To the login page, back to this authorization request; a forced login carries a
     signed time marker, so that the request is satisfied by a login made after it."""
     args = request.args.to_dict(flat=False)
@@ -281,7 +282,7 @@ def _consent_page(grant: Any, scopes: list[str]) -> Response:
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
-def authorize() -> Response | tuple[str, int]:
+def authorize() -> BaseResponse | tuple[str, int]:
     """The code flow: login (or ``prompt=none``), consent once per client and scope, code."""
     current = _current_owner()
     owner = current[1] if current else None
@@ -448,7 +449,7 @@ def _logout_error(message: str) -> tuple[str, int]:
 
 
 @bp.route("/oauth/logout", methods=["GET", "POST"])
-def logout() -> Response | tuple[str, int]:
+def logout() -> BaseResponse | str | tuple[str, int]:
     """RP-initiated logout: a verified ``id_token_hint`` for this session's declarant logs
     out at once; otherwise the user confirms (POST + CSRF: a link cannot log anyone out).
     Other partners are told by front-channel; then back to a registered URI, if any."""
@@ -481,7 +482,7 @@ def logout() -> Response | tuple[str, int]:
             },
         )
     urls = _end_session(sso) if sso is not None else []
-    response: Response
+    response: BaseResponse
     if target and not urls:
         response = redirect(target, code=303 if request.method == "POST" else 302)
     else:
@@ -491,7 +492,7 @@ def logout() -> Response | tuple[str, int]:
             ),
             mimetype="text/html",
         )
-    sessions.clear_cookie(response)
+    sessions.clear_cookie(response)  # type: ignore[arg-type]
     return response
 
 

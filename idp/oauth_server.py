@@ -324,7 +324,7 @@ def revoke_issued(session: Session, code: AuthorizationCode, *, now: datetime) -
         target=code.client_id,
         data={"reason": "authorization_code_reuse", "ids": list(code.issued)},
     )
-    return int(result.rowcount or 0)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 # ------------------------------------------------------------------------- codes
@@ -382,7 +382,7 @@ def claim_code(
         .where(AuthorizationCode.code_hash == code_hash)
         .execution_options(populate_existing=True)
     ).first()
-    if claimed.rowcount == 1:
+    if claimed.rowcount == 1:  # type: ignore[attr-defined]
         return row
     if row is not None and row.used_at is not None:
         revoke_issued(session, row, now=now)

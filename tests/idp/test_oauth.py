@@ -533,7 +533,30 @@ def assertion(
     )
 
 
-def test_private_key_jwt_and_replay(app: Any, rsa_client: tuple[World, Any]) -> None:
+@pytest.fixture(params=["database", "redis"])
+def replay_backend(request: pytest.FixtureRequest, app: Any) -> str:
+    """The shared replay cache: the database's, or Redis when IDP_TEST_REDIS_URL is set."""
+    if request.param == "redis":
+        from tests.conftest import REDIS_URL
+
+        if not REDIS_URL:
+            pytest.skip("IDP_TEST_REDIS_URL not set")
+        import secrets
+
+        import redis
+
+        from idp.replay import RedisReplayCache
+
+        client = redis.Redis.from_url(REDIS_URL)
+        app.extensions["idp.replay"] = RedisReplayCache(
+            client, prefix=f"test:{secrets.token_hex(8)}:"
+        )
+    return str(request.param)
+
+
+def test_private_key_jwt_and_replay(
+    app: Any, rsa_client: tuple[World, Any], replay_backend: str
+) -> None:
     world, key = rsa_client
     browser = app.test_client()
     log_in(app, browser, world.declarant_id)
