@@ -24,6 +24,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import db, sessions, totp
 from idp.i18n import _
@@ -44,14 +45,16 @@ RESET_LIFETIME = timedelta(hours=1)
 MFA_LIFETIME = timedelta(minutes=5)
 MAX_FIELD = 254
 BAD_CREDENTIALS = "Identifiants incorrects : vérifiez vos informations et réessayez."
-TOO_MANY = ("Trop de tentatives : la connexion est temporairement bloquée. "
-            "Réessayez dans {minutes} minute(s) ou réinitialisez votre mot de passe.")
+TOO_MANY = (
+    "Trop de tentatives : la connexion est temporairement bloquée. "
+    "Réessayez dans {minutes} minute(s) ou réinitialisez votre mot de passe."
+)
 
 
 # ------------------------------------------------------------------ helpers for others
 
 
-def login_required(next_url: str, *, force: bool = False) -> Response:
+def login_required(next_url: str, *, force: bool = False) -> BaseResponse:
     """Send the browser to the login page, to come back to ``next_url`` (a local path)."""
     params = {"next": next_url if safe_next(next_url) else DASHBOARD}
     if force:
@@ -127,18 +130,28 @@ def by_siret(session: Session, siret: str, last_name: str, first_name: str) -> I
     found = Identification("siret", f"siret:{siret}:{last}:{first}")
     if not re.fullmatch(r"\d{14}", siret) or not last or not first:
         return found
-    establishment = session.scalars(select(Establishment).where(Establishment.siret == siret)).first()
+    establishment = session.scalars(
+        select(Establishment).where(Establishment.siret == siret)
+    ).first()
     if establishment is None:
         return found
     in_company = select(Role.declarant_id).where(Role.company_id == establishment.company_id)
     habilitated = select(Habilitation.declarant_id).where(
-        Habilitation.establishment_id == establishment.id, Habilitation.revoked_at.is_(None))
-    found.candidates = list(session.scalars(
-        select(Declarant)
-        .where(Declarant.last_name_key == last, Declarant.first_name_key == first,
-               Declarant.status == DeclarantStatus.ACTIVE.value,
-               or_(Declarant.id.in_(in_company), Declarant.id.in_(habilitated)))
-        .order_by(Declarant.id).limit(3)))
+        Habilitation.establishment_id == establishment.id, Habilitation.revoked_at.is_(None)
+    )
+    found.candidates = list(
+        session.scalars(
+            select(Declarant)
+            .where(
+                Declarant.last_name_key == last,
+                Declarant.first_name_key == first,
+                Declarant.status == DeclarantStatus.ACTIVE.value,
+                or_(Declarant.id.in_(in_company), Declarant.id.in_(habilitated)),
+            )
+            .order_by(Declarant.id)
+            .limit(3)
+        )
+    )
     return found
 
 
@@ -146,9 +159,13 @@ def by_email(session: Session, email: str) -> Identification:
     key = email.strip().casefold()
     found = Identification("courriel", f"courriel:{key}")
     if "@" in key:
-        found.candidates = list(session.scalars(
-            select(Declarant).where(Declarant.email_key == key,
-                                    Declarant.status == DeclarantStatus.ACTIVE.value)))
+        found.candidates = list(
+            session.scalars(
+                select(Declarant).where(
+                    Declarant.email_key == key, Declarant.status == DeclarantStatus.ACTIVE.value
+                )
+            )
+        )
     return found
 
 
@@ -192,7 +209,10 @@ def authenticate(session: Session, ident: Identification, password: str) -> Auth
     for declarant in ident.candidates:
         reservation = guard.reserve_account(account_key(declarant_id=declarant.id))
         if not reservation.allowed:
-            result.locked, result.retry_after = True, max(result.retry_after, reservation.retry_after)
+            result.locked, result.retry_after = (
+                True,
+                max(result.retry_after, reservation.retry_after),
+            )
             continue
         ok = check_password(session, declarant, password, passwords=passwords())
         session.commit()
@@ -219,19 +239,33 @@ def _unknown(ident: Identification, password: str, address: Reservation) -> Auth
 def _audit_failure(session: Session, ident: Identification, result: AuthResult) -> None:
     reason = "locked" if result.locked else ("password" if ident.candidates else "unknown")
     actor = ident.candidates[0].id if len(ident.candidates) == 1 else None
-    audit.record(session, "login.failed", actor=actor, data={"method": ident.method, "reason": reason})
+    audit.record(
+        session, "login.failed", actor=actor, data={"method": ident.method, "reason": reason}
+    )
     session.commit()
 
 
-def finish_login(session: Session, declarant: Declarant, *, acr: str, amr: list[str],
-                 method: str, next_url: str | None) -> Response:
+def finish_login(
+    session: Session,
+    declarant: Declarant,
+    *,
+    acr: str,
+    amr: list[str],
+    method: str,
+    next_url: str | None,
+) -> Response:
     """Open a fresh SSO session (the old cookie's session ends), audit, redirect to ``next``."""
-    opened = sessions.open_session(session, declarant.id, acr=acr, amr=amr,
-                                   replaces=request.cookies.get(sessions.COOKIE))
-    audit.record(session, "login.succeeded", actor=declarant.id,
-                 data={"method": method, "acr": acr, "amr": amr})
+    opened = sessions.open_session(
+        session, declarant.id, acr=acr, amr=amr, replaces=request.cookies.get(sessions.COOKIE)
+    )
+    audit.record(
+        session,
+        "login.succeeded",
+        actor=declarant.id,
+        data={"method": method, "acr": acr, "amr": amr},
+    )
     session.commit()
-    response = redirect(_next_target(next_url), code=303)
+    response = Response(status=303, headers={"Location": _next_target(next_url)})
     sessions.set_cookie(response, opened.cookie)
     return response
 
@@ -256,7 +290,7 @@ def too_many(retry_after: int, template: str = "login.html", **context: object) 
 
 
 @bp.get("/connexion")
-def connexion() -> Response | tuple[str, int]:
+def connexion() -> BaseResponse | tuple[str, int]:
     """The login page; with a live session (and no ``force=1``) goes straight to ``next``."""
     if request.args.get("force") != "1" and authenticated_declarant() is not None:
         return redirect(_next_target(request.args.get("next")), code=302)
@@ -282,8 +316,14 @@ def connexion_post() -> Response | tuple[str, int]:
         return _ask_code(session, declarant, ident.method)
     assert result.account is not None
     throttle().succeeded(result.account, result.address)
-    return finish_login(session, declarant, acr=ACR_PASSWORD, amr=["pwd"], method=ident.method,
-                        next_url=request.form.get("next"))
+    return finish_login(
+        session,
+        declarant,
+        acr=ACR_PASSWORD,
+        amr=["pwd"],
+        method=ident.method,
+        next_url=request.form.get("next"),
+    )
 
 
 # ------------------------------------------------------------------ second factor step
@@ -297,11 +337,21 @@ def _ask_code(session: Session, declarant: Declarant, method: str) -> Response |
     """Password right, TOTP enrolled: a single-use pending token (5 min) and the code form.
     The account counter is not reset until the code is right (no free code guesses)."""
     token = secrets.token_urlsafe(32)
-    session.add(OneTimeSecret(secret_hash=_digest(token), purpose="mfa", declarant_id=declarant.id,
-                              expires_at=datetime.now(UTC) + MFA_LIFETIME))
+    session.add(
+        OneTimeSecret(
+            secret_hash=_digest(token),
+            purpose="mfa",
+            declarant_id=declarant.id,
+            expires_at=datetime.now(UTC) + MFA_LIFETIME,
+        )
+    )
     session.commit()
-    return render_template("totp_login.html", pending=token, method=method,
-                           next_url=_next_target(request.form.get("next"))), 200
+    return render_template(
+        "totp_login.html",
+        pending=token,
+        method=method,
+        next_url=_next_target(request.form.get("next")),
+    ), 200
 
 
 def _pending(session: Session, token: str) -> OneTimeSecret | None:
@@ -330,28 +380,42 @@ def connexion_code() -> Response | tuple[str, int]:
     address = guard.reserve_address(_client_address())
     account = guard.reserve_account(account_key(declarant_id=declarant.id))
     if not (address.allowed and account.allowed):
-        return too_many(max(address.retry_after if not address.allowed else 0, account.retry_after),
-                        template="totp_login.html", pending=token, next_url=next_url)
+        return too_many(
+            max(address.retry_after if not address.allowed else 0, account.retry_after),
+            template="totp_login.html",
+            pending=token,
+            next_url=next_url,
+        )
     if not totp.check_second_factor(session, declarant, _field("code")):
         session.rollback()
         guard.failed(account)
         guard.failed(address)
-        audit.record(session, "login.failed", actor=declarant.id, data={"method": "totp",
-                                                                         "reason": "code"})
+        audit.record(
+            session, "login.failed", actor=declarant.id, data={"method": "totp", "reason": "code"}
+        )
         session.commit()
-        return render_template("totp_login.html", pending=token, next_url=next_url,
-                               error=_("Code incorrect : saisissez le code affiché par votre "
-                                       "application ou un code de secours.")), 200
-    used = session.execute(update(OneTimeSecret).where(
-        OneTimeSecret.secret_hash == pending.secret_hash, OneTimeSecret.used_at.is_(None))
-        .values(used_at=datetime.now(UTC))).rowcount  # type: ignore[attr-defined]
+        return render_template(
+            "totp_login.html",
+            pending=token,
+            next_url=next_url,
+            error=_(
+                "Code incorrect : saisissez le code affiché par votre "
+                "application ou un code de secours."
+            ),
+        ), 200
+    used = session.execute(
+        update(OneTimeSecret)
+        .where(OneTimeSecret.secret_hash == pending.secret_hash, OneTimeSecret.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))
+    ).rowcount  # type: ignore[attr-defined]
     if used != 1:
         session.rollback()
         return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
     session.commit()
     guard.succeeded(account, address)
-    return finish_login(session, declarant, acr=ACR_TOTP, amr=["pwd", "otp"], method="totp",
-                        next_url=next_url)
+    return finish_login(
+        session, declarant, acr=ACR_TOTP, amr=["pwd", "otp"], method="totp", next_url=next_url
+    )
 
 
 # ------------------------------------------------------------------ logout
@@ -407,12 +471,27 @@ def reset_request_post() -> Response | tuple[str, int]:
 def _send_reset_link(session: Session, declarant: Declarant) -> None:
     token = secrets.token_urlsafe(32)  # 256 bits
     now = datetime.now(UTC)
-    session.add(OneTimeSecret(secret_hash=_digest(token), purpose="reset", declarant_id=declarant.id,
-                              expires_at=now + RESET_LIFETIME))
+    session.add(
+        OneTimeSecret(
+            secret_hash=_digest(token),
+            purpose="reset",
+            declarant_id=declarant.id,
+            expires_at=now + RESET_LIFETIME,
+        )
+    )
     link = f"{current_app.config['BASE_URL']}/mot-de-passe/nouveau?" + urlencode({"jeton": token})
-    body = render_template("reset_email.txt", link=link, minutes=int(RESET_LIFETIME.total_seconds()) // 60)
-    session.add(Outbox(channel="email", kind="password_reset", recipient=declarant.email or "",
-                       subject=_("Réinitialisation de votre mot de passe"), body=body))
+    body = render_template(
+        "reset_email.txt", link=link, minutes=int(RESET_LIFETIME.total_seconds()) // 60
+    )
+    session.add(
+        Outbox(
+            channel="email",
+            kind="password_reset",
+            recipient=declarant.email or "",
+            subject=_("Réinitialisation de votre mot de passe"),
+            body=body,
+        )
+    )
     audit.record(session, "password.reset_requested", actor=declarant.id)
     session.commit()
 
@@ -449,26 +528,44 @@ def reset_form_post() -> Response | tuple[str, int]:
         return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
     password = (request.form.get("mot_de_passe") or "")[:1024]
     if password != (request.form.get("confirmation") or "")[:1024]:
-        return render_template("reset_form.html", token=token,
-                               error=_("Les deux mots de passe ne sont pas identiques.")), 200
+        return render_template(
+            "reset_form.html",
+            token=token,
+            error=_("Les deux mots de passe ne sont pas identiques."),
+        ), 200
     try:
-        check_policy(password, context=(declarant.last_name, declarant.first_name,
-                                        declarant.email or ""))
+        check_policy(
+            password, context=(declarant.last_name, declarant.first_name, declarant.email or "")
+        )
     except PasswordPolicyError as exc:
-        return render_template("reset_form.html", token=token,
-                               error=_("Mot de passe refusé : {reason}.", reason=str(exc))), 200
+        return render_template(
+            "reset_form.html",
+            token=token,
+            error=_("Mot de passe refusé : {reason}.", reason=str(exc)),
+        ), 200
     now = datetime.now(UTC)
-    used = session.execute(update(OneTimeSecret).where(
-        OneTimeSecret.secret_hash == row.secret_hash,
-        OneTimeSecret.used_at.is_(None)).values(used_at=now)).rowcount  # type: ignore[attr-defined]
+    used = session.execute(
+        update(OneTimeSecret)
+        .where(OneTimeSecret.secret_hash == row.secret_hash, OneTimeSecret.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount  # type: ignore[attr-defined]
     if used != 1:  # a concurrent request used it first
         session.rollback()
         return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
-    session.execute(update(OneTimeSecret).where(  # any other link of this declarant dies too
-        OneTimeSecret.declarant_id == declarant.id, OneTimeSecret.purpose == "reset",
-        OneTimeSecret.used_at.is_(None)).values(used_at=now))
-    session.execute(update(Declarant).where(Declarant.id == declarant.id)
-                    .values(password_hash=passwords().hash(password)))
+    session.execute(
+        update(OneTimeSecret)
+        .where(  # any other link of this declarant dies too
+            OneTimeSecret.declarant_id == declarant.id,
+            OneTimeSecret.purpose == "reset",
+            OneTimeSecret.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    session.execute(
+        update(Declarant)
+        .where(Declarant.id == declarant.id)
+        .values(password_hash=passwords().hash(password))
+    )
     session.execute(delete(SsoSession).where(SsoSession.declarant_id == declarant.id))
     audit.record(session, "password.reset", actor=declarant.id)
     session.commit()

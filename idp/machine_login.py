@@ -96,7 +96,8 @@ def _service(session: Session, value: str) -> Service | None:
 def _audience(session: Session, service: Service) -> str:
     name = service.partner_name or ""
     partner = session.scalars(
-        select(Partner).where(func.lower(Partner.name) == name.lower())).first()
+        select(Partner).where(func.lower(Partner.name) == name.lower())
+    ).first()
     return partner.identifier if partner is not None else partner_audience(name)
 
 
@@ -136,16 +137,28 @@ def authentifier() -> Response:
 def _issue(session: Session, declarant: Declarant, service_name: str) -> Response:
     service = _service(session, service_name)
     if service is None or not _habilitated(session, declarant, service):
-        audit.record(session, "login.failed", actor=declarant.id,
-                     data={"method": "dsn", "reason": "service"})
+        audit.record(
+            session, "login.failed", actor=declarant.id, data={"method": "dsn", "reason": "service"}
+        )
         session.commit()
         return _refuse(401, "service", "service inconnu ou non habilité pour ce déclarant")
     now = datetime.now(UTC)
     vector = vector_for(session, declarant, [service], acr=ACR_PASSWORD, auth_time=now)
-    issued = issue(current_app._get_current_object(), session, vector,  # type: ignore[attr-defined]
-                   fmt="jwt", audience=_audience(session, service), now=now)
-    audit.record(session, "login.succeeded", actor=declarant.id,
-                 data={"method": "dsn", "service": service.code})
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    issued = issue(
+        app,
+        session,
+        vector,
+        fmt="jwt",
+        audience=_audience(session, service),
+        now=now,
+    )
+    audit.record(
+        session,
+        "login.succeeded",
+        actor=declarant.id,
+        data={"method": "dsn", "service": service.code},
+    )
     session.commit()
     response = Response(issued.token, mimetype="text/plain")
     response.headers["Cache-Control"] = "no-store"
@@ -176,13 +189,19 @@ def verify_presented(session: Session) -> dict[str, Any]:
     token = presented_token()
     if token is None:
         raise SecurityTokenUnavailable("no DSNLogin token")
-    trust = interops_jwt.trust_from_jwks(jwks(keyring().published(KeyUse.JWT)),
-                                         issuer=current_app.config["BASE_URL"])
+    trust = interops_jwt.trust_from_jwks(
+        jwks(keyring().published(KeyUse.JWT)), issuer=current_app.config["BASE_URL"]
+    )
     audiences = _known_audiences(session)
     for audience in sorted(audiences):
         try:
-            vector = interops_jwt.verify(token, trust=trust, audience=audience,
-                                         replay=_NoReplayCheck(), skew=timedelta(seconds=30))
+            vector = interops_jwt.verify(
+                token,
+                trust=trust,
+                audience=audience,
+                replay=_NoReplayCheck(),
+                skew=timedelta(seconds=30),
+            )
         except InvalidService:
             continue
         return dict(vector.claims)

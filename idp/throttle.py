@@ -77,7 +77,7 @@ def lock_seconds(rule: Rule, lock_count: int) -> int:
     """15 minutes, then 30, 60... (doubling on repeats), at most 24 hours."""
     if not rule.doubling:
         return rule.window
-    return min(rule.window * (2 ** min(lock_count, 20)), MAX_LOCKOUT_SECONDS)
+    return int(min(rule.window * (2 ** min(lock_count, 20)), MAX_LOCKOUT_SECONDS))
 
 
 class SqlBackend:
@@ -93,10 +93,9 @@ class SqlBackend:
     def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
         table = LoginThrottle.__table__
         excluded_now = literal(now, UTCDateTime)
-        lapsed = (
-            (table.c.locked_until.is_not(None) & (table.c.locked_until <= excluded_now))
-            | (table.c.locked_until.is_(None)
-               & (table.c.updated_at <= literal(now - timedelta(seconds=rule.window), UTCDateTime)))
+        lapsed = (table.c.locked_until.is_not(None) & (table.c.locked_until <= excluded_now)) | (
+            table.c.locked_until.is_(None)
+            & (table.c.updated_at <= literal(now - timedelta(seconds=rule.window), UTCDateTime))
         )
         stale_locks = table.c.updated_at <= literal(now - LOCK_MEMORY, UTCDateTime)
         stmt = (
@@ -111,8 +110,9 @@ class SqlBackend:
                     "updated_at": case((lapsed, excluded_now), else_=table.c.updated_at),
                 },
             )
-            .returning(table.c.failures, table.c.locked_until, table.c.lock_count,
-                       table.c.updated_at)
+            .returning(
+                table.c.failures, table.c.locked_until, table.c.lock_count, table.c.updated_at
+            )
         )
         with self.engine.begin() as conn:
             count, locked_until, lock_count, started = conn.execute(stmt).one()
@@ -126,24 +126,33 @@ class SqlBackend:
             return
         until = now + timedelta(seconds=lock_seconds(rule, reservation.lock_count))
         # compare-and-set on lock_count: one failure per cycle sets the lock
-        stmt = (update(LoginThrottle)
-                .where(LoginThrottle.key == reservation.key,
-                       LoginThrottle.lock_count == reservation.lock_count,
-                       LoginThrottle.locked_until.is_(None))
-                .values(locked_until=until, lock_count=LoginThrottle.lock_count + 1))
+        stmt = (
+            update(LoginThrottle)
+            .where(
+                LoginThrottle.key == reservation.key,
+                LoginThrottle.lock_count == reservation.lock_count,
+                LoginThrottle.locked_until.is_(None),
+            )
+            .values(locked_until=until, lock_count=LoginThrottle.lock_count + 1)
+        )
         with self.engine.begin() as conn:
             conn.execute(stmt)
 
     def reset(self, key: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(LoginThrottle).where(LoginThrottle.key == key)
-                         .values(failures=0, locked_until=None, lock_count=0))
+            conn.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .values(failures=0, locked_until=None, lock_count=0)
+            )
 
     def release(self, key: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(LoginThrottle)
-                         .where(LoginThrottle.key == key, LoginThrottle.failures > 0)
-                         .values(failures=LoginThrottle.failures - 1))
+            conn.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key, LoginThrottle.failures > 0)
+                .values(failures=LoginThrottle.failures - 1)
+            )
 
 
 _RESERVE_LUA = """
@@ -185,8 +194,10 @@ class RedisBackend:
         if reservation.count < rule.limit:
             return
         seconds = lock_seconds(rule, reservation.lock_count)
-        self._lock(keys=self._keys(reservation.key),
-                   args=[seconds, reservation.lock_count, int(LOCK_MEMORY.total_seconds())])
+        self._lock(
+            keys=self._keys(reservation.key),
+            args=[seconds, reservation.lock_count, int(LOCK_MEMORY.total_seconds())],
+        )
 
     def reset(self, key: str) -> None:
         self.client.delete(*self._keys(key))
@@ -251,13 +262,16 @@ def init_app(app: Flask) -> Throttle:
         import redis
 
         client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2)
-    backend: Backend = RedisBackend(client) if client is not None else SqlBackend(database(app).engine)
+    backend: Backend = (
+        RedisBackend(client) if client is not None else SqlBackend(database(app).engine)
+    )
     lockout = int(app.config.get("LOCKOUT_SECONDS") or DEFAULT_LOCKOUT_SECONDS)
     throttle = Throttle(
         backend,
         account=Rule(threshold(app), lockout, doubling=True),
-        address=Rule(int(app.config.get("IP_FAILURE_LIMIT") or DEFAULT_IP_LIMIT), lockout,
-                     doubling=False),
+        address=Rule(
+            int(app.config.get("IP_FAILURE_LIMIT") or DEFAULT_IP_LIMIT), lockout, doubling=False
+        ),
     )
     app.extensions[EXTENSION] = throttle
     return throttle
@@ -267,4 +281,4 @@ def throttle(app: Flask | None = None) -> Throttle:
     """The app's throttle (built on first use from the configuration)."""
     app = app or current_app
     found = app.extensions.get(EXTENSION)
-    return found if found is not None else init_app(app)  # type: ignore[no-any-return]
+    return found if isinstance(found, Throttle) else init_app(app)

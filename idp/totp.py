@@ -26,6 +26,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp import db
 from idp.i18n import _
@@ -52,8 +53,9 @@ def new_secret() -> str:
 
 
 def provisioning_uri(secret: str, declarant: Declarant) -> str:
-    return pyotp.TOTP(secret).provisioning_uri(name=declarant.email or declarant.id,
-                                               issuer_name=ISSUER)
+    return pyotp.TOTP(secret).provisioning_uri(
+        name=declarant.email or declarant.id, issuer_name=ISSUER
+    )
 
 
 def _matching_step(secret: str, code: str, now: datetime) -> int | None:
@@ -70,22 +72,33 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
 
 def _mark_step_used(session: Session, declarant_id: str, step: int, now: datetime) -> bool:
     """Record the step as used; False when it already was (a replay)."""
-    session.execute(delete(OneTimeSecret).where(
-        OneTimeSecret.declarant_id == declarant_id, OneTimeSecret.purpose == "totp-used",
-        OneTimeSecret.expires_at < now))
+    session.execute(
+        delete(OneTimeSecret).where(
+            OneTimeSecret.declarant_id == declarant_id,
+            OneTimeSecret.purpose == "totp-used",
+            OneTimeSecret.expires_at < now,
+        )
+    )
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = (insert(OneTimeSecret)
-            .values(secret_hash=_digest(f"totp:{declarant_id}:{step}"), purpose="totp-used",
-                    declarant_id=declarant_id, created_at=now,
-                    expires_at=now + timedelta(seconds=STEP * (2 * WINDOW + 2)))
-            .on_conflict_do_nothing()
-            .returning(OneTimeSecret.secret_hash))
+    stmt = (
+        insert(OneTimeSecret)
+        .values(
+            secret_hash=_digest(f"totp:{declarant_id}:{step}"),
+            purpose="totp-used",
+            declarant_id=declarant_id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=STEP * (2 * WINDOW + 2)),
+        )
+        .on_conflict_do_nothing()
+        .returning(OneTimeSecret.secret_hash)
+    )
     return session.execute(stmt).scalar() is not None
 
 
-def verify_totp(session: Session, declarant_id: str, secret: str, code: str, *,
-                now: datetime | None = None) -> bool:
+def verify_totp(
+    session: Session, declarant_id: str, secret: str, code: str, *, now: datetime | None = None
+) -> bool:
     """True when ``code`` is valid now for ``secret`` and was never accepted before."""
     now = now or datetime.now(UTC)
     step = _matching_step(secret, code, now)
@@ -98,14 +111,22 @@ def _normal_recovery(code: str) -> str:
 
 def new_recovery_codes(session: Session, declarant_id: str) -> list[str]:
     """Replace the declarant's recovery codes by 10 new ones (shown once, stored hashed)."""
-    session.execute(delete(OneTimeSecret).where(OneTimeSecret.declarant_id == declarant_id,
-                                                OneTimeSecret.purpose == "recovery"))
+    session.execute(
+        delete(OneTimeSecret).where(
+            OneTimeSecret.declarant_id == declarant_id, OneTimeSecret.purpose == "recovery"
+        )
+    )
     codes = []
     for _i in range(RECOVERY_CODES):
         raw = base64.b32encode(secrets.token_bytes(10)).decode("ascii")  # 80 bits, 16 chars
-        codes.append("-".join(raw[i:i + 4] for i in range(0, 16, 4)))
-        session.add(OneTimeSecret(secret_hash=_digest("recovery:" + raw), purpose="recovery",
-                                  declarant_id=declarant_id))
+        codes.append("-".join(raw[i : i + 4] for i in range(0, 16, 4)))
+        session.add(
+            OneTimeSecret(
+                secret_hash=_digest("recovery:" + raw),
+                purpose="recovery",
+                declarant_id=declarant_id,
+            )
+        )
     session.flush()
     return codes
 
@@ -115,11 +136,17 @@ def use_recovery_code(session: Session, declarant_id: str, code: str) -> bool:
     raw = _normal_recovery(code)
     if len(raw) != 16:
         return False
-    result = session.execute(update(OneTimeSecret).where(
-        OneTimeSecret.secret_hash == _digest("recovery:" + raw),
-        OneTimeSecret.declarant_id == declarant_id, OneTimeSecret.purpose == "recovery",
-        OneTimeSecret.used_at.is_(None)).values(used_at=datetime.now(UTC)))
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    result = session.execute(
+        update(OneTimeSecret)
+        .where(
+            OneTimeSecret.secret_hash == _digest("recovery:" + raw),
+            OneTimeSecret.declarant_id == declarant_id,
+            OneTimeSecret.purpose == "recovery",
+            OneTimeSecret.used_at.is_(None),
+        )
+        .values(used_at=datetime.now(UTC))
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def check_second_factor(session: Session, declarant: Declarant, code: str) -> bool:
@@ -146,7 +173,7 @@ def _no_framing(response: Response) -> Response:
 
 
 @bp.get("/compte/double-authentification")
-def enrol() -> Response | tuple[str, int]:
+def enrol() -> BaseResponse | tuple[str, int]:
     from idp.login import authenticated_declarant, login_required
 
     found = authenticated_declarant()
@@ -157,12 +184,13 @@ def enrol() -> Response | tuple[str, int]:
         return render_template("totp_status.html"), 200
     secret = new_secret()
     pending = _serializer().dumps({"d": declarant.id, "s": secret})
-    return render_template("totp_enrol.html", secret=secret, pending=pending,
-                           uri=provisioning_uri(secret, declarant)), 200
+    return render_template(
+        "totp_enrol.html", secret=secret, pending=pending, uri=provisioning_uri(secret, declarant)
+    ), 200
 
 
 @bp.post("/compte/double-authentification")
-def enrol_post() -> Response | tuple[str, int]:
+def enrol_post() -> BaseResponse | tuple[str, int]:
     from idp.login import authenticated_declarant, login_required
 
     found = authenticated_declarant()
@@ -175,20 +203,28 @@ def enrol_post() -> Response | tuple[str, int]:
     try:
         data = _serializer().loads(request.form.get("attente", ""), max_age=ENROL_MAX_AGE)
     except BadSignature:
-        return render_template("totp_status.html", error=_(
-            "La demande d'activation a expiré : recommencez.")), 400
+        return render_template(
+            "totp_status.html", error=_("La demande d'activation a expiré : recommencez.")
+        ), 400
     if not isinstance(data, dict) or data.get("d") != declarant.id:
-        return render_template("totp_status.html", error=_(
-            "La demande d'activation a expiré : recommencez.")), 400
+        return render_template(
+            "totp_status.html", error=_("La demande d'activation a expiré : recommencez.")
+        ), 400
     secret = str(data["s"])
     if not verify_totp(session, declarant.id, secret, request.form.get("code", "")):
         session.rollback()
-        return render_template("totp_enrol.html", secret=secret,
-                               pending=request.form.get("attente"),
-                               uri=provisioning_uri(secret, declarant),
-                               error=_("Code incorrect : vérifiez l'heure de votre téléphone et "
-                                       "saisissez le code affiché.")), 200
-    session.execute(update(Declarant).where(Declarant.id == declarant.id).values(totp_secret=secret))
+        return render_template(
+            "totp_enrol.html",
+            secret=secret,
+            pending=request.form.get("attente"),
+            uri=provisioning_uri(secret, declarant),
+            error=_(
+                "Code incorrect : vérifiez l'heure de votre téléphone et saisissez le code affiché."
+            ),
+        ), 200
+    session.execute(
+        update(Declarant).where(Declarant.id == declarant.id).values(totp_secret=secret)
+    )
     codes = new_recovery_codes(session, declarant.id)
     audit.record(session, "totp.enabled", actor=declarant.id)
     session.commit()
@@ -198,11 +234,15 @@ def enrol_post() -> Response | tuple[str, int]:
 def _disable(session: Session, declarant: Declarant) -> tuple[str, int]:
     if not check_second_factor(session, declarant, request.form.get("code", "")):
         session.rollback()
-        return render_template("totp_status.html", error=_(
-            "Code incorrect : la double authentification reste active.")), 200
+        return render_template(
+            "totp_status.html", error=_("Code incorrect : la double authentification reste active.")
+        ), 200
     session.execute(update(Declarant).where(Declarant.id == declarant.id).values(totp_secret=None))
-    session.execute(delete(OneTimeSecret).where(OneTimeSecret.declarant_id == declarant.id,
-                                                OneTimeSecret.purpose == "recovery"))
+    session.execute(
+        delete(OneTimeSecret).where(
+            OneTimeSecret.declarant_id == declarant.id, OneTimeSecret.purpose == "recovery"
+        )
+    )
     audit.record(session, "totp.disabled", actor=declarant.id)
     session.commit()
     return render_template("totp_status.html", disabled=True), 200

@@ -16,12 +16,20 @@ from tests import factories
 from tests.conftest import MASTER_KEY
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
 ]
 
 
@@ -37,9 +45,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     audit.new_writer_segment()
     folder = tmp_path_factory.mktemp("login-browser")
     shutil.copyfile(sqlite_template, folder / "idp.sqlite3")
-    app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'idp.sqlite3'}",
-                      "INSTANCE_PATH": str(folder / "instance"), "MASTER_KEY": MASTER_KEY,
-                      "SECRET_KEY": "browser-test", "BASE_URL": "http://127.0.0.1"})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{folder / 'idp.sqlite3'}",
+            "INSTANCE_PATH": str(folder / "instance"),
+            "MASTER_KEY": MASTER_KEY,
+            "SECRET_KEY": "browser-test",
+            "BASE_URL": "http://127.0.0.1",
+        }
+    )
     session = database(app).sessions()
     setup_directory(session)
     session.close()

@@ -8,7 +8,7 @@ from typing import Any
 from tests import factories
 
 FORM_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
-ERROR = re.compile(r'<div class="erreur" role="alert"[^>]*>\s*<p>(.*?)</p>', re.S)
+ERROR = re.compile(r'<div class="erreur" role="alert"[^>]*>\s*<p>(.*?)</p>', re.DOTALL)
 
 
 def csrf(client: Any, path: str = "/connexion?force=1") -> str:
@@ -19,21 +19,41 @@ def csrf(client: Any, path: str = "/connexion?force=1") -> str:
     return found.group(1)
 
 
-def post(client: Any, path: str, data: dict[str, str], *, token_from: str = "/connexion?force=1",
-         **kwargs: Any) -> Any:
+def post(
+    client: Any,
+    path: str,
+    data: dict[str, str],
+    *,
+    token_from: str = "/connexion?force=1",
+    **kwargs: Any,
+) -> Any:
     """POST ``data`` with the page's CSRF token."""
     return client.post(path, data={"csrf_token": csrf(client, token_from), **data}, **kwargs)
 
 
-def login_siret(client: Any, *, siret: str = factories.SIRET_A, last: str = "Dupont",
-                first: str = "Élodie", password: str = factories.PASSWORD,
-                **extra: str) -> Any:
-    return post(client, "/connexion", {"siret": siret, "nom": last, "prenom": first,
-                                       "mot_de_passe": password, **extra})
+def login_siret(
+    client: Any,
+    *,
+    siret: str = factories.SIRET_A,
+    last: str = "Dupont",
+    first: str = "Élodie",
+    password: str = factories.PASSWORD,
+    **extra: str,
+) -> Any:
+    return post(
+        client,
+        "/connexion",
+        {"siret": siret, "nom": last, "prenom": first, "mot_de_passe": password, **extra},
+    )
 
 
-def login_email(client: Any, *, email: str = "elodie@dupont.example",
-                password: str = factories.PASSWORD, **extra: str) -> Any:
+def login_email(
+    client: Any,
+    *,
+    email: str = "elodie@dupont.example",
+    password: str = factories.PASSWORD,
+    **extra: str,
+) -> Any:
     return post(client, "/connexion", {"courriel": email, "mot_de_passe": password, **extra})
 
 

@@ -44,14 +44,22 @@ def test_page_is_french_labelled_and_not_frameable(client: Any) -> None:
     assert response.status_code == 200
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Frame-Options"] == "DENY"
-    for field_id in ("siret", "nom", "prenom", "mot_de_passe_siret", "courriel",
-                     "mot_de_passe_courriel"):
+    for field_id in (
+        "siret",
+        "nom",
+        "prenom",
+        "mot_de_passe_siret",
+        "courriel",
+        "mot_de_passe_courriel",
+    ):
         assert f'<label for="{field_id}">' in html
         assert f'id="{field_id}"' in html
     assert "Mot de passe" in html and 'lang="fr"' in html
 
 
-def test_siret_login_opens_a_session_and_redirects(client: Any, session: Any, declarant: Any) -> None:
+def test_siret_login_opens_a_session_and_redirects(
+    client: Any, session: Any, declarant: Any
+) -> None:
     response = login_siret(client, last="DUPONT", first="elodie")
     assert response.status_code == 303
     assert response.headers["Location"] == "/tableau-de-bord"
@@ -73,28 +81,45 @@ def test_names_match_whatever_case_accents_spacing(client: Any, declarant: Any) 
 
 
 def test_siret_login_through_habilitation_on_another_company(
-        client: Any, session: Any, declarant: Any, idp: Any) -> None:
+    client: Any, session: Any, declarant: Any, idp: Any
+) -> None:
     from rcd_store import services
 
     factories.company(session, siret=factories.SIRET_B, name="Client du cabinet")
-    services.add_mandate(session, client_siren=factories.SIRET_B[:9],
-                         firm_siren=factories.SIRET_A[:9], services=["DSN"])
+    services.add_mandate(
+        session,
+        client_siren=factories.SIRET_B[:9],
+        firm_siren=factories.SIRET_A[:9],
+        services=["DSN"],
+    )
     session.commit()
     assert login_siret(client, siret=factories.SIRET_B).status_code == 200  # no right there yet
-    result = idp("habilitation", "grant", "--declarant", declarant.id, "--siret",
-                 factories.SIRET_B, "--service", "DSN")
+    result = idp(
+        "habilitation",
+        "grant",
+        "--declarant",
+        declarant.id,
+        "--siret",
+        factories.SIRET_B,
+        "--service",
+        "DSN",
+    )
     assert result.code == 0, result.err
     assert login_siret(client, siret=factories.SIRET_B).status_code == 303
 
 
-def test_one_message_for_wrong_password_and_unknown_identifiers(client: Any, declarant: Any) -> None:
+def test_one_message_for_wrong_password_and_unknown_identifiers(
+    client: Any, declarant: Any
+) -> None:
     wrong_password = login_siret(client, password="pas le bon mot de passe")
     unknown_siret = login_siret(client, siret=factories.SIRET_B)
     unknown_name = login_siret(client, last="Durand")
     unknown_email = login_email(client, email="personne@inconnu.example")
     wrong_email_password = login_email(client, password="pas le bon mot de passe")
-    messages = {error_of(r) for r in (wrong_password, unknown_siret, unknown_name, unknown_email,
-                                      wrong_email_password)}
+    messages = {
+        error_of(r)
+        for r in (wrong_password, unknown_siret, unknown_name, unknown_email, wrong_email_password)
+    }
     assert len(messages) == 1
     message = messages.pop()
     assert message and message.startswith("Identifiants incorrects")
@@ -105,8 +130,11 @@ def test_one_message_for_wrong_password_and_unknown_identifiers(client: Any, dec
 def test_failures_are_audited_by_id_only(client: Any, session: Any, declarant: Any) -> None:
     login_siret(client, password="pas le bon mot de passe")
     login_siret(client, last="Inconnu")
-    events = list(session.scalars(select(AuditEvent).where(AuditEvent.kind == "login.failed")
-                                  .order_by(AuditEvent.id)))
+    events = list(
+        session.scalars(
+            select(AuditEvent).where(AuditEvent.kind == "login.failed").order_by(AuditEvent.id)
+        )
+    )
     assert [e.actor for e in events] == [declarant.id, None]
     for event in events:
         assert "Dupont" not in event.data and "Inconnu" not in event.data
@@ -114,19 +142,27 @@ def test_failures_are_audited_by_id_only(client: Any, session: Any, declarant: A
 
 
 def test_form_without_csrf_token_is_refused_and_changes_nothing(
-        client: Any, declarant: Any, db_snapshot: Any) -> None:
+    client: Any, declarant: Any, db_snapshot: Any
+) -> None:
     client.get("/connexion")
     before = db_snapshot()
-    response = client.post("/connexion", data={"siret": factories.SIRET_A, "nom": "Dupont",
-                                               "prenom": "Élodie",
-                                               "mot_de_passe": factories.PASSWORD})
+    response = client.post(
+        "/connexion",
+        data={
+            "siret": factories.SIRET_A,
+            "nom": "Dupont",
+            "prenom": "Élodie",
+            "mot_de_passe": factories.PASSWORD,
+        },
+    )
     assert response.status_code == 400
     assert db_snapshot() == before
     assert session_cookie(client) is None
 
 
-def test_session_id_changes_at_login_and_old_one_dies(client: Any, session: Any,
-                                                      declarant: Any) -> None:
+def test_session_id_changes_at_login_and_old_one_dies(
+    client: Any, session: Any, declarant: Any
+) -> None:
     assert login_siret(client).status_code == 303
     first = session_cookie(client)
     assert login_siret(client, force="1").status_code == 303
@@ -144,9 +180,18 @@ def test_planted_cookie_is_not_promoted(client: Any, session: Any, declarant: An
     assert session_cookie(client) != "cookie-choisi-par-un-attaquant"
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example",
-                                    "javascript:alert(1)", "evil.example", "/%0d%0aSet-Cookie:x",
-                                    "/\tevil"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/x",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/%0d%0aSet-Cookie:x",
+        "/\tevil",
+    ],
+)
 def test_no_open_redirect(client: Any, declarant: Any, target: str) -> None:
     response = login_siret(client, next=target)
     assert response.status_code == 303
@@ -159,7 +204,9 @@ def test_next_local_path_is_followed(client: Any, declarant: Any) -> None:
     assert response.headers["Location"] == "/saml/sso/reprise?id=abc"
 
 
-def test_live_session_skips_the_form_unless_forced(client: Any, session: Any, declarant: Any) -> None:
+def test_live_session_skips_the_form_unless_forced(
+    client: Any, session: Any, declarant: Any
+) -> None:
     login_siret(client)
     skipped = client.get("/connexion?next=/oauth/authorize%3Fx%3D1")
     assert skipped.status_code == 302 and skipped.headers["Location"] == "/oauth/authorize?x=1"
@@ -185,7 +232,8 @@ def test_login_required_helper(app: Any) -> None:
     assert "force=1" in response.headers["Location"]
     with app.test_request_context("/"):
         assert login_required("https://evil.example").headers["Location"] == (
-            "/connexion?next=%2Ftableau-de-bord")
+            "/connexion?next=%2Ftableau-de-bord"
+        )
 
 
 def test_authenticated_declarant(app: Any, client: Any, declarant: Any) -> None:
@@ -221,7 +269,8 @@ def test_rehash_on_login(app: Any, client: Any, session: Any, declarant: Any) ->
 
 
 def test_logout_get_shows_a_button_and_post_ends_the_session(
-        client: Any, session: Any, declarant: Any) -> None:
+    client: Any, session: Any, declarant: Any
+) -> None:
     from idp import sessions
 
     login_siret(client)
@@ -237,7 +286,7 @@ def test_logout_get_shows_a_button_and_post_ends_the_session(
         row.participants = [{"partner": "urssaf", "protocol": "test-proto"}]
         session.commit()
         page = client.get("/deconnexion").get_data(as_text=True)
-        assert "<form method=\"post\"" in page and "Me déconnecter" in page
+        assert '<form method="post"' in page and "Me déconnecter" in page
         assert _sessions(session)  # GET changes nothing
         assert client.post("/deconnexion").status_code == 400  # no CSRF token
         response = post(client, "/deconnexion", {}, token_from="/deconnexion")
@@ -252,7 +301,8 @@ def test_logout_get_shows_a_button_and_post_ends_the_session(
 
 def test_audit_counts(client: Any, session: Any, declarant: Any) -> None:
     login_siret(client)
-    count = session.scalar(select(func.count()).select_from(AuditEvent)
-                           .where(AuditEvent.kind == "login.succeeded"))
+    count = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "login.succeeded")
+    )
     assert count == 1
     assert csrf(client)

@@ -20,11 +20,19 @@ URL = "/authentifier/1.0/"
 XML = "application/xml"
 
 
-def body(*, siret: str = factories.SIRET_A, nom: str = "DUPONT", prenom: str = "elodie",
-         motdepasse: str = factories.PASSWORD, service: str = "DSN") -> bytes:
-    return (f"<identifiants><siret>{siret}</siret><nom>{nom}</nom><prenom>{prenom}</prenom>"
-            f"<motdepasse>{motdepasse}</motdepasse><service>{service}</service>"
-            "</identifiants>").encode()
+def body(
+    *,
+    siret: str = factories.SIRET_A,
+    nom: str = "DUPONT",
+    prenom: str = "elodie",
+    motdepasse: str = factories.PASSWORD,
+    service: str = "DSN",
+) -> bytes:
+    return (
+        f"<identifiants><siret>{siret}</siret><nom>{nom}</nom><prenom>{prenom}</prenom>"
+        f"<motdepasse>{motdepasse}</motdepasse><service>{service}</service>"
+        "</identifiants>"
+    ).encode()
 
 
 @pytest.fixture
@@ -33,8 +41,9 @@ def declarant(app: Any, session: Any) -> Any:
     found = setup_directory(session)
     factories.service(session, code="DUCS", partner="URSSAF")
     session.get(Service, session.query(Service.id).filter_by(code="DSN").scalar()).numeric_id = 42
-    services.grant_habilitation(session, declarant_id=found.id, siret=factories.SIRET_A,
-                                service_code="DSN")
+    services.grant_habilitation(
+        session, declarant_id=found.id, siret=factories.SIRET_A, service_code="DSN"
+    )
     session.commit()
     return found
 
@@ -44,13 +53,16 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
-def test_login_returns_a_signed_token_for_the_service(app: Any, client: Any, declarant: Any) -> None:
+def test_login_returns_a_signed_token_for_the_service(
+    app: Any, client: Any, declarant: Any
+) -> None:
     response = client.post(URL, data=body(), content_type=XML)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.mimetype == "text/plain"
     token = response.get_data(as_text=True)
-    trust = interops_jwt.trust_from_jwks(jwks(keyring(app).published(KeyUse.JWT)),
-                                         issuer="http://idp.test")
+    trust = interops_jwt.trust_from_jwks(
+        jwks(keyring(app).published(KeyUse.JWT)), issuer="http://idp.test"
+    )
     vector = interops_jwt.verify(token, trust=trust, audience="urn:interops:partenaire:urssaf")
     assert vector.subject == declarant.id
     assert vector.pagm == ("DSN_DECL",)
@@ -76,15 +88,19 @@ def test_token_is_accepted_as_dsnlogin_header(client: Any, declarant: Any) -> No
     assert missing.status_code == 401 and "DSNLogin" in missing.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("change, error", [
-    ({"motdepasse": "pas le bon mot de passe"}, "identifiants"),
-    ({"siret": factories.SIRET_B}, "identifiants"),
-    ({"nom": "Durand"}, "identifiants"),
-    ({"service": "DUCS"}, "service"),  # exists, not habilitated
-    ({"service": "INCONNU"}, "service"),
-])
-def test_failures_are_401_with_a_reason(client: Any, declarant: Any, change: dict[str, str],
-                                        error: str) -> None:
+@pytest.mark.parametrize(
+    "change, error",
+    [
+        ({"motdepasse": "pas le bon mot de passe"}, "identifiants"),
+        ({"siret": factories.SIRET_B}, "identifiants"),
+        ({"nom": "Durand"}, "identifiants"),
+        ({"service": "DUCS"}, "service"),  # exists, not habilitated
+        ({"service": "INCONNU"}, "service"),
+    ],
+)
+def test_failures_are_401_with_a_reason(
+    client: Any, declarant: Any, change: dict[str, str], error: str
+) -> None:
     response = client.post(URL, data=body(**change), content_type=XML)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == f'DSNLogin error="{error}"'
@@ -94,8 +110,10 @@ def test_locked_account_is_403_and_shares_the_page_lockout(client: Any, declaran
     from tests.idp.login_support import login_siret
 
     for _ in range(3):
-        assert client.post(URL, data=body(motdepasse="faux faux faux"),
-                           content_type=XML).status_code == 401
+        assert (
+            client.post(URL, data=body(motdepasse="faux faux faux"), content_type=XML).status_code
+            == 401
+        )
     for _ in range(2):
         login_siret(client, password="faux faux faux")
     locked = client.post(URL, data=body(), content_type=XML)
@@ -103,14 +121,19 @@ def test_locked_account_is_403_and_shares_the_page_lockout(client: Any, declaran
     assert login_siret(client).status_code == 429
 
 
-@pytest.mark.parametrize("document", [
-    b'<?xml version="1.0"?><!DOCTYPE identifiants [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
-    b"<identifiants><siret>&x;</siret></identifiants>",
-    b'<!DOCTYPE a [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><identifiants>&b;</identifiants>',
-    b"<identifiants><siret>1</siret>",
-    b"<autre/>",
-    b"",
-])
+@pytest.mark.parametrize(
+    "document",
+    [
+        (
+            b'<?xml version="1.0"?><!DOCTYPE identifiants [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+            b"<identifiants><siret>&x;</siret></identifiants>"
+        ),
+        b'<!DOCTYPE a [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]><identifiants>&b;</identifiants>',
+        b"<identifiants><siret>1</siret>",
+        b"<autre/>",
+        b"",
+    ],
+)
 def test_hostile_or_malformed_xml_is_refused(client: Any, declarant: Any, document: bytes) -> None:
     response = client.post(URL, data=document, content_type=XML)
     assert response.status_code == 400

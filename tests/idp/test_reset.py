@@ -30,7 +30,9 @@ def client(app: Any) -> Any:
 
 
 def _ask(client: Any, email: str) -> Any:
-    return post(client, "/mot-de-passe/oubli", {"courriel": email}, token_from="/mot-de-passe/oubli")
+    return post(
+        client, "/mot-de-passe/oubli", {"courriel": email}, token_from="/mot-de-passe/oubli"
+    )
 
 
 def _link(session: Any) -> str:
@@ -40,12 +42,20 @@ def _link(session: Any) -> str:
     return re.search(r"http://idp\.test(/mot-de-passe/nouveau\?jeton=\S+)", mail.body).group(1)
 
 
-def _set(client: Any, path: str, password: str = NEW_PASSWORD, confirmation: str | None = None) -> Any:
+def _set(
+    client: Any, path: str, password: str = NEW_PASSWORD, confirmation: str | None = None
+) -> Any:
     token = parse_qs(urlsplit(path).query)["jeton"][0]
-    return post(client, "/mot-de-passe/nouveau",
-                {"jeton": token, "mot_de_passe": password,
-                 "confirmation": password if confirmation is None else confirmation},
-                token_from="/mot-de-passe/oubli")
+    return post(
+        client,
+        "/mot-de-passe/nouveau",
+        {
+            "jeton": token,
+            "mot_de_passe": password,
+            "confirmation": password if confirmation is None else confirmation,
+        },
+        token_from="/mot-de-passe/oubli",
+    )
 
 
 def _body_without_csrf(response: Any) -> str:
@@ -72,14 +82,16 @@ def test_link_is_random_hashed_and_short_lived(client: Any, session: Any, declar
 
 
 def test_reset_sets_the_password_ends_sessions_and_works_once(
-        client: Any, session: Any, declarant: Any) -> None:
+    client: Any, session: Any, declarant: Any
+) -> None:
     other_browser = client.application.test_client()
     assert login_siret(other_browser).status_code == 303
     _ask(client, "elodie@dupont.example")
     path = _link(session)
     response = _set(client, path)
     assert response.status_code == 200 and "Votre mot de passe est modifié" in response.get_data(
-        as_text=True)
+        as_text=True
+    )
     session.expire_all()
     assert list(session.scalars(select(SsoSession))) == []
     assert login_siret(client).status_code == 200  # the old password is gone
@@ -103,7 +115,9 @@ def test_expired_or_forged_link_is_refused(client: Any, session: Any, declarant:
     _ask(client, "elodie@dupont.example")
     path = _link(session)
     assert client.get("/mot-de-passe/nouveau?jeton=invente").status_code == 400
-    session.execute(update(OneTimeSecret).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    session.execute(
+        update(OneTimeSecret).values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
     session.commit()
     assert _set(client, path).status_code == 400
     assert login_siret(client, password=factories.PASSWORD).status_code == 303

@@ -76,7 +76,8 @@ def test_backend_matches_configuration(login_app: Any, backend_config: dict[str,
 
 
 def test_50_concurrent_wrong_passwords_check_at_most_the_threshold(
-        login_app: Any, declarant: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    login_app: Any, declarant: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = _count_verifies(monkeypatch)
     statuses: list[int] = []
     barrier = threading.Barrier(50)
@@ -85,9 +86,16 @@ def test_50_concurrent_wrong_passwords_check_at_most_the_threshold(
 
     def attempt(index: int) -> None:
         barrier.wait()
-        response = clients[index].post("/connexion", data={
-            "csrf_token": tokens[index], "siret": factories.SIRET_A, "nom": "Dupont",
-            "prenom": "Élodie", "mot_de_passe": WRONG})
+        response = clients[index].post(
+            "/connexion",
+            data={
+                "csrf_token": tokens[index],
+                "siret": factories.SIRET_A,
+                "nom": "Dupont",
+                "prenom": "Élodie",
+                "mot_de_passe": WRONG,
+            },
+        )
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=attempt, args=(i,)) for i in range(50)]
@@ -107,8 +115,7 @@ def test_50_concurrent_wrong_passwords_check_at_most_the_threshold(
     assert calls == []
 
 
-def test_lock_after_threshold_then_429_and_success_resets(
-        login_app: Any, declarant: Any) -> None:
+def test_lock_after_threshold_then_429_and_success_resets(login_app: Any, declarant: Any) -> None:
     client = login_app.test_client()
     for _ in range(4):
         assert login_siret(client, password=WRONG).status_code == 200
@@ -123,7 +130,8 @@ def test_lock_after_threshold_then_429_and_success_resets(
 
 
 def test_unknown_identifier_gets_the_same_429_after_the_same_failures(
-        login_app: Any, declarant: Any) -> None:
+    login_app: Any, declarant: Any
+) -> None:
     client = login_app.test_client()
     known = [login_siret(client, password=WRONG).status_code for _ in range(6)]
     unknown = [login_siret(client, siret=factories.SIRET_B).status_code for _ in range(6)]

@@ -54,15 +54,20 @@ def _code_step(client: Any, pending: str, code: str) -> Any:
 
 def test_enrolment_needs_a_session(client: Any) -> None:
     response = client.get(PAGE)
-    assert response.status_code == 302 and response.headers["Location"].startswith("/connexion?next=")
+    assert response.status_code == 302 and response.headers["Location"].startswith(
+        "/connexion?next="
+    )
 
 
 def test_enrol_then_login_asks_the_code(client: Any, session: Any, declarant: Any) -> None:
     secret, codes = _enrol(client)
     session.expire_all()
     assert session.get(Declarant, declarant.id).totp_secret == secret
-    stored = list(session.scalars(select(OneTimeSecret.secret_hash)
-                                  .where(OneTimeSecret.purpose == "recovery")))
+    stored = list(
+        session.scalars(
+            select(OneTimeSecret.secret_hash).where(OneTimeSecret.purpose == "recovery")
+        )
+    )
     assert len(stored) == 10 and not set(codes) & set(stored)  # hashed only
     fresh = client.application.test_client()
     response = login_siret(fresh)
@@ -132,8 +137,9 @@ def test_disable_with_a_code(client: Any, session: Any, declarant: Any) -> None:
     login = client.application.test_client()
     _code_step(login, _pending_token(login_siret(login)), pyotp.TOTP(secret).now())
     token = csrf(login, PAGE)
-    response = login.post(PAGE, data={"csrf_token": token, "action": "desactiver",
-                                      "code": _codes[1]})
+    response = login.post(
+        PAGE, data={"csrf_token": token, "action": "desactiver", "code": _codes[1]}
+    )
     assert "désactivée" in response.get_data(as_text=True)
     session.expire_all()
     assert session.get(Declarant, declarant.id).totp_secret is None
@@ -145,6 +151,9 @@ def test_verify_totp_unit(session: Any, declarant: Any) -> None:
     code = pyotp.TOTP(secret).at(now)
     assert not totp.verify_totp(session, declarant.id, secret, "12345", now=now)
     assert totp.verify_totp(session, declarant.id, secret, code, now=now)
-    assert not totp.verify_totp(session, declarant.id, secret, code, now=now + timedelta(seconds=20))
-    assert not totp.verify_totp(session, declarant.id, secret, pyotp.TOTP(secret).at(now),
-                                now=now + timedelta(minutes=5))
+    assert not totp.verify_totp(
+        session, declarant.id, secret, code, now=now + timedelta(seconds=20)
+    )
+    assert not totp.verify_totp(
+        session, declarant.id, secret, pyotp.TOTP(secret).at(now), now=now + timedelta(minutes=5)
+    )
