@@ -14,6 +14,7 @@ from idp import csrf, db, errors, home, i18n, passwords, redis_client, replay, s
 from idp import sso_saml
 from idp import oauth
 from idp import dashboard, inbound, navigation
+from idp import login, machine_login, totp
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -38,6 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(navigation.bp)
     app.register_blueprint(inbound.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(totp.bp)
+    app.register_blueprint(machine_login.bp)
     return app
 
 
