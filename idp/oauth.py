@@ -33,18 +33,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from idp import csrf, db, i18n, sessions
 from idp.i18n import _
 from idp.models import Consent, IssuedToken, SsoSession
-from idp.oauth_server import (
-    AUTH_METHODS,
-    SCOPES,
-    SIGNING_ALGS,
-    ResourceOwner,
-    digest,
-    error_redirect,
-    init_app,
-    issuer,
-    owner_vector,
-    server,
-)
+from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, digest, issuer
+from idp.oauth_server import SCOPES, ResourceOwner, error_redirect, init_app, owner_vector, server
 from idp.signing import keyring
 from keys.jwks import jwks
 from keys.model import KeyUse
