@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -200,3 +201,22 @@ def test_post_logout_response_when_the_partner_has_only_a_post_slo(
     )
     assert signed.get("InResponseTo") == etree.fromstring(xml).get("ID")
     assert not _alive(session, row.sid)
+
+
+def test_the_logout_page_sends_the_partner_a_signed_logout_request(
+    app, client, world, session
+) -> None:
+    from html import unescape
+
+    row = _signed_in(app, client, world)
+    page = client.get("/deconnexion").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    response = client.post("/deconnexion", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert not _alive(session, row.sid)
+    html = response.get_data(as_text=True)
+    frames = [unescape(u) for u in re.findall(r'<iframe src="([^"]+)"', html)]
+    assert len(frames) == 1 and frames[0].startswith(SLO + "?SAMLRequest=")
+    params = m.redirect_parameters(urlsplit(frames[0]).query.encode(), "SAMLRequest")
+    m.verify_redirect_signature(params, [_idp_certificate(app)])
+    assert etree.fromstring(inflate(params.message)).findtext(f"{{{SAMLP}}}SessionIndex") == row.sid
