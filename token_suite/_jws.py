@@ -8,6 +8,11 @@ built once. Everything is stricter than PyJWT (no padding, canonical
 base64url, no duplicate JSON members, no NaN) and is tested against every
 attack vector and differentially against ``jwt.PyJWT`` (hypothesis).
 Signatures are only ever made and checked by ``cryptography``.
+
+JSON objects are read by ``orjson`` when the bytes are exactly ``orjson``'s own
+compact spelling of what it read (the tokens :mod:`token_suite.jwt` issues), and
+by the strict standard-library decoder otherwise, so the result is always the
+strict decoder's (tested with hypothesis).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -46,6 +52,8 @@ _PKCS1 = padding.PKCS1v15()
 _PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
 _SHA256 = hashes.SHA256()
 _MIN_RSA_BITS = 2048
+#: What may precede the last 32 bytes of a minimal DER integer below 2**256.
+_SIGN_BYTE = (b"", b"\0")
 
 
 # ------------------------------------------------------------------ base64 / JSON
@@ -53,7 +61,7 @@ _MIN_RSA_BITS = 2048
 
 def b64encode(data: bytes) -> bytes:
     """base64url without padding (RFC 7515 section 2)."""
-    return binascii.b2a_base64(data, newline=False).rstrip(b"=").translate(_B64_TO_URL)
+    return binascii.b2a_base64(data, newline=False).translate(_B64_TO_URL, b"=")
 
 
 def b64decode(segment: bytes) -> bytes:
@@ -86,10 +94,31 @@ def _refuse_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_object_without_duplicates, parse_constant=_refuse_constant
 )
+#: Above this many brackets the strict decoder reads the object (and refuses it if
+#: nested deeper than Python's recursion limit), so both paths agree.
+_MAX_FAST_BRACKETS = 256
 
 
 def decode_object(data: bytes, what: str) -> dict[str, Any]:
-    """A JSON object from UTF-8 bytes; :class:`InvalidSecurityToken` otherwise."""
+    """A JSON object from UTF-8 bytes; :class:`InvalidSecurityToken` otherwise.
+
+    Fast path: ``orjson`` keeps the last of duplicate members, so its result is
+    only taken when writing it back gives the very same bytes (a dict has no
+    duplicates, so neither had the input) and the nesting is too shallow for the
+    strict decoder to refuse it; anything else goes to :func:`strict_object`.
+    """
+    if data.count(b"[") + data.count(b"{") <= _MAX_FAST_BRACKETS:
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return strict_object(data, what)
+        if type(value) is dict and orjson.dumps(value) == data:
+            return value
+    return strict_object(data, what)
+
+
+def strict_object(data: bytes, what: str) -> dict[str, Any]:
+    """The standard-library decoder refusing duplicate members, NaN and infinities."""
     try:
         value = _DECODER.decode(data.decode("utf-8"))
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
@@ -119,8 +148,7 @@ def parse(token: str | bytes, max_size: int) -> tuple[dict[str, Any], dict[str, 
     header_b64, payload_b64, signature_b64 = match.groups()
     header = parse_header(header_b64)
     payload = decode_object(b64decode(payload_b64), "payload")
-    signing_input = raw[: len(header_b64) + 1 + len(payload_b64)]
-    return header, payload, signing_input, b64decode(signature_b64)
+    return header, payload, raw[: match.end(2)], b64decode(signature_b64)
 
 
 @lru_cache(maxsize=128)
@@ -156,10 +184,27 @@ def _build_signer(key: SigningKey) -> Signer:
         raise ValueError("ES256 needs a P-256 key")  # noqa: TRY004 - a bad key, not a bad type
 
     def sign_es256(data: bytes) -> bytes:
-        r, s = decode_dss_signature(private_key.sign(data, _ECDSA_SHA256))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return der_to_raw(private_key.sign(data, _ECDSA_SHA256))
 
     return sign_es256
+
+
+def der_to_raw(der: bytes) -> bytes:
+    """The JOSE ``R||S`` (32 + 32 bytes) of a P-256 ECDSA signature made by OpenSSL.
+
+    OpenSSL writes ``SEQUENCE { INTEGER r, INTEGER s }`` in short-form DER, each
+    integer minimal (a zero byte first when the top bit is set): the values are
+    sliced out and left-padded. Anything else goes through ``cryptography``'s
+    ``decode_dss_signature``. Only ever used on our own fresh signatures, never
+    on input (tested against ``decode_dss_signature``).
+    """
+    r_end = 4 + der[3]
+    if der[0] == 0x30 and der[1] == len(der) - 2 and der[2] == 0x02 and der[r_end] == 0x02:
+        r, s = der[4:r_end], der[r_end + 2 :]
+        if len(s) == der[r_end + 1] and r[:-32] in _SIGN_BYTE and s[:-32] in _SIGN_BYTE:
+            return r[-32:].rjust(32, b"\0") + s[-32:].rjust(32, b"\0")
+    r_int, s_int = decode_dss_signature(der)
+    return r_int.to_bytes(32, "big") + s_int.to_bytes(32, "big")
 
 
 # ---------------------------------------------------------------------- verifying

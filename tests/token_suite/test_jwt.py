@@ -122,7 +122,9 @@ def test_issue_header_and_claims_follow_the_profile() -> None:
 
 def test_payload_is_the_compact_json_dumps_of_the_claims() -> None:
     payload = base64.urlsafe_b64decode(issue().split(".")[1] + "==")
-    assert payload == json.dumps(json.loads(payload), separators=(",", ":")).encode()
+    assert "Élodie".encode() in payload  # UTF-8, as RFC 8259 requires between systems
+    compact = json.dumps(json.loads(payload), separators=(",", ":"), ensure_ascii=False)
+    assert payload == compact.encode()
 
 
 def test_minimal_vector_emits_only_what_is_set() -> None:
