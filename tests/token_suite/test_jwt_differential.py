@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import jwt as pyjwt
+import orjson
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -122,6 +123,15 @@ def sign(header: dict[str, Any], signing_input: bytes, signer: str) -> bytes:
     return key.sign(signing_input)
 
 
+def spell(claims: dict[str, Any], spelling: str) -> bytes:
+    """``json`` (the strict decoder's path), ``orjson`` (compact: the fast path),
+    ``duplicate``: compact with a second ``sub`` member, which must be refused."""
+    if spelling == "json":
+        return json.dumps(claims).encode()
+    compact = orjson.dumps(claims)
+    return compact[:-1] + b',"sub":"D2"}' if spelling == "duplicate" else compact
+
+
 @st.composite
 def tokens(draw: st.DrawFn) -> str:
     now = time.time()
@@ -130,7 +140,8 @@ def tokens(draw: st.DrawFn) -> str:
         {"alg": key.alg, "kid": key.kid, "typ": "JWT"}, draw(st.lists(HEADER_CHANGES, max_size=2))
     )
     claims = resolve(changed(valid_claims(), draw(st.lists(CLAIM_CHANGES, max_size=2))), now)
-    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
+    payload = spell(claims, draw(st.sampled_from(["json", "orjson", "duplicate"])))
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(payload)}"
     signer = draw(st.sampled_from([key.kid] * 4 + list(KEYS)))
     token = f"{signing_input}.{b64(sign(header, signing_input.encode(), signer))}"
     mutation = draw(st.sampled_from(["none"] * 6 + ["pad", "flip", "cut", "space"]))
@@ -181,6 +192,7 @@ def test_ours_accepts_only_what_pyjwt_accepts(token: str) -> None:
     event("accepted" if accepted is not None else "refused")
     if accepted is not None:
         assert theirs(token) == accepted
+        assert b'"sub":"D2"}' not in base64.urlsafe_b64decode(token.split(".")[1] + "==")
 
 
 def test_generated_valid_tokens_are_accepted_by_both() -> None:
@@ -190,6 +202,12 @@ def test_generated_valid_tokens_are_accepted_by_both() -> None:
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": f"D{index}", "jti": f"j{index}"}
         claims.update(iat=now - index, exp=now + 60 + index, nbf=now - 2 * index)
         header = {"alg": key.alg, "kid": key.kid, "typ": "JWT"}
-        signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(claims).encode())}"
-        token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
-        assert ours(token) == claims == theirs(token)
+        for spelling in ("json", "orjson"):
+            payload = b64(spell(claims, spelling))
+            signing_input = f"{b64(json.dumps(header).encode())}.{payload}"
+            token = f"{signing_input}.{b64(key.sign(signing_input.encode()))}"
+            assert ours(token) == claims == theirs(token)
+            duplicate = f"{b64(json.dumps(header).encode())}.{b64(spell(claims, 'duplicate'))}"
+            forged = f"{duplicate}.{b64(key.sign(duplicate.encode()))}"
+            assert ours(forged) is None
+            assert theirs(forged)["sub"] == "D2"  # PyJWT keeps the last member

@@ -1,0 +1,203 @@
+"""The lean paths of token_suite.jwt / _jws agree with the library calls they replace.
+
+- ``_jws.decode_object`` (orjson when the bytes are its own compact spelling)
+  returns exactly what the strict standard-library decoder returns, or both refuse;
+- ``_jws.der_to_raw`` equals ``decode_dss_signature`` + ``to_bytes``;
+- the vector ``verify`` fills without ``__init__`` equals the constructor's;
+- issued payloads are ``json.dumps(..., separators=(",", ":"), ensure_ascii=False)``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.token_suite.jwt_support import AUDIENCE, ES256, ISSUER
+from token_suite import _jws, jwt
+from token_suite.errors import InvalidSecurityToken
+from token_suite.vector import ACR_TOTP, Habilitation, IdentityVector
+
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+scalars = st.one_of(
+    st.integers(1, P256_ORDER - 1),
+    st.integers(1, 2**16),
+    st.integers(2**247, 2**256 - 1),
+)
+
+
+@given(scalars, scalars)
+def test_der_to_raw_equals_decode_dss_signature(r: int, s: int) -> None:
+    raw = _jws.der_to_raw(encode_dss_signature(r, s))
+    assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    assert decode_dss_signature(encode_dss_signature(r, s)) == (r, s)
+
+
+def test_der_to_raw_leaves_other_shapes_to_cryptography() -> None:
+    with pytest.raises(OverflowError):  # r >= 2**256: never from a P-256 key
+        _jws.der_to_raw(encode_dss_signature(2**256 + 1, 1))
+    with pytest.raises(ValueError):
+        _jws.der_to_raw(b"\x30\x06\x02\x01\x01\x02\x02\x01")  # truncated
+    with pytest.raises(ValueError):
+        _jws.der_to_raw(b"\x31\x06\x02\x01\x01\x02\x01\x01")  # a SET, not a SEQUENCE
+
+
+def test_es256_signatures_verify_after_conversion() -> None:
+    signer = _jws.signer_for(ES256)
+    verifier = _jws.verifier_for(ES256.public_key, "ES256")
+    for index in range(50):
+        data = b"x" * index
+        assert verifier(data, signer(data))
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def spellings(value: dict[str, Any]) -> list[bytes]:
+    loose = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        compact = orjson.dumps(value)
+    except TypeError:  # beyond 64-bit integers, lone surrogates
+        compact = loose.encode("utf-8", "surrogatepass")
+    return [
+        compact,
+        json.dumps(value).encode(),
+        loose.encode("utf-8", "surrogatepass"),
+        compact[:-1] + (b',"k":1}' if value else b'"k":1}'),
+        b'{"k":0,' + compact[1:] if value else b'{"k":0,"k":0}',
+    ]
+
+
+def either(data: bytes, decode: Any) -> Any:
+    try:
+        return decode(data, "x")
+    except InvalidSecurityToken:
+        return "refused"
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.text(max_size=6), json_values, max_size=6))
+def test_decode_object_agrees_with_the_strict_decoder(value: dict[str, Any]) -> None:
+    for data in spellings(value):
+        assert either(data, _jws.decode_object) == either(data, _jws.strict_object)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1,"a":2}',
+        b'{"a":{"b":1,"b":1}}',
+        b'{"a":[{"b":1,"b":2}]}',
+        b'{"a":NaN}',
+        b'{"a":Infinity}',
+        b'{"a":1e400}',
+        b'{"a":"\\ud800"}',
+        b'{"a":18446744073709551616}',
+        b"[1]",
+        b'"x"',
+        b'\xef\xbb\xbf{"a":1}',
+        b'{"a":"\xff"}',
+        b"[" * 300 + b"]" * 300,
+        b'{"a":' + b"[" * 2000 + b"]" * 2000 + b"}",
+    ],
+)
+def test_decode_object_corner_cases(data: bytes) -> None:
+    assert either(data, _jws.decode_object) == either(data, _jws.strict_object)
+
+
+def test_duplicates_are_refused_though_orjson_alone_accepts_them() -> None:
+    assert orjson.loads(b'{"a":1,"a":2}') == {"a": 2}  # why the round trip is needed
+    with pytest.raises(InvalidSecurityToken):
+        _jws.decode_object(b'{"a":1,"a":2}', "payload")
+    assert _jws.decode_object(b'{"a":1e400}', "p") == {"a": float("inf")}  # strict path
+    assert _jws.decode_object(b'{"a":[1,{"b":"\xc3\xa9"}]}', "p") == {"a": [1, {"b": "é"}]}
+
+
+def test_vector_without_init_equals_the_constructor() -> None:
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    claims = {
+        "iss": ISSUER,
+        "sub": "D1",
+        "aud": [AUDIENCE],
+        "jti": "j",
+        "siret": "73282932000074",
+        "family_name": "Dupont",
+        "given_name": "Élodie",
+        "email": "e@example.fr",
+        "pagm": ["P1", "P2"],
+        "habilitations": [{"service": "DSN", "siret": "73282932000074", "role": "DECLARANT"}],
+        "acr": ACR_TOTP,
+        "auth_time": int(when.timestamp()),
+        "sid": "s-1",
+    }
+    built = jwt._vector(claims)
+    expected = IdentityVector(
+        subject="D1",
+        siret="73282932000074",
+        family_name="Dupont",
+        given_name="Élodie",
+        email="e@example.fr",
+        pagm=("P1", "P2"),
+        habilitations=(Habilitation("DSN", "73282932000074", "DECLARANT"),),
+        acr=ACR_TOTP,
+        auth_time=when,
+        session_index="s-1",
+        claims=claims,
+    )
+    assert built == expected and repr(built) == repr(expected)
+    assert list(vars(built)) == [f.name for f in fields(IdentityVector)]
+    habilitation = built.habilitations[0]
+    assert list(vars(habilitation)) == [f.name for f in fields(Habilitation)]
+    assert hash(habilitation) == hash(Habilitation("DSN", "73282932000074", "DECLARANT"))
+    minimal = jwt._vector({"iss": ISSUER, "sub": "D1", "aud": AUDIENCE, "jti": "j"})
+    assert minimal == IdentityVector(
+        subject="D1", claims={"iss": ISSUER, "sub": "D1", "aud": AUDIENCE, "jti": "j"}
+    )
+
+
+@settings(max_examples=100)
+@given(st.text(min_size=1), st.lists(st.text(), max_size=3))
+def test_issued_payload_is_compact_utf8_json(subject: str, pagm: list[str]) -> None:
+    claims = jwt._claims(
+        IdentityVector(subject=subject, pagm=tuple(pagm)), ISSUER, AUDIENCE, 1, 2, "j"
+    )
+    try:
+        payload = jwt._dumps(claims)
+    except ValueError:  # lone surrogates: not Unicode, refused
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in subject + "".join(pagm))
+        return
+    compact = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
+    assert payload == compact.encode()
+    assert _jws.decode_object(payload, "payload") == json.loads(compact)
+
+
+def test_issue_refuses_text_that_is_not_unicode() -> None:
+    with pytest.raises(ValueError, match="JSON"):
+        jwt.issue(
+            IdentityVector(subject="\ud800"),
+            signer=ES256,
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            now=datetime.now(UTC),
+        )
