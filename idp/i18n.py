@@ -1,12 +1,14 @@
 """The one translation layer: French first, English where a catalogue entry exists.
 
 Pages call ``_("Texte en français")``; the text is its own key. The locale is
-the configured one, or the request's ``Accept-Language`` when it prefers English.
+French unless the user chose another with ``?lang=en`` (remembered in a cookie)
+or the service is configured with ``IDP_LOCALE``: a browser's Accept-Language
+alone never switches a French user's page to a partial translation.
 """
 
 from __future__ import annotations
 
-from flask import Flask, has_request_context, request
+from flask import Flask, Response, current_app, has_request_context, request
 
 SUPPORTED = ("fr", "en")
 
@@ -46,9 +48,18 @@ CATALOGUES = {"en": EN}
 
 def current_locale() -> str:
     if has_request_context():
-        best = request.accept_languages.best_match(SUPPORTED, default="fr")
-        return best or "fr"
+        chosen = request.args.get("lang") or request.cookies.get("lang")
+        if chosen in SUPPORTED:
+            return chosen
+        return str(current_app.config.get("LOCALE") or "fr") if current_app else "fr"
     return "fr"
+
+
+def _remember_choice(response: Response) -> Response:
+    chosen = request.args.get("lang")
+    if chosen in SUPPORTED and request.cookies.get("lang") != chosen:
+        response.set_cookie("lang", chosen, samesite="Lax", httponly=True, max_age=365 * 86400)
+    return response
 
 
 def gettext(message: str, **params: object) -> str:
@@ -61,5 +72,6 @@ _ = gettext
 
 
 def init_app(app: Flask) -> None:
+    app.after_request(_remember_choice)
     app.jinja_env.globals["_"] = gettext
     app.jinja_env.globals["current_locale"] = current_locale

@@ -45,8 +45,12 @@ def test_healthz_and_home(app) -> None:
     assert page.status_code == 200 and 'lang="fr"' in page.text
     missing = client.get("/nulle-part")
     assert missing.status_code == 404 and "Page introuvable" in missing.text
-    english = client.get("/nulle-part", headers={"Accept-Language": "en"})
+    english = client.get("/nulle-part?lang=en")
     assert "Page not found" in english.text
+    # an English browser alone keeps the French page (no half-translated pages)
+    fresh = app.test_client()
+    assert "Page introuvable" in fresh.get("/x", headers={"Accept-Language": "en"}).text
+    assert "Page not found" in client.get("/x").text  # the choice is remembered in a cookie
 
 
 def test_healthz_reports_a_dead_database(app) -> None:
