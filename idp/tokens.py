@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.signing import keyring
@@ -39,8 +39,9 @@ def partner_audience(name: str) -> str:
 
 def partner_services(session: Session, partner: str) -> list[Service]:
     """The services hosted by ``partner`` (by name, case-insensitive)."""
-    services = list(session.scalars(
-        select(Service).where(func.lower(Service.partner_name) == partner.strip().lower())))
+    wanted = " ".join(partner.split()).casefold()
+    services = [s for s in session.scalars(select(Service).where(Service.partner_name.is_not(None)))
+                if " ".join((s.partner_name or "").split()).casefold() == wanted]
     if not services:
         raise NotFound(f"partenaire inconnu ou sans service : {partner!r}")
     return services

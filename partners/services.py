@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partners.models import TOKEN_FORMATS, OAuthClient, Partner, SamlServiceProvider
@@ -107,9 +107,16 @@ class Registered:
     client_secret: str | None
 
 
+def _same_name(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
 def get_partner(session: Session, name: str) -> Partner:
-    found = session.scalars(
-        select(Partner).where(func.lower(Partner.name) == name.strip().lower())).first()
+    """The partner named ``name``, whatever its case and accents' case (SQLite's lower()
+    only folds ASCII, so the comparison is made here)."""
+    found = session.scalars(select(Partner).where(Partner.name == name.strip())).first()
+    if found is None:
+        found = next((p for p in session.scalars(select(Partner)) if _same_name(p.name, name)), None)
     if found is None:
         raise NotFound(f"partenaire inconnu : {name!r} (ajoutez-le avec « idp partner add »)")
     return found
@@ -240,7 +247,7 @@ def add_partner(session: Session, settings: PartnerSettings, *, actor: str | Non
     name = " ".join(settings.name.split())
     if not _NAME.match(name):
         raise DirectoryError(f"nom de partenaire invalide : {settings.name!r}")
-    if session.scalars(select(Partner.id).where(func.lower(Partner.name) == name.lower())).first():
+    if any(_same_name(existing, name) for existing in session.scalars(select(Partner.name))):
         raise Duplicate(f"partenaire déjà enregistré : {name}")
     partner = Partner(name=name, identifier="", claims=[], token_format="saml",
                       token_lifetime_seconds=300, clock_skew_seconds=60, trusted_portal=False)
@@ -308,7 +315,7 @@ def list_partners(session: Session) -> list[Partner]:
 def services_of(session: Session, partner: Partner) -> list[Service]:
     """The services whose habilitations and PAGM the partner may receive: those named at
     registration, and those it hosts (``idp service add --partner NAME``)."""
-    hosted = session.scalars(
-        select(Service).where(func.lower(Service.partner_name) == partner.name.lower()))
+    hosted = [s for s in session.scalars(select(Service).where(Service.partner_name.is_not(None)))
+              if _same_name(s.partner_name or "", partner.name)]
     merged = {s.id: s for s in [*partner.services, *hosted]}
     return sorted(merged.values(), key=lambda s: s.code)

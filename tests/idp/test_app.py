@@ -80,6 +80,11 @@ def test_redis_is_used_and_checked_when_configured(app_config) -> None:
     dead = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
     response = dead.test_client().get("/healthz")
     assert response.status_code == 503 and response.json["checks"]["redis"].startswith("erreur")
+    from idp.db import database
+
+    for created in (app, dead):
+        database(created).engine.dispose()
+        created.extensions["idp.redis"].close()
 
 
 def test_database_replay_cache_by_default(app) -> None:

@@ -48,7 +48,9 @@ def test_add_oauth_client_prints_secret_once(idp, dsn, session) -> None:
     assert stored.client_secret_hash == hash_secret(secret) and secret not in str(stored.__dict__)
     assert secret_matches(stored.client_secret_hash, secret)
     assert not secret_matches(stored.client_secret_hash, secret + "x")
-    assert "client_secret" not in idp("partner", "show", "Éditeur Paie", "--json").out
+    shown = idp("partner", "show", "éditeur paie", "--json")  # any case, accents included
+    assert shown.code == 0 and json.loads(shown.out)["name"] == "Éditeur Paie"
+    assert secret not in shown.out and "client_secret\"" not in shown.out
 
 
 def test_edit_partner(idp, dsn) -> None:
