@@ -207,7 +207,9 @@ def authenticate(session: Session, ident: Identification, password: str) -> Auth
     result = AuthResult(address=address)
     tried: list[Reservation] = []
     for declarant in ident.candidates:
-        reservation = guard.reserve_account(account_key(declarant_id=declarant.id))
+        reservation = guard.reserve_declarant(
+            declarant.id, _client_address(), second_factor=bool(declarant.totp_secret)
+        )
         if not reservation.allowed:
             result.locked, result.retry_after = (
                 True,
@@ -378,7 +380,7 @@ def connexion_code() -> Response | tuple[str, int]:
     session.commit()  # hand the connection back before the throttle takes its own
     guard = throttle()
     address = guard.reserve_address(_client_address())
-    account = guard.reserve_account(account_key(declarant_id=declarant.id))
+    account = guard.reserve_declarant(declarant.id, _client_address(), second_factor=True)
     if not (address.allowed and account.allowed):
         return too_many(
             max(address.retry_after if not address.allowed else 0, account.retry_after),

@@ -225,16 +225,37 @@ class Throttle:
         password is checked; ``allowed`` is False once the threshold is passed."""
         return self.backend.reserve(key, self.account, now=now or _now())
 
+    def reserve_declarant(
+        self, declarant_id: str, address: str, *, second_factor: bool, now: datetime | None = None
+    ) -> Reservation:
+        """Reserve an attempt on a known account.
+
+        For a declarant with a second factor the attempt is also counted for this
+        account from this address; when the account is locked, that count decides:
+        failures from other addresses do not lock out a declarant who proves a
+        second factor (DESIGN.md), while each address keeps the same threshold on
+        the account."""
+        key = account_key(declarant_id=declarant_id)
+        main = self.reserve_account(key, now=now)
+        if not second_factor:
+            return main
+        pair = self.reserve_account(f"{key}@{address}", now=now)
+        return main if main.allowed else pair
+
     def failed(self, reservation: Reservation, *, now: datetime | None = None) -> None:
         """The reserved attempt failed: lock the counter if it reached its limit."""
         rule = self.address if reservation.key.startswith("ip:") else self.account
         self.backend.failed(reservation, rule, now=now or _now())
 
     def succeeded(self, account: Reservation, address: Reservation | None) -> None:
-        """A successful login resets the account and gives back its address reservation."""
+        """A successful login resets the account (and its count from this address) and
+        gives back its address reservation. A login through the second-factor path
+        leaves the account's lock from other addresses in place."""
         self.backend.reset(account.key)
         if address is not None:
             self.backend.release(address.key)
+            if "@" not in account.key:
+                self.backend.reset(f"{account.key}@{address.key.removeprefix('ip:')}")
 
 
 def _now() -> datetime:

@@ -157,3 +157,35 @@ def test_verify_totp_unit(session: Any, declarant: Any) -> None:
     assert not totp.verify_totp(
         session, declarant.id, secret, pyotp.TOTP(secret).at(now), now=now + timedelta(minutes=5)
     )
+
+
+def _from(app: Any, address: str) -> Any:
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_second_factor_ignores_failures_from_other_addresses(app: Any, declarant: Any) -> None:
+    """DESIGN.md: a login with a second factor ignores the per-account count of failures
+    from other addresses; a declarant without one stays locked."""
+    owner = app.test_client()
+    secret, _ = _enrol(owner)
+    attacker = _from(app, "192.0.2.66")
+    statuses = [login_siret(attacker, password="mauvais mot de passe !").status_code
+                for _ in range(6)]
+    assert statuses[-1] == 429  # the account is locked for the attacker's address
+    legit = _from(app, "192.0.2.10")
+    step = login_siret(legit)
+    assert step.status_code == 200  # password accepted: the code is asked
+    done = _code_step(legit, _pending_token(step), pyotp.TOTP(secret).now())
+    assert done.status_code == 303
+    # the attacker's address is still locked out of the account
+    assert login_siret(attacker).status_code == 429
+
+
+def test_without_second_factor_other_addresses_stay_locked(app: Any, declarant: Any) -> None:
+    attacker = _from(app, "192.0.2.66")
+    for _ in range(6):
+        login_siret(attacker, password="mauvais mot de passe !")
+    legit = _from(app, "192.0.2.10")
+    assert login_siret(legit).status_code == 429
