@@ -6,15 +6,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import idp.models  # noqa: F401  (web tables)
 import partners.models  # noqa: F401  (partner registry tables)
 from idp import config as idp_config
-from idp import csrf, db, errors, home, i18n, passwords, redis_client, replay, signing
-from idp import sso_saml
-from idp import oauth
-from idp import dashboard, inbound, navigation
-from idp import login, machine_login, totp
+from idp import (
+    csrf,
+    dashboard,
+    db,
+    errors,
+    home,
+    i18n,
+    inbound,
+    login,
+    machine_login,
+    navigation,
+    oauth,
+    passwords,
+    redis_client,
+    replay,
+    signing,
+    sso_saml,
+    totp,
+)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -32,6 +47,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)
+    if settings["TRUSTED_PROXIES"]:
+        # client addresses (rate limits) and scheme from the trusted proxies only
+        hops = int(settings["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     app.register_blueprint(home.bp)
     app.register_blueprint(signing.bp)
     app.register_blueprint(sso_saml.bp)

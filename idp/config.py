@@ -27,10 +27,12 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_LIFETIME_SECONDS": 300,
     "ACCESS_TOKEN_LIFETIME_SECONDS": 900,
     "LOCALE": "fr",
+    #: reverse proxies in front of the service whose X-Forwarded-For/-Proto to trust
+    "TRUSTED_PROXIES": 0,
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
-_INTS = {"ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "TOKEN_LIFETIME_SECONDS",
+_INTS = {"TRUSTED_PROXIES", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "TOKEN_LIFETIME_SECONDS",
          "ACCESS_TOKEN_LIFETIME_SECONDS"}
 
 

@@ -91,3 +91,20 @@ def test_database_replay_cache_by_default(app) -> None:
     from idp.replay import SqlReplayCache, replay_cache
 
     assert isinstance(replay_cache(app), SqlReplayCache)
+
+
+def test_trusted_proxies_give_the_client_address(app_config) -> None:
+    """Behind a proxy, rate limits need the real client address; untrusted headers are ignored."""
+    from flask import request
+
+    seen: list[str | None] = []
+    direct = create_app(app_config)
+    proxied = create_app({**app_config, "TRUSTED_PROXIES": 1})
+    for flask_app in (direct, proxied):
+        flask_app.before_request(lambda: seen.append(request.remote_addr))
+        flask_app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
+    assert seen == ["127.0.0.1", "203.0.113.7"]
+    from idp.db import database
+
+    for flask_app in (direct, proxied):
+        database(flask_app).engine.dispose()
