@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 
-import idp.models  # noqa: F401  (registers the web tables)
+import idp.models
 import partners.models  # noqa: F401  (registers the partner tables)
 from rcd_store import audit, migrate
 from rcd_store.db import Base, make_engine

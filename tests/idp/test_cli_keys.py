@@ -95,7 +95,7 @@ def test_saml_metadata_publishes_next_active_and_retiring(app, idp) -> None:
     from token_suite import Trust
 
     idp("keys", "rotate", "--use", "saml")
-    keyring(app)._rows.clear()  # noqa: SLF001 - the CLI wrote behind this app's row cache
+    keyring(app)._rows.clear()
     document = app.test_client().get("/saml/metadata")
     assert document.status_code == 200
     assert document.mimetype == "application/samlmetadata+xml"
