@@ -170,6 +170,7 @@ def register_partner_site(app: Flask, site: PartnerSite) -> None:
     settings = PartnerSettings(
         name=site.name, saml_metadata=sp_metadata(site, load_key(site.folder)),
         services=[site.service], landing_url=site.acs_url, token_format="saml",
+        api_audience=site.api_audience,
         client=ClientSettings(client_id=site.client_id, token_auth="none",
                               redirect_uris=[site.callback_url, site.logged_out_url],
                               grants=["authorization_code"], scopes=["openid", "profile"]))

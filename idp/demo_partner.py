@@ -46,6 +46,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from flask import Flask, Response, abort, redirect, render_template, request, session
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
+from idp.demo_partner_api import api_blueprint
 from keys.generate import generate_key
 from keys.io import export_pem, import_pem
 from keys.model import KeyUse, SigningKey
@@ -78,6 +79,8 @@ class PartnerSite:
     idp_url: str
     folder: Path
     service: str = "DSN"
+    #: PAGM allowing its API's operation (any one of them; Interops-A)
+    api_pagm: tuple[str, ...] = ("DSN_DECLARANT",)
 
     @property
     def entity_id(self) -> str:
@@ -98,6 +101,11 @@ class PartnerSite:
     @property
     def logged_out_url(self) -> str:
         return f"{self.base_url}/deconnecte"
+
+    @property
+    def api_audience(self) -> str:
+        """The API's identifier: the audience of the tokens it accepts (Interops-A)."""
+        return f"{self.base_url}/api"
 
     @property
     def client_id(self) -> str:
@@ -450,4 +458,5 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         relay_state = request.args.get("RelayState")
         return redirect(f"{destination}?{_redirect_query('SAMLResponse', answer, key, relay_state)}")  # type: ignore[return-value]
 
+    app.register_blueprint(api_blueprint(site, operator))
     return app
