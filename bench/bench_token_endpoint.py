@@ -124,6 +124,7 @@ def prepare(config: dict[str, str]) -> tuple[str, str]:
     from app import create_app
     from idp.db import database
     from idp.signing import ensure_keys, keyring
+    from keys.crypto import KeyDecryptionError
     from keys.model import KeyUse
     from partners.services import ClientSettings, PartnerSettings, add_partner
     from rcd_store import services
@@ -132,8 +133,15 @@ def prepare(config: dict[str, str]) -> tuple[str, str]:
     app = create_app(dict(config))
     db = database(app)
     db.upgrade()
-    ensure_keys(app)
-    if keyring(app).active(KeyUse.JWT).alg != "ES256":
+    try:
+        ensure_keys(app)
+        alg = keyring(app).active(KeyUse.JWT).alg
+    except KeyDecryptionError:
+        raise BenchError(
+            "les clés de cette base sont scellées sous une autre clé maîtresse : "
+            "donnez IDP_MASTER_KEY, ou une base vide dans IDP_BENCH_DATABASE_URL"
+        ) from None
+    if alg != "ES256":
         raise BenchError("la clé JWT active de cette base n'est pas ES256")
     suffix = os.urandom(4).hex()
     session = db.sessions()
