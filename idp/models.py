@@ -102,6 +102,9 @@ class IssuedToken(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: how the owner authenticated (a refresh token's new access tokens say it again)
+    acr: Mapped[str | None] = mapped_column(String(200))
+    auth_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Consent(Base):

@@ -30,7 +30,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp import csrf, db, i18n, sessions
+from idp import csrf, db, i18n, oauth_endpoints, oauth_grants, sessions
 from idp.i18n import _
 from idp.models import Consent, IssuedToken, SsoSession
 from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, digest, issuer
@@ -48,6 +48,8 @@ from token_suite.vector import ACR_LEVELS
 bp = Blueprint("oauth", __name__, template_folder="templates")
 csrf.exempt("oauth.token")
 csrf.exempt("oauth.userinfo")
+csrf.exempt("oauth.introspect")
+csrf.exempt("oauth.revoke")
 
 LOGIN_PATH = "/connexion"
 #: how long a "log in again" request may take before the login must start over
@@ -81,7 +83,7 @@ i18n.EN.update(
 
 @bp.record_once
 def _setup(state: Any) -> None:
-    init_app(state.app)
+    oauth_endpoints.register(oauth_grants.register(init_app(state.app)))
 
 
 # --------------------------------------------------------------------- discovery
@@ -98,6 +100,12 @@ def discovery() -> Response:
         "userinfo_endpoint": f"{base}/oauth/userinfo",
         "jwks_uri": f"{base}/.well-known/jwks.json",
         "end_session_endpoint": f"{base}/oauth/logout",
+        "introspection_endpoint": f"{base}/oauth/introspect",
+        "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint_auth_methods_supported": oauth_endpoints.ENDPOINT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": oauth_endpoints.ENDPOINT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
+        "revocation_endpoint_auth_signing_alg_values_supported": SIGNING_ALGS,
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": sorted(_grant_types()),
@@ -307,12 +315,27 @@ def authorize() -> BaseResponse | tuple[str, int]:
 @bp.post("/oauth/token")
 def token() -> Response:
     """RFC 6749 token endpoint (JSON errors); the work, or a replayed code's revocation,
-    is committed either way."""
+    is committed either way. Each client is rate-limited (:mod:`idp.oauth_endpoints`)."""
+    limited = oauth_endpoints.rate_limited()
+    if limited is not None:
+        return limited
     response = server().create_token_response()
     db.session().commit()
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response  # type: ignore[no-any-return]
+
+
+@bp.post("/oauth/introspect")
+def introspect() -> Response:
+    """RFC 7662 token introspection (client-authenticated)."""
+    return oauth_endpoints.endpoint_response("introspection")
+
+
+@bp.post("/oauth/revoke")
+def revoke() -> Response:
+    """RFC 7009 token revocation (client-authenticated)."""
+    return oauth_endpoints.endpoint_response("revocation")
 
 
 # ---------------------------------------------------------------------- userinfo

@@ -111,20 +111,34 @@ def _lifetime(config_key: str, ceiling: timedelta) -> timedelta:
 
 
 def issue_access_token(
-    session: Session, client: OAuthClient, owner: ResourceOwner | None, scope: str, *, now: datetime
+    session: Session,
+    client: OAuthClient,
+    owner: ResourceOwner | None,
+    scope: str,
+    *,
+    now: datetime,
+    audience: str | None = None,
+    vector: IdentityVector | None = None,
+    extra_claims: dict[str, Any] | None = None,
+    family: str | None = None,
+    lifetime: timedelta | None = None,
 ) -> tuple[str, IssuedToken]:
     """An Interops-R access token (``typ: at+jwt``, RFC 9068) for ``client``: aud = the
     partner's API, claims minimised to its services, at most 15 minutes; recorded in
-    ``IssuedToken`` (so it can be revoked) and audited."""
+    ``IssuedToken`` (so it can be revoked) and audited. The other grants
+    (:mod:`idp.oauth_grants`) pass their own ``audience`` (RFC 8707), ``vector``,
+    ``extra_claims`` (``act``), refresh ``family`` and a shorter ``lifetime``."""
     partner = client.partner
-    audience = default_audience(partner)
-    vector = (
-        owner_vector(session, owner, partner, scope)
-        if owner
-        else IdentityVector(subject=client.client_id)
-    )
+    audience = audience or default_audience(partner)
+    if vector is None:
+        vector = (
+            owner_vector(session, owner, partner, scope)
+            if owner
+            else IdentityVector(subject=client.client_id)
+        )
+    ceiling = _lifetime("ACCESS_TOKEN_LIFETIME_SECONDS", ACCESS_TOKEN_MAX)
     lifetime, jti = (
-        _lifetime("ACCESS_TOKEN_LIFETIME_SECONDS", ACCESS_TOKEN_MAX),
+        min(lifetime, ceiling) if lifetime else ceiling,
         secrets.token_urlsafe(18),
     )
     token = interops_jwt.issue(
@@ -136,7 +150,7 @@ def issue_access_token(
         lifetime=lifetime,
         typ="at+jwt",
         jti=jti,
-        extra_claims={"client_id": client.client_id, "scope": scope},
+        extra_claims={**(extra_claims or {}), "client_id": client.client_id, "scope": scope},
     )
     row = IssuedToken(
         jti=jti,
@@ -148,6 +162,9 @@ def issue_access_token(
         token_hash=digest(token),
         issued_at=now,
         expires_at=now + lifetime,
+        family=family,
+        acr=owner.acr if owner else None,
+        auth_time=owner.auth_time if owner else None,
     )
     session.add(row)
     audit.record(
@@ -187,11 +204,12 @@ def generate_bearer_token(
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
-    """Link the issued token to its authorization code (revoked if the code is replayed)."""
-    jti = token.pop("_jti", None)
+    """Link the issued tokens (access, and refresh where issued) to their authorization
+    code (revoked if the code is replayed)."""
+    jtis = [j for j in (token.pop("_jti", None), token.pop("_refresh_jti", None)) if j]
     code = getattr(request, "authorization_code", None)
-    if jti and isinstance(code, Code):
-        code.row.issued = [*(code.row.issued or []), jti]
+    if jtis and isinstance(code, Code):
+        code.row.issued = [*(code.row.issued or []), *jtis]
 
 
 def revoke_issued(session: Session, code: AuthorizationCode, *, now: datetime) -> int:
