@@ -33,7 +33,13 @@ def init_app(app: Flask) -> Keyring:
         raise ConfigError(f"IDP_MASTER_KEY invalide : {exc}") from None
     keyring = Keyring(SqlKeyStore(database(app).sessions), master_key, ttl=ROW_CACHE)
     app.extensions[EXTENSION] = keyring
+    app.extensions["idp.master_key"] = master_key
     return keyring
+
+
+def master_key(app: Flask | None = None) -> MasterKey:
+    """The master key that seals private keys and other secrets at rest."""
+    return (app or current_app).extensions["idp.master_key"]  # type: ignore[no-any-return]
 
 
 def keyring(app: Flask | None = None) -> Keyring:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -31,8 +32,12 @@ from werkzeug.wrappers import Response as BaseResponse
 from idp import db
 from idp.i18n import _
 from idp.models import OneTimeSecret
+from idp.signing import master_key
+from keys.crypto import KeyDecryptionError
 from rcd_store import audit
 from rcd_store.models import Declarant
+
+log = logging.getLogger(__name__)
 
 bp = Blueprint("totp", __name__)
 
@@ -149,11 +154,39 @@ def use_recovery_code(session: Session, declarant_id: str, code: str) -> bool:
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
+SEALED_PREFIX = "v1:"
+
+
+def seal_secret(declarant_id: str, secret: str) -> str:
+    """The TOTP secret as stored: AES-GCM under the master key, bound to the declarant
+    (a copy of the table gives no usable secret; a value moved to another row fails)."""
+    blob = master_key().encrypt(secret.encode("ascii"), associated_data=b"totp:" + declarant_id.encode())
+    return SEALED_PREFIX + base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii")
+
+
+def open_secret(declarant_id: str, stored: str) -> str:
+    """The TOTP secret of a stored value; raises ``KeyDecryptionError`` if it was altered,
+    moved, or sealed under another master key."""
+    if not stored.startswith(SEALED_PREFIX):
+        raise KeyDecryptionError("TOTP secret is not sealed")
+    text = stored[len(SEALED_PREFIX):]
+    blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return master_key().decrypt(blob, associated_data=b"totp:" + declarant_id.encode()).decode()
+
+
 def check_second_factor(session: Session, declarant: Declarant, code: str) -> bool:
-    """A TOTP code (never replayed) or a recovery code (spent); the caller commits."""
+    """A TOTP code (never replayed) or a recovery code (spent); the caller commits.
+
+    An unreadable stored secret (wrong master key, altered row) refuses the TOTP code
+    and is logged; recovery codes still work."""
     if not declarant.totp_secret or not code:
         return False
-    if verify_totp(session, declarant.id, declarant.totp_secret, code):
+    try:
+        secret = open_secret(declarant.id, declarant.totp_secret)
+    except (KeyDecryptionError, ValueError):
+        log.error("secret TOTP illisible pour %s : clé maîtresse ou ligne altérée", declarant.id)
+        secret = None
+    if secret is not None and verify_totp(session, declarant.id, secret, code):
         return True
     return use_recovery_code(session, declarant.id, code)
 
@@ -223,7 +256,9 @@ def enrol_post() -> BaseResponse | tuple[str, int]:
             ),
         ), 200
     session.execute(
-        update(Declarant).where(Declarant.id == declarant.id).values(totp_secret=secret)
+        update(Declarant)
+        .where(Declarant.id == declarant.id)
+        .values(totp_secret=seal_secret(declarant.id, secret))
     )
     codes = new_recovery_codes(session, declarant.id)
     audit.record(session, "totp.enabled", actor=declarant.id)

@@ -107,7 +107,8 @@ class Declarant(Base):
     home_establishment_id: Mapped[int | None] = mapped_column(ForeignKey("establishment.id"))
     password_hash: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16), default=DeclarantStatus.ACTIVE.value)
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: sealed (AES-GCM under the master key) by the web service, never in clear
+    totp_secret: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     home_establishment: Mapped[Establishment | None] = relationship()

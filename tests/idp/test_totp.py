@@ -62,7 +62,14 @@ def test_enrolment_needs_a_session(client: Any) -> None:
 def test_enrol_then_login_asks_the_code(client: Any, session: Any, declarant: Any) -> None:
     secret, codes = _enrol(client)
     session.expire_all()
-    assert session.get(Declarant, declarant.id).totp_secret == secret
+    stored_secret = session.get(Declarant, declarant.id).totp_secret
+    assert secret not in stored_secret and stored_secret.startswith(totp.SEALED_PREFIX)
+    with client.application.app_context():
+        assert totp.open_secret(declarant.id, stored_secret) == secret
+        with pytest.raises(totp.KeyDecryptionError):  # bound to its row
+            totp.open_secret("Dautre", stored_secret)
+        with pytest.raises(totp.KeyDecryptionError):
+            totp.open_secret(declarant.id, secret)
     stored = list(
         session.scalars(
             select(OneTimeSecret.secret_hash).where(OneTimeSecret.purpose == "recovery")
