@@ -64,7 +64,7 @@ def test_client_credentials_machine_token(app: Any, world: A2A, client_id: str) 
     assert claims["exp"] - claims["iat"] <= 900
     assert claims["pagm"] == ["DSN_DECL", "PASRAU_DECL"]  # the agreement's services
     assert "habilitations" not in claims and "siret" not in claims
-    assert claims["acr"] == MACHINE_ACR and claims["amr"] == []
+    assert claims["acr"] == MACHINE_ACR
     assert "auth_time" not in claims and "given_name" not in claims
 
 
@@ -417,7 +417,7 @@ def test_jwt_bearer_issues_a_token_for_the_asserted_declarant(
     assert claims["pagm"] == ["DSN_DECL", "PASRAU_DECL"]
     assert {h["service"] for h in claims["habilitations"]} == {"DSN", "PASRAU"}
     assert claims["family_name"] == "Dupont"
-    assert claims["acr"] == ASSERTED_ACR and claims["amr"] == [] and "auth_time" not in claims
+    assert claims["acr"] == ASSERTED_ACR and "auth_time" not in claims
     replayed = jwt_bearer(app, signed)
     assert replayed.status_code == 400 and replayed.json["error"] == "invalid_grant"
 
