@@ -264,3 +264,33 @@ def test_soap_not_an_envelope_or_too_large(app: Any, world: Any) -> None:
     assert fault(post(partner, assertion(app))) == "wsse:InvalidSecurityToken"
     assert fault(post(partner, b"<a>" + b" " * 70_000 + b"</a>")) == "wsse:InvalidSecurityToken"
     assert fault(post(partner, b"<unclosed")) == "wsse:InvalidSecurityToken"
+
+
+# ------------------------------------------------------------ through the IdP
+
+
+def test_a_client_credentials_token_from_the_idp_calls_the_api(app: Any, session: Any,
+                                                                 world: Any) -> None:
+    """A payroll vendor's machine client, under a DSN agreement, asks the IdP's token
+    endpoint for the demo partner's API (RFC 8707 ``resource``) and calls it."""
+    from partners.services import ClientSettings, PartnerSettings, add_partner
+
+    site, partner = world
+    vendor = add_partner(session, PartnerSettings(
+        name="Éditeur de paie", services=["DSN"],
+        client=ClientSettings(client_id="editeur-paie", grants=["client_credentials"],
+                              token_auth="client_secret_basic", scopes=[])), actor="test")
+    session.commit()
+    basic = base64.b64encode(f"editeur-paie:{vendor.client_secret}".encode()).decode()
+    answer = app.test_client().post(
+        "/oauth/token", data={"grant_type": "client_credentials", "resource": site.api_audience},
+        headers={"Authorization": f"Basic {basic}"})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    token = answer.json["access_token"]
+    called = get(partner, token)
+    assert called.status_code == 200, called.get_data(as_text=True)
+    assert called.json["sub"] == "editeur-paie" and called.json["pagm"] == ["DSN_DECLARANT"]
+    # aimed at the vendor's own default audience, the token is no key to the partner's API
+    own = app.test_client().post("/oauth/token", data={"grant_type": "client_credentials"},
+                                 headers={"Authorization": f"Basic {basic}"})
+    refused(get(partner, own.json["access_token"]), 401, "vi:InvalidService")
