@@ -23,7 +23,7 @@ from partners.models import Partner
 from partners.services import default_identifier
 from rcd_store import audit
 from rcd_store.errors import NotFound
-from rcd_store.models import Declarant, Service, ServicePagm
+from rcd_store.models import Declarant, Service, ServicePagm, partner_key
 from rcd_store.services import active_habilitations, get_declarant
 from token_suite import jwt as interops_jwt
 from token_suite import saml as interops_saml
@@ -39,9 +39,7 @@ def partner_audience(name: str) -> str:
 
 def partner_services(session: Session, partner: str) -> list[Service]:
     """The services hosted by ``partner`` (by name, case-insensitive)."""
-    wanted = " ".join(partner.split()).casefold()
-    services = [s for s in session.scalars(select(Service).where(Service.partner_name.is_not(None)))
-                if " ".join((s.partner_name or "").split()).casefold() == wanted]
+    services = list(session.scalars(select(Service).where(Service.partner_key == partner_key(partner))))
     if not services:
         raise NotFound(f"partenaire inconnu ou sans service : {partner!r}")
     return services

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from partners.models import TOKEN_FORMATS, OAuthClient, Partner, SamlServiceProvider
 from rcd_store import audit
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
-from rcd_store.models import Service
+from rcd_store.models import Service, partner_key
 from rcd_store.services import get_service
 
 GRANTS = (
@@ -315,7 +315,6 @@ def list_partners(session: Session) -> list[Partner]:
 def services_of(session: Session, partner: Partner) -> list[Service]:
     """The services whose habilitations and PAGM the partner may receive: those named at
     registration, and those it hosts (``idp service add --partner NAME``)."""
-    hosted = [s for s in session.scalars(select(Service).where(Service.partner_name.is_not(None)))
-              if _same_name(s.partner_name or "", partner.name)]
+    hosted = session.scalars(select(Service).where(Service.partner_key == partner_key(partner.name)))
     merged = {s.id: s for s in [*partner.services, *hosted]}
     return sorted(merged.values(), key=lambda s: s.code)

@@ -27,6 +27,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from rcd_store.db import Base, UTCDateTime, utcnow
 
 
+def partner_key(name: str) -> str:
+    """A partner name folded for matching: case and inner spacing do not matter."""
+    return " ".join(name.split()).casefold()
+
+
 def new_declarant_id() -> str:
     """An opaque, never reused declarant id (128 random bits): the token subject."""
     return "D" + secrets.token_hex(16).upper()
@@ -133,7 +138,9 @@ class Service(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    partner_name: Mapped[str | None] = mapped_column(String(100), index=True)
+    partner_name: Mapped[str | None] = mapped_column(String(100))
+    #: ``partner_name`` case- and space-folded (``partner_key``): the indexed lookup key
+    partner_key: Mapped[str | None] = mapped_column(String(100), index=True)
     mission: Mapped[str | None] = mapped_column(String(40))
     numeric_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     min_acr: Mapped[str | None] = mapped_column(String(200))

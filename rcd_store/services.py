@@ -31,6 +31,7 @@ from rcd_store.models import (
     Role,
     Service,
     ServicePagm,
+    partner_key,
 )
 from rcd_store.names import clean_display_name, name_key
 from rcd_store.passwords import PasswordPolicyError, PasswordService, check_policy
@@ -216,7 +217,8 @@ def add_service(
         raise Duplicate(f"service déjà enregistré : {code}")
     if numeric_id is not None and session.scalars(select(Service.id).where(Service.numeric_id == numeric_id)).first():
         raise Duplicate(f"identifiant numérique déjà utilisé : {numeric_id}")
-    service = Service(code=code, name=label, partner_name=partner_name, mission=mission,
+    service = Service(code=code, name=label, partner_name=partner_name,
+                      partner_key=partner_key(partner_name) if partner_name else None, mission=mission,
                       numeric_id=numeric_id, min_acr=min_acr, identity_only=identity_only)
     service.pagm = [ServicePagm(role=role, pagm=value) for role, value in sorted(pagm.items())]
     session.add(service)
