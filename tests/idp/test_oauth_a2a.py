@@ -449,3 +449,17 @@ def test_jwt_bearer_refusals(app: Any, world: A2A, session: Any) -> None:
     )
     assert jwt_bearer(app, own).json["error"] == "unauthorized_client"
     assert not _issued(app, "urssaf-batch") and not _issued(app, "cnav-batch")
+
+
+def test_replayed_code_revokes_the_refresh_token_too(app: Any, world: A2A) -> None:
+    from tests.idp.oauth_support import REDIRECT, auth_params, get_code, log_in
+
+    browser = app.test_client()
+    log_in(app, browser, world.declarant_id)
+    code = get_code(browser, auth_params("urssaf-app"))
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT}
+    first = token_request(app.test_client(), world, "urssaf-app", data)
+    assert first.status_code == 200 and "refresh_token" in first.json
+    replay = token_request(app.test_client(), world, "urssaf-app", data)
+    assert replay.status_code == 400 and replay.json["error"] == "invalid_grant"
+    assert refresh(app, world, first.json["refresh_token"]).json["error"] == "invalid_grant"
