@@ -29,10 +29,15 @@ DEFAULTS: dict[str, Any] = {
     "LOCALE": "fr",
     #: reverse proxies in front of the service whose X-Forwarded-For/-Proto to trust
     "TRUSTED_PROXIES": 0,
+    #: token endpoint requests per client and window (0: no limit)
+    "TOKEN_RATE_LIMIT": 600,
+    "TOKEN_RATE_WINDOW": 60,
+    "REFRESH_TOKEN_LIFETIME_SECONDS": 24 * 3600,
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
-_INTS = {"TRUSTED_PROXIES", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "TOKEN_LIFETIME_SECONDS",
+_INTS = {"TRUSTED_PROXIES", "TOKEN_RATE_LIMIT", "TOKEN_RATE_WINDOW",
+         "REFRESH_TOKEN_LIFETIME_SECONDS", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "TOKEN_LIFETIME_SECONDS",
          "ACCESS_TOKEN_LIFETIME_SECONDS"}
 
 

@@ -119,7 +119,10 @@ class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]
     CLIENT_AUTH_METHOD = "private_key_jwt"
 
     def get_audiences(self) -> list[str]:
-        return [f"{issuer()}/oauth/token", issuer()]
+        """The issuer, or the endpoint the assertion authenticates to (token endpoint;
+        introspection and revocation, as clients such as Authlib's sign for them)."""
+        base = issuer()
+        return [base, f"{base}/oauth/token", f"{base}/oauth/introspect", f"{base}/oauth/revoke"]
 
     def resolve_client_public_key(self, client: Client) -> KeySet:
         return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]

@@ -131,3 +131,11 @@ def test_private_key_jwt_from_discovery(world: A2A, live: str) -> None:
     head, payload, signature = first["access_token"].split(".")
     with pytest.raises(JWException):
         verify_with_jwcrypto(f"{head}.{payload}.{signature[:-6]}AAAAAA", discovery, URSSAF_API)
+
+    # introspection authenticated by private_key_jwt, the assertion aimed at that endpoint
+    inspector = OAuth2Session("urssaf-batch", key, token_endpoint_auth_method="private_key_jwt")
+    inspector.register_client_auth_method(
+        ShortPrivateKeyJWT(None, alg="ES256", headers={"kid": key.kid})
+    )
+    info = inspector.introspect_token(discovery["introspection_endpoint"], token=first["access_token"])
+    assert info.status_code == 200 and info.json()["active"] is True
