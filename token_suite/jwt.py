@@ -30,9 +30,9 @@ from __future__ import annotations
 import json
 import os
 import time
+import weakref
 from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -53,7 +53,7 @@ from token_suite.errors import (
 )
 from token_suite.replay import InMemoryReplayCache, ReplayCache
 from token_suite.trust import Trust
-from token_suite.vector import ACR_LEVELS, Habilitation, IdentityVector
+from token_suite.vector import ACR_LEVELS, ACR_TOTP, Habilitation, IdentityVector
 
 __all__ = [
     "ALGORITHMS",
@@ -85,6 +85,7 @@ CORE_CLAIMS: frozenset[str] = frozenset(
 #: processes or hosts must share a cache (Redis, SQL) passed as ``replay=``.
 DEFAULT_REPLAY_CACHE = InMemoryReplayCache(max_entries=200_000)
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
+_AMR_TOTP, _AMR_PASSWORD = ("pwd", "otp"), ("pwd",)  # written as JSON arrays
 _ZERO = timedelta(0)
 
 
@@ -112,8 +113,7 @@ def issue(
     claim (``ValueError``: they never override). Lifetime is capped: 15 minutes
     for ``at+jwt``, 5 for navigation and ID tokens (``ValueError`` beyond).
     """
-    seconds = _lifetime_seconds(lifetime, typ)
-    prefix, sign = _signing(signer, typ)
+    prefix, sign, seconds = _issuing(signer, typ, lifetime)
     iat = _timestamp(now)
     claims = _claims(vector, issuer, _checked_audience(audience), iat, iat + seconds, jti)
     payload = _dumps(claims)
@@ -123,19 +123,36 @@ def issue(
     return (signing_input + b"." + _jws.b64encode(sign(signing_input))).decode("ascii")
 
 
-@lru_cache(maxsize=64)
+_Issuing = tuple[bytes, _jws.Signer, int]
+#: Per signing key (dropped with it), per ``(typ, lifetime)``: what :func:`_issuing` returns.
+_ISSUING: weakref.WeakKeyDictionary[SigningKey, dict[tuple[str, timedelta], _Issuing]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _issuing(signer: SigningKey, typ: str, lifetime: timedelta) -> _Issuing:
+    """The ``header.`` prefix, the JOSE signature function and the lifetime in seconds.
+
+    Checked and built once per key, ``typ`` and lifetime, then read from a cache.
+    """
+    per_key = _ISSUING.get(signer)
+    if per_key is None:
+        per_key = _ISSUING[signer] = {}
+    found = per_key.get((typ, lifetime))
+    if found is None:
+        seconds = _lifetime_seconds(lifetime, typ)
+        if signer.alg not in ALGORITHMS:
+            raise ValueError(f"signing algorithm {signer.alg!r} not allowed")
+        prefix = _jws.header_segment(signer.kid, signer.alg, typ) + b"."
+        found = per_key[(typ, lifetime)] = (prefix, _jws.signer_for(signer), seconds)
+    return found
+
+
 def _lifetime_seconds(lifetime: timedelta, typ: str) -> int:
-    """Whole seconds of an allowed lifetime for ``typ`` (checked once per pair)."""
+    """Whole seconds of an allowed lifetime for ``typ``."""
     if not _ZERO < lifetime <= MAX_LIFETIME.get(_normalise_typ(typ) or "", DEFAULT_LIFETIME):
         raise ValueError(f"lifetime {lifetime} not allowed for typ {typ!r}")
     return int(lifetime.total_seconds())
-
-
-def _signing(signer: SigningKey, typ: str) -> tuple[bytes, _jws.Signer]:
-    """The ``header.`` prefix and the JOSE signature function of ``signer`` (both cached)."""
-    if signer.alg not in ALGORITHMS:
-        raise ValueError(f"signing algorithm {signer.alg!r} not allowed")
-    return _jws.header_segment(signer.kid, signer.alg, typ) + b".", _jws.signer_for(signer)
 
 
 def _timestamp(moment: datetime) -> int:
@@ -156,6 +173,7 @@ def _claims(
 
     A fresh ``jti`` is 128 random bits (``os.urandom``) in hex.
     """
+    acr = vector.acr
     claims: dict[str, Any] = {
         "iss": issuer,
         "sub": vector.subject,
@@ -164,8 +182,8 @@ def _claims(
         "nbf": iat,
         "exp": exp,
         "jti": jti or os.urandom(16).hex(),
-        "acr": vector.acr,
-        "amr": vector.amr,
+        "acr": acr,
+        "amr": _AMR_TOTP if acr == ACR_TOTP else _AMR_PASSWORD,  # IdentityVector.amr
     }
     if vector.auth_time is not None:
         claims["auth_time"] = _timestamp(vector.auth_time)
@@ -295,9 +313,9 @@ def _header_verifier(header: dict[str, Any], trust: Trust, typ: str | None) -> _
     alg = header.get("alg")
     if alg not in ALGORITHMS:
         raise FailedCheck(f"algorithm {alg!r} not allowed")
-    refused = FORBIDDEN_HEADERS.intersection(header)
-    if refused:
-        raise FailedCheck(f"header members refused: {sorted(refused)}")
+    if not FORBIDDEN_HEADERS.isdisjoint(header):
+        refused = sorted(FORBIDDEN_HEADERS.intersection(header))
+        raise FailedCheck(f"header members refused: {refused}")
     kid = header.get("kid")
     if not isinstance(kid, str) or kid not in trust.jwt_keys:
         raise FailedCheck("unknown key id")
@@ -324,15 +342,22 @@ def _vector(payload: dict[str, Any]) -> IdentityVector:
     here, tested equal to the constructor's result).
     """
     get = payload.get
-    sub, aud, texts = get("sub"), get("aud"), (get("iss"), get("jti"))
-    siret, family_name, given_name, email, acr, sid = optional = tuple(map(get, _OPTIONAL_TEXT))
+    iss, sub, aud, jti = get("iss"), get("sub"), get("aud"), get("jti")
+    siret, family_name, given_name = get("siret"), get("family_name"), get("given_name")
+    email, acr, sid = get("email"), get("acr"), get("sid")
+    text_or_none = _OPTIONAL_TEXT_TYPES
     if not (
-        type(sub) is str
+        type(iss) is type(sub) is type(jti) is str
+        and iss
         and sub
-        and _TEXT_TYPE.issuperset(map(type, texts))
-        and all(texts)
+        and jti
         and ((type(aud) is str and aud) or (type(aud) is list and _is_text_list(aud)))
-        and _OPTIONAL_TEXT_TYPES.issuperset(map(type, optional))
+        and type(siret) in text_or_none
+        and type(family_name) in text_or_none
+        and type(given_name) in text_or_none
+        and type(email) in text_or_none
+        and type(acr) in text_or_none
+        and type(sid) in text_or_none
     ):
         _raise_claim_error(payload)
     fields = {
@@ -398,7 +423,7 @@ def _habilitation(value: Any) -> Habilitation:
     if not (type(service) is type(siret) is type(role) is str and service and siret and role):
         raise InvalidSecurityToken("claim habilitations malformed: needs service, siret, role")
     habilitation = object.__new__(Habilitation)
-    habilitation.__dict__.update(service=service, siret=siret, role=role)
+    object.__setattr__(habilitation, "__dict__", {"service": service, "siret": siret, "role": role})
     return habilitation
 
 
@@ -467,8 +492,15 @@ def _check_pagm(pagm: tuple[str, ...], known_pagm: Collection[str]) -> None:
 
 
 def _check_replay(cache: ReplayCache, jti: str, until: float) -> None:
-    """Check 8: remembered until ``exp`` + skew, the last instant it could still pass."""
-    if cache.seen(jti, expires_at=datetime.fromtimestamp(until, UTC)):
+    """Check 8: remembered until ``exp`` + skew, the last instant it could still pass.
+
+    The in-memory cache takes the POSIX instant as is; other caches a ``datetime``.
+    """
+    if isinstance(cache, InMemoryReplayCache):
+        seen = cache.seen_until(jti, until)
+    else:
+        seen = cache.seen(jti, expires_at=datetime.fromtimestamp(until, UTC))
+    if seen:
         raise Replay("token ID already presented")
 
 

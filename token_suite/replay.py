@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
@@ -59,6 +60,11 @@ class InMemoryReplayCache:
     fresh tokens until entries expire (size the cache for peak tokens per
     lifetime). ``clock`` gives the current time (timezone-aware); tests pass a
     fixed one. ``expires_at`` must be timezone-aware.
+
+    Instants are kept as POSIX seconds (``float``: distinct microseconds stay
+    distinct and ordered until the year 2242); :meth:`seen_until` takes them
+    directly, so a verifier holding a NumericDate builds no ``datetime``, and
+    with the default clock the current time is ``time.time()``.
     """
 
     def __init__(
@@ -67,9 +73,9 @@ class InMemoryReplayCache:
         if max_entries < 1:
             raise ValueError("max_entries must be at least 1")
         self.max_entries = max_entries
-        self._clock = clock
-        self._expiry: dict[str, datetime] = {}
-        self._heap: list[tuple[datetime, str]] = []
+        self._now: Callable[[], float] = time.time if clock is utc_now else _posix_clock(clock)
+        self._expiry: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -79,9 +85,15 @@ class InMemoryReplayCache:
         """See :meth:`ReplayCache.seen`; raises :class:`ReplayCacheFull` when full."""
         if expires_at.tzinfo is None:
             raise ValueError("expires_at must be timezone-aware")
+        return self.seen_until(token_id, expires_at.timestamp())
+
+    def seen_until(self, token_id: str, expires_at: float) -> bool:
+        """:meth:`seen` with ``expires_at`` in POSIX seconds (the replay check 8 of ``verify``)."""
         with self._lock:
-            now = self._clock()
-            self._purge(now)
+            now = self._now()
+            heap = self._heap
+            if heap and heap[0][0] <= now:
+                self._purge(now)
             if token_id in self._expiry:
                 return True
             if expires_at <= now:
@@ -89,11 +101,23 @@ class InMemoryReplayCache:
             if len(self._expiry) >= self.max_entries:
                 raise ReplayCacheFull("replay cache full: token ID cannot be recorded")
             self._expiry[token_id] = expires_at
-            heapq.heappush(self._heap, (expires_at, token_id))
+            heapq.heappush(heap, (expires_at, token_id))
             return False
 
-    def _purge(self, now: datetime) -> None:
+    def _purge(self, now: float) -> None:
         heap = self._heap
         while heap and heap[0][0] <= now:
             # one heap entry per recorded ID: an ID is only pushed when absent
             del self._expiry[heapq.heappop(heap)[1]]
+
+
+def _posix_clock(clock: Callable[[], datetime]) -> Callable[[], float]:
+    """``clock`` read as POSIX seconds; a naive datetime is refused (``ValueError``)."""
+
+    def now() -> float:
+        moment = clock()
+        if moment.tzinfo is None:
+            raise ValueError("clock must return timezone-aware datetimes")
+        return moment.timestamp()
+
+    return now

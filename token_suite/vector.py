@@ -46,7 +46,7 @@ class Habilitation:
     def from_claim(cls, value: Any) -> Habilitation:
         """Parse a ``{"service","siret","role"}`` object; ``ValueError`` otherwise."""
         if not isinstance(value, dict):
-            raise ValueError("habilitation claim must be an object")
+            raise ValueError("habilitation claim must be an object")  # noqa: TRY004 - documented
         items = [value.get(k) for k in ("service", "siret", "role")]
         if not all(isinstance(v, str) and v for v in items):
             raise ValueError("habilitation claim needs service, siret and role strings")

@@ -216,6 +216,10 @@ def test_round_trip_every_algorithm(key: Any) -> None:
 def test_signer_is_built_once_per_key() -> None:
     assert _jws.signer_for(ES256) is _jws.signer_for(ES256)
     assert _jws.signer_for(RS256) == RS256.sign
+    first = jwt._issuing(ES256, "JWT", timedelta(minutes=5))
+    assert jwt._issuing(ES256, "JWT", timedelta(minutes=5)) is first
+    assert first[2] == 300 and first[0].endswith(b".")
+    assert jwt._issuing(ES256, "at+jwt", timedelta(minutes=15))[2] == 900
 
 
 # ---------------------------------------------------------------- verify: check 1
@@ -531,6 +535,28 @@ def test_check_8_replay_until_exp_plus_skew() -> None:
     now[0] = NOW + timedelta(seconds=360)
     with pytest.raises(InvalidVI):  # by then the token has expired anyway
         verify(token, replay=cache, now=now[0])
+
+
+class DatetimeCache:
+    """A :class:`ReplayCache` of another kind (as Redis or SQL are): given datetimes."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, datetime]] = []
+
+    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
+        self.calls.append((token_id, expires_at))
+        return len(self.calls) > 1
+
+
+def test_check_8_other_caches_get_an_aware_datetime() -> None:
+    token = issue()
+    cache = DatetimeCache()
+    verify(token, replay=cache)
+    with pytest.raises(Replay):
+        verify(token, replay=cache)
+    jti = claims_of(token)["jti"]
+    assert cache.calls[0] == (jti, NOW + timedelta(minutes=5, seconds=60))
+    assert cache.calls[0][1].tzinfo is UTC
 
 
 def test_replay_cache_full_refuses() -> None:

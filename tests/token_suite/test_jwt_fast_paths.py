@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -42,6 +43,28 @@ def test_der_to_raw_equals_decode_dss_signature(r: int, s: int) -> None:
     raw = _jws.der_to_raw(encode_dss_signature(r, s))
     assert raw == r.to_bytes(32, "big") + s.to_bytes(32, "big")
     assert decode_dss_signature(encode_dss_signature(r, s)) == (r, s)
+
+
+@given(scalars | st.just(0), scalars | st.just(0))
+def test_raw_to_der_equals_encode_dss_signature(r: int, s: int) -> None:
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    assert _jws.raw_to_der(raw) == encode_dss_signature(r, s)
+
+
+@given(st.binary(min_size=64, max_size=64))
+def test_raw_to_der_on_any_bytes(raw: bytes) -> None:
+    expected = encode_dss_signature(
+        int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
+    )
+    assert _jws.raw_to_der(raw) == expected
+
+
+@given(st.binary(max_size=700))
+def test_both_base64url_codecs_agree(data: bytes) -> None:
+    encoded = _jws.b64encode(data)
+    assert encoded == base64.urlsafe_b64encode(data).rstrip(b"=")
+    assert _jws.b64decode(encoded) == data
+    assert (len(encoded) >= _jws._SIMD_FROM) == (len(data) * 4 > (_jws._SIMD_FROM - 1) * 3)
 
 
 def test_der_to_raw_leaves_other_shapes_to_cryptography() -> None:

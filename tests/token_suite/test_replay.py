@@ -97,3 +97,32 @@ def test_concurrent_presentations_accept_exactly_one() -> None:
     for thread in threads:
         thread.join()
     assert results.count(False) == 200
+
+
+def test_seen_until_takes_posix_seconds() -> None:
+    clock = Clock()
+    cache = InMemoryReplayCache(clock=clock)
+    until = (NOW + timedelta(minutes=1)).timestamp()
+    assert cache.seen_until("a", until) is False
+    assert cache.seen("a", expires_at=NOW + timedelta(minutes=2)) is True
+    assert cache.seen_until("a", until) is True
+    assert cache.seen_until("old", NOW.timestamp()) is False and len(cache) == 1
+    clock.now = NOW + timedelta(minutes=1)
+    assert cache.seen_until("a", until + 60) is False  # expired, purged, recorded anew
+
+
+def test_microseconds_still_ordered() -> None:
+    clock = Clock()
+    cache = InMemoryReplayCache(clock=clock)
+    until = datetime(2200, 1, 1, tzinfo=UTC)
+    clock.now = until - timedelta(microseconds=1)
+    assert cache.seen("a", expires_at=until) is False
+    assert cache.seen("a", expires_at=until) is True
+    clock.now = until
+    assert cache.seen("a", expires_at=until) is False
+
+
+def test_naive_clock_refused() -> None:
+    cache = InMemoryReplayCache(clock=lambda: datetime(2030, 1, 1))
+    with pytest.raises(ValueError, match="timezone"):
+        cache.seen("a", expires_at=NOW)
