@@ -1,8 +1,9 @@
 """Interops-R JWT: issue and verify the JWS compact identity vector.
 
 ``issue`` assembles the JWS around the signer's signature: header segment cached
-per ``(kid, alg, typ)``, claims serialised once (``orjson``). ``verify`` applies the checks
-of INTEROPS_PROFILE.md in order, the first failure deciding the error:
+per ``(kid, alg, typ)``, claims serialised once (``orjson``), a vector's own claims
+kept for the next token of the same vector. ``verify`` applies the checks of
+INTEROPS_PROFILE.md in order, the first failure deciding the error:
 
 1. present (:class:`SecurityTokenUnavailable`), at most ``max_size`` bytes, three
    canonical base64url segments, header and payload JSON objects without
@@ -115,8 +116,7 @@ def issue(
     """
     prefix, sign, seconds = _issuing(signer, typ, lifetime)
     iat = _timestamp(now)
-    claims = _claims(vector, issuer, _checked_audience(audience), iat, iat + seconds, jti)
-    payload = _dumps(claims)
+    payload = _payload(vector, issuer, _checked_audience(audience), iat, iat + seconds, jti)
     if extra_claims:
         payload = payload[:-1] + b"," + _extra_json(extra_claims)[1:]
     signing_input = prefix + _jws.b64encode(payload)
@@ -161,27 +161,62 @@ def _timestamp(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def _claims(
+def _payload(
     vector: IdentityVector,
     issuer: str,
     audience: str | list[str],
     iat: int,
     exp: int,
     jti: str | None,
-) -> dict[str, Any]:
-    """The claims in their order, each read once from ``vector``; optional ones only when set.
+) -> bytes:
+    """The claims as JSON: this token's own (``iss``, ``aud``, times, ``jti``), then the vector's.
 
     A fresh ``jti`` is 128 random bits (``os.urandom``) in hex.
     """
-    acr = vector.acr
-    claims: dict[str, Any] = {
+    own = {
         "iss": issuer,
-        "sub": vector.subject,
         "aud": audience,
         "iat": iat,
         "nbf": iat,
         "exp": exp,
         "jti": jti or os.urandom(16).hex(),
+    }
+    return _dumps(own)[:-1] + _vector_json(vector)
+
+
+#: ``id(vector)`` -> (the vector, kept alive so that its id stays its own; ``_vector_json``).
+_VECTOR_JSON: dict[int, tuple[IdentityVector, bytes]] = {}
+_MAX_CACHED_VECTORS = 1024
+
+
+def _vector_json(vector: IdentityVector) -> bytes:
+    """``,"sub":...}``: the vector's claims, serialised once per vector object.
+
+    An :class:`IdentityVector` is frozen and, with tuples for ``pagm`` and
+    ``habilitations``, immutable, so a vector issued again (several audiences,
+    a refreshed token) reuses its JSON; a vector holding lists is serialised
+    every time. The cache keeps at most 1,024 vectors, then starts afresh.
+    """
+    cached = _VECTOR_JSON.get(id(vector))
+    if cached is not None and cached[0] is vector:
+        return cached[1]
+    text = b"," + _dumps(_vector_claims(vector))[1:]
+    if type(vector.pagm) is tuple and type(vector.habilitations) is tuple:
+        if len(_VECTOR_JSON) >= _MAX_CACHED_VECTORS:
+            _VECTOR_JSON.clear()
+        _VECTOR_JSON[id(vector)] = (vector, text)
+    return text
+
+
+def _vector_claims(vector: IdentityVector) -> dict[str, Any]:
+    """The vector's claims in their order, each read once; optional ones only when set.
+
+    ``habilitations`` stay :class:`Habilitation` dataclasses: ``orjson`` writes
+    each as ``{"service","siret","role"}`` (:meth:`Habilitation.as_claim`, tested).
+    """
+    acr = vector.acr
+    claims: dict[str, Any] = {
+        "sub": vector.subject,
         "acr": acr,
         "amr": _AMR_TOTP if acr == ACR_TOTP else _AMR_PASSWORD,  # IdentityVector.amr
     }
@@ -198,9 +233,7 @@ def _claims(
     if vector.pagm:
         claims["pagm"] = vector.pagm
     if vector.habilitations:
-        claims["habilitations"] = [
-            {"service": h.service, "siret": h.siret, "role": h.role} for h in vector.habilitations
-        ]
+        claims["habilitations"] = vector.habilitations
     return claims
 
 

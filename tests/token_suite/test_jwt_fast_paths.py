@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from tests.token_suite.jwt_support import AUDIENCE, ES256, ISSUER
 from token_suite import _jws, jwt
 from token_suite.errors import InvalidSecurityToken
-from token_suite.vector import ACR_TOTP, Habilitation, IdentityVector
+from token_suite.vector import ACR_PASSWORD, ACR_TOTP, Habilitation, IdentityVector
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
@@ -199,20 +199,57 @@ def test_vector_without_init_equals_the_constructor() -> None:
     )
 
 
+habilitations = st.builds(Habilitation, st.text(min_size=1), st.text(min_size=1), st.text())
+
+
 @settings(max_examples=100)
-@given(st.text(min_size=1), st.lists(st.text(), max_size=3))
-def test_issued_payload_is_compact_utf8_json(subject: str, pagm: list[str]) -> None:
-    claims = jwt._claims(
-        IdentityVector(subject=subject, pagm=tuple(pagm)), ISSUER, AUDIENCE, 1, 2, "j"
+@given(
+    st.text(min_size=1),
+    st.lists(st.text(), max_size=3),
+    st.lists(habilitations, max_size=2),
+    st.none() | st.text(),
+)
+def test_issued_payload_is_compact_utf8_json(
+    subject: str, pagm: list[str], rights: list[Habilitation], email: str | None
+) -> None:
+    vector = IdentityVector(
+        subject=subject, pagm=tuple(pagm), habilitations=tuple(rights), email=email
     )
     try:
-        payload = jwt._dumps(claims)
+        payload = jwt._payload(vector, ISSUER, AUDIENCE, 1, 2, "j")
     except ValueError:  # lone surrogates: not Unicode, refused
-        assert any(0xD800 <= ord(c) <= 0xDFFF for c in subject + "".join(pagm))
+        texts = [subject, email or "", *pagm, *(h.as_saml() for h in rights)]
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in "".join(texts))
         return
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": 1, "nbf": 1, "exp": 2, "jti": "j"}
+    claims.update(jwt._vector_claims(vector))
+    if rights:
+        claims["habilitations"] = [h.as_claim() for h in rights]
     compact = json.dumps(claims, separators=(",", ":"), ensure_ascii=False)
     assert payload == compact.encode()
     assert _jws.decode_object(payload, "payload") == json.loads(compact)
+
+
+def test_vector_json_is_reused_only_for_the_same_immutable_vector() -> None:
+    vector = IdentityVector(subject="D1", pagm=("P",))
+    first = jwt._vector_json(vector)
+    assert jwt._vector_json(vector) is first
+    assert jwt._vector_json(IdentityVector(subject="D1", pagm=("P",))) is not first
+    listed = IdentityVector(subject="D1", pagm=["P"])  # type: ignore[arg-type]
+    assert jwt._vector_json(listed) == first
+    listed.pagm.append("Q")  # type: ignore[attr-defined]
+    assert jwt._vector_json(listed) == b',"sub":"D1","acr":"%s","amr":["pwd"],"pagm":["P","Q"]}' % (
+        ACR_PASSWORD.encode()
+    )
+
+
+def test_vector_json_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jwt, "_MAX_CACHED_VECTORS", 2)
+    monkeypatch.setattr(jwt, "_VECTOR_JSON", {})
+    vectors = [IdentityVector(subject=f"D{index}") for index in range(3)]
+    for vector in vectors:
+        jwt._vector_json(vector)
+    assert len(jwt._VECTOR_JSON) == 1 and id(vectors[2]) in jwt._VECTOR_JSON
 
 
 def test_issue_refuses_text_that_is_not_unicode() -> None:
