@@ -33,9 +33,7 @@ profile) refuses it.
 on one of the partner's services (stops a partner from obtaining tokens for people it
 does not serve).
 
-``amr`` is written by :func:`token_suite.jwt.issue` from ``acr`` alone (``["pwd"]``
-for anything but TOTP): it should be ``[]`` for these two ``acr`` values, which needs
-a change in ``token_suite`` (reported); ``acr`` is the claim to rely on.
+``amr`` is empty for these two ``acr`` values (no person authenticated here).
 """
 
 from __future__ import annotations

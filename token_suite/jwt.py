@@ -54,7 +54,7 @@ from token_suite.errors import (
 )
 from token_suite.replay import InMemoryReplayCache, ReplayCache
 from token_suite.trust import Trust
-from token_suite.vector import ACR_LEVELS, ACR_TOTP, Habilitation, IdentityVector
+from token_suite.vector import ACR_LEVELS, ACR_PASSWORD, ACR_TOTP, Habilitation, IdentityVector
 
 __all__ = [
     "ALGORITHMS",
@@ -86,7 +86,9 @@ CORE_CLAIMS: frozenset[str] = frozenset(
 #: processes or hosts must share a cache (Redis, SQL) passed as ``replay=``.
 DEFAULT_REPLAY_CACHE = InMemoryReplayCache(max_entries=200_000)
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
-_AMR_TOTP, _AMR_PASSWORD = ("pwd", "otp"), ("pwd",)  # written as JSON arrays
+#: ``amr`` per ``acr`` (IdentityVector.amr); any other ``acr`` (a machine, a partner's
+#: assertion) authenticated no person here: empty ``amr``. Written as JSON arrays.
+_AMR_BY_ACR: dict[str, tuple[str, ...]] = {ACR_TOTP: ("pwd", "otp"), ACR_PASSWORD: ("pwd",)}
 _ZERO = timedelta(0)
 
 
@@ -218,7 +220,7 @@ def _vector_claims(vector: IdentityVector) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "sub": vector.subject,
         "acr": acr,
-        "amr": _AMR_TOTP if acr == ACR_TOTP else _AMR_PASSWORD,  # IdentityVector.amr
+        "amr": _AMR_BY_ACR.get(acr, ()),  # IdentityVector.amr
     }
     if vector.auth_time is not None:
         claims["auth_time"] = _timestamp(vector.auth_time)

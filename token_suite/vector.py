@@ -76,4 +76,8 @@ class IdentityVector:
 
     @property
     def amr(self) -> list[str]:
-        return ["pwd", "otp"] if self.acr == ACR_TOTP else ["pwd"]
+        """``["pwd", "otp"]``, ``["pwd"]``, or ``[]`` when no person authenticated here
+        (a machine, a partner's assertion)."""
+        if self.acr == ACR_TOTP:
+            return ["pwd", "otp"]
+        return ["pwd"] if self.acr == ACR_PASSWORD else []

@@ -64,7 +64,7 @@ def test_client_credentials_machine_token(app: Any, world: A2A, client_id: str) 
     assert claims["exp"] - claims["iat"] <= 900
     assert claims["pagm"] == ["DSN_DECL", "PASRAU_DECL"]  # the agreement's services
     assert "habilitations" not in claims and "siret" not in claims
-    assert claims["acr"] == MACHINE_ACR
+    assert claims["acr"] == MACHINE_ACR and claims["amr"] == []
     assert "auth_time" not in claims and "given_name" not in claims
 
 

@@ -633,3 +633,10 @@ def test_habilitation_round_trip_of_odd_values() -> None:
     result = verify(issue(vector=vector))
     assert result.subject == vector.subject
     assert result.habilitations == vector.habilitations and result.pagm == vector.pagm
+
+
+def test_machine_acr_has_empty_amr() -> None:
+    """No person authenticated here (client_credentials, a partner's assertion): amr is []."""
+    vector = IdentityVector(subject="client-42", acr="urn:interops:acr:machine")
+    claims = claims_of(issue(vector=vector))
+    assert claims["acr"] == "urn:interops:acr:machine" and claims["amr"] == []

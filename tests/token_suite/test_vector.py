@@ -57,6 +57,7 @@ def test_amr_follows_acr() -> None:
     assert IdentityVector(subject="D1").amr == ["pwd"]
     assert IdentityVector(subject="D1", acr=ACR_PASSWORD).amr == ["pwd"]
     assert IdentityVector(subject="D1", acr=ACR_TOTP).amr == ["pwd", "otp"]
+    assert IdentityVector(subject="client", acr="urn:interops:acr:machine").amr == []
     assert ACR_LEVELS.index(ACR_PASSWORD) < ACR_LEVELS.index(ACR_TOTP)
 
 
