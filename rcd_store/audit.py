@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,25 @@ def new_writer_segment() -> None:
     _local.segment = None
 
 
+# Committed head (seq, hash) of each segment this process writes, so that appending
+# does not read the database: a segment has one writer (this thread), and a head
+# enters the cache only once its transaction has committed (session events below).
+_committed_heads: dict[str, tuple[int, str]] = {}
+_PENDING = "rcd_store.audit.pending_heads"
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _remember_heads(session: Session) -> None:
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        _committed_heads.update(pending)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_heads(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
 def event_hash(
     *,
     segment: str,
@@ -60,6 +80,12 @@ def event_hash(
         separators=(",", ":"),
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _cached_head(session: Session, segment: str) -> tuple[int, str] | None:
+    """This transaction's latest append to the segment, else the last committed one."""
+    pending = session.info.get(_PENDING, {})
+    return pending.get(segment) or _committed_heads.get(segment)
 
 
 def _head(session: Session, segment: str) -> AuditEvent | None:
@@ -106,8 +132,7 @@ def _append(
         prev_hash=prev_hash,
         hash=digest,
     )
-    session.add(event)
-    session.flush()
+    session.add(event)  # flushed with the caller's transaction
     return event
 
 
@@ -124,14 +149,19 @@ def record(
     ``actor`` and ``target`` name people by declarant id only, never by name.
     """
     segment = _writer_segment()
-    head = _head(session, segment)
-    if head is None:
-        latest = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
-        anchor = {"anchor": latest.hash if latest else GENESIS}
-        head = _append(session, segment, 0, GENESIS, ANCHOR_KIND, None, None, anchor)
-    return _append(
-        session, segment, head.seq + 1, head.hash, kind, actor, target, data or {}
-    )
+    cached = _cached_head(session, segment)
+    if cached is None:
+        row = _head(session, segment)
+        if row is None:
+            latest = session.scalars(
+                select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+            anchor = {"anchor": latest.hash if latest else GENESIS}
+            row = _append(session, segment, 0, GENESIS, ANCHOR_KIND, None, None, anchor)
+        cached = (row.seq, row.hash)
+    seq, prev_hash = cached
+    appended = _append(session, segment, seq + 1, prev_hash, kind, actor, target, data or {})
+    session.info.setdefault(_PENDING, {})[segment] = (appended.seq, appended.hash)
+    return appended
 
 
 @dataclass(frozen=True)

@@ -73,3 +73,31 @@ def test_export_since(session) -> None:
     exported = list(audit.export(session, since=events[-1].occurred_at))
     assert exported[-1]["hash"] == events[-1].hash
     assert all(e["occurred_at"] >= events[-1].occurred_at.isoformat() for e in exported)
+
+
+def test_rolled_back_events_leave_no_gap(session, engine) -> None:
+    """The writer's cached head moves only when the transaction commits."""
+    from rcd_store.db import session_factory
+
+    _events(session, 2)
+    audit.record(session, "test.lost", data={})
+    session.rollback()
+    other = session_factory(engine)()
+    audit.record(other, "test.kept", data={})
+    audit.record(other, "test.kept", data={})
+    other.commit()
+    other.close()
+    assert audit.verify(session) == []
+    kinds = [e.kind for e in session.scalars(select(AuditEvent).order_by(AuditEvent.seq))]
+    assert "test.lost" not in kinds and kinds.count("test.kept") == 2
+
+
+def test_appends_read_no_head_once_committed(session, monkeypatch) -> None:
+    _events(session, 1)
+    calls = []
+    original = audit._head
+    monkeypatch.setattr(audit, "_head", lambda *a: calls.append(a) or original(*a))
+    audit.record(session, "test.event", data={})
+    audit.record(session, "test.event", data={})
+    session.commit()
+    assert calls == [] and audit.verify(session) == []
