@@ -21,6 +21,8 @@ def _partner_options(func: Any) -> Any:
         click.option("--token-auth", help="none, client_secret_basic, client_secret_post ou private_key_jwt."),
         click.option("--jwks", "jwks_source", help="JWKS du client pour private_key_jwt (fichier ou URL)."),
         click.option("--scope", "scopes", multiple=True, help="Portée autorisée (répétable)."),
+        click.option("--frontchannel-logout-uri",
+                     help="URL de déconnexion front-channel du client OpenID Connect."),
         click.option("--service", "service_codes", multiple=True, help="Service reçu (répétable)."),
         click.option("--landing-url", help="URL d'arrivée pour la navigation depuis le portail."),
         click.option("--token-format", type=click.Choice(["saml", "jwt"]), help="Format du jeton."),
@@ -41,7 +43,8 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
     from idp.cli_token import read_source
 
     client = None
-    oauth_given = any(opts[k] for k in ("redirect_uris", "grants", "token_auth", "jwks_source"))
+    oauth_given = any(opts[k] for k in ("redirect_uris", "grants", "token_auth", "jwks_source",
+                                        "frontchannel_logout_uri"))
     if opts["client_id"]:
         jwks = jwks_uri = None
         source = opts["jwks_source"]
@@ -56,7 +59,8 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
             client_id=opts["client_id"], redirect_uris=opts["redirect_uris"],
             origins=opts["origins"], grants=opts["grants"],
             token_auth=opts["token_auth"] or "client_secret_basic", jwks=jwks, jwks_uri=jwks_uri,
-            scopes=opts["scopes"] or ("openid", "profile"))
+            scopes=opts["scopes"] or ("openid", "profile"),
+            frontchannel_logout_uri=opts["frontchannel_logout_uri"])
     elif oauth_given or opts["origins"]:
         raise CommandError("--client-id est obligatoire avec les options OAuth")
     metadata = read_source(opts["saml_metadata"]) if opts["saml_metadata"] else None

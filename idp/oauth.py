@@ -84,6 +84,18 @@ i18n.EN.update(
 @bp.record_once
 def _setup(state: Any) -> None:
     oauth_endpoints.register(oauth_grants.register(init_app(state.app)))
+    sessions.LOGOUT_URL_BUILDERS["oidc"] = frontchannel_logout_url
+
+
+def frontchannel_logout_url(participant: dict[str, Any], row: SsoSession) -> str | None:
+    """OpenID Connect Front-Channel Logout 1.0: the client's registered URI with ``iss``
+    and ``sid``, loaded by the logout page; None when the client registered none."""
+    found = client_by_id(db.session(), str(participant.get("client_id") or ""))
+    if found is None or not found.frontchannel_logout_uri:
+        return None
+    separator = "&" if "?" in found.frontchannel_logout_uri else "?"
+    query = urlencode({"iss": issuer(), "sid": row.sid})
+    return f"{found.frontchannel_logout_uri}{separator}{query}"
 
 
 # --------------------------------------------------------------------- discovery
@@ -141,6 +153,8 @@ def discovery() -> Response:
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "authorization_response_iss_parameter_supported": True,
+        "frontchannel_logout_supported": True,
+        "frontchannel_logout_session_supported": True,
         "ui_locales_supported": ["fr", "en"],
     }
     response = jsonify(document)

@@ -91,6 +91,8 @@ class OAuthClient(Base):
     origins: Mapped[list[str]] = mapped_column(JSON, default=list)
     jwks: Mapped[dict[str, object] | None] = mapped_column(JSON)
     jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    #: OpenID Connect Front-Channel Logout 1.0: loaded (with iss and sid) at logout
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     partner: Mapped[Partner] = relationship(back_populates="clients")

@@ -82,6 +82,7 @@ class ClientSettings:
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     scopes: Sequence[str] = ("openid", "profile")
+    frontchannel_logout_uri: str | None = None
 
 
 @dataclass
@@ -185,6 +186,9 @@ def _client(session: Session, partner: Partner, settings: ClientSettings) -> tup
     client.scopes = list(dict.fromkeys(settings.scopes))
     client.jwks = settings.jwks
     client.jwks_uri = checked_url(settings.jwks_uri, "jwks_uri") if settings.jwks_uri else None
+    if settings.frontchannel_logout_uri is not None:
+        uri = settings.frontchannel_logout_uri.strip()
+        client.frontchannel_logout_uri = checked_url(uri, "frontchannel_logout_uri") if uri else None
     secret = None
     if settings.token_auth in ("client_secret_basic", "client_secret_post") and (
         existing is None or existing.client_secret_hash is None
@@ -304,7 +308,9 @@ def describe(partner: Partner) -> dict[str, Any]:
             "authn_requests_signed": partner.saml.authn_requests_signed},
         "clients": [{"client_id": c.client_id, "token_auth": c.token_endpoint_auth_method,
                      "redirect_uris": c.redirect_uris, "origins": c.origins,
-                     "grants": c.grant_types} for c in partner.clients],
+                     "grants": c.grant_types,
+                     "frontchannel_logout_uri": c.frontchannel_logout_uri}
+                    for c in partner.clients],
     }
 
 

@@ -117,3 +117,13 @@ def test_token_issue_uses_the_registry(idp, dsn, tmp_path) -> None:
     assert 'Recipient="https://sp.example/acs"' in token.out
     assert "DSN_DECL" in token.out and "ATMP" not in token.out
     assert "e@d.example" in token.out  # the partner may receive the email
+
+
+def test_frontchannel_logout_uri(idp, dsn) -> None:
+    result = idp("partner", "add", "--name", "RP", "--client-id", "rp-app", "--redirect-uri",
+                 "https://rp.example/cb", "--frontchannel-logout-uri", "https://rp.example/fc",
+                 "--json")
+    assert json.loads(result.out)["clients"][0]["frontchannel_logout_uri"] == "https://rp.example/fc"
+    bad = idp("partner", "edit", "RP", "--client-id", "rp-app", "--redirect-uri",
+              "https://rp.example/cb", "--frontchannel-logout-uri", "http://evil.example/fc")
+    assert bad.code == 1 and "frontchannel_logout_uri invalide" in bad.err

@@ -690,3 +690,28 @@ def test_logout_without_hint_asks_for_confirmation(
     assert done.status_code == 303 and done.headers["Location"] == REDIRECT
     session.expire_all()
     assert session.scalars(select(SsoSession)).all() == []
+
+
+def test_frontchannel_logout_tells_oidc_clients(app: Any, session: Any) -> None:
+    """OIDC Front-Channel Logout 1.0: the portal's logout page loads the client's URI with
+    iss and sid; a client without one is not told (and nothing breaks)."""
+    from idp import db, sessions
+    from partners.models import OAuthClient
+
+    world = setup_world(app, session)
+    stored = session.scalars(select(OAuthClient)).one()
+    stored.frontchannel_logout_uri = "https://rp.example/fc-logout?x=1"
+    session.commit()
+    client = app.test_client()
+    row = log_in(app, client, world.declarant_id)
+    get_code(client, auth_params(world.client_id))
+    discovery = client.get("/.well-known/openid-configuration").json
+    assert discovery["frontchannel_logout_supported"] is True
+    with app.test_request_context():
+        fresh = sessions.by_sid(db.session(), row.sid)
+        urls = sessions.logout_urls(fresh)
+        assert urls == [f"https://rp.example/fc-logout?x=1&iss=http%3A%2F%2Fidp.test&sid={row.sid}"]
+        stored = db.session().scalars(select(OAuthClient)).one()
+        stored.frontchannel_logout_uri = None
+        db.session().commit()
+        assert sessions.logout_urls(fresh) == []
