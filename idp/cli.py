@@ -107,17 +107,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from idp import cli_directory, cli_serve
+    from idp import cli_directory, cli_keys, cli_partner, cli_serve, cli_token
 
-    for module in (cli_serve, cli_directory):
-        module.register(cli)
-    for name in ("cli_keys", "cli_token", "cli_partner"):
-        try:
-            module = __import__(f"idp.{name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"idp.{name}":
-                raise
-            continue
+    for module in (cli_serve, cli_directory, cli_keys, cli_token, cli_partner):
         module.register(cli)
 
 

@@ -77,7 +77,7 @@ def load(overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None 
     return config
 
 
-def _instance_secret(instance: Path, name: str, make: Any) -> str:
+def _instance_secret(instance: Path, name: str, make: Any, purpose: str) -> str:
     """Read a secret file of the instance folder, creating it (mode 0600) once."""
     path = instance / name
     instance.mkdir(parents=True, exist_ok=True)
@@ -87,7 +87,7 @@ def _instance_secret(instance: Path, name: str, make: Any) -> str:
         return path.read_text(encoding="ascii").strip()
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(make() + "\n")
-    log.warning("secret généré dans %s : conservez-le, il protège les clés de signature", path)
+    log.warning("secret généré dans %s : conservez-le (%s)", path, purpose)
     return path.read_text(encoding="ascii").strip()
 
 
@@ -101,9 +101,12 @@ def resolve_secrets(config: dict[str, Any]) -> None:
                 "IDP_MASTER_KEY est obligatoire hors de la base SQLite embarquée "
                 "(générez-en une avec « idp keys master-key »)"
             )
-        config["MASTER_KEY"] = _instance_secret(instance, "master.key", _new_master_key)
+        config["MASTER_KEY"] = _instance_secret(
+            instance, "master.key", _new_master_key, "il chiffre les clés de signature")
     if not config.get("SECRET_KEY"):
-        config["SECRET_KEY"] = _instance_secret(instance, "secret.key", lambda: secrets.token_urlsafe(48))
+        config["SECRET_KEY"] = _instance_secret(
+            instance, "secret.key", lambda: secrets.token_urlsafe(48),
+            "il signe les jetons anti-CSRF et les états en attente")
 
 
 def _new_master_key() -> str:

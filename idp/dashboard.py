@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import db
-from idp.navigation import login_redirect, navigable_partners, signed_in
+from idp.login import authenticated_declarant, login_required
+from idp.navigation import navigable_partners
 from rcd_store.models import Declarant, Role
 from rcd_store.services import active_habilitations
 
@@ -65,9 +66,9 @@ def groups_for(session: Session, declarant: Declarant) -> list[EstablishmentGrou
 def index() -> Response:
     """The dashboard; without a live session, the login page (coming back here)."""
     session = db.session()
-    who = signed_in(session)
+    who = authenticated_declarant()
     if who is None:
-        return login_redirect("/tableau-de-bord")
+        return login_required("/tableau-de-bord")
     row, declarant = who
     page = render_template("dashboard.html", declarant=declarant, groups=groups_for(session, declarant),
                            origin=row.origin)

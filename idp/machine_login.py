@@ -35,10 +35,11 @@ from idp import csrf, db
 from idp.login import authenticate, by_siret
 from idp.signing import keyring
 from idp.throttle import throttle
-from idp.tokens import issue, partner_audience, vector_for
+from idp.tokens import issue, vector_for
 from keys.jwks import jwks
 from keys.model import KeyUse
 from partners.models import Partner
+from partners.services import default_identifier
 from rcd_store import audit
 from rcd_store.models import Declarant, Service
 from rcd_store.services import active_habilitations
@@ -98,7 +99,7 @@ def _audience(session: Session, service: Service) -> str:
     partner = session.scalars(
         select(Partner).where(func.lower(Partner.name) == name.lower())
     ).first()
-    return partner.identifier if partner is not None else partner_audience(name)
+    return partner.identifier if partner is not None else default_identifier(name)
 
 
 def _habilitated(session: Session, declarant: Declarant, service: Service) -> bool:

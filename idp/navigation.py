@@ -13,7 +13,6 @@ import base64
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -21,7 +20,6 @@ from flask import (
     abort,
     current_app,
     make_response,
-    redirect,
     render_template,
     request,
 )
@@ -30,31 +28,16 @@ from sqlalchemy.orm import Session
 
 from idp import db, sessions, tokens
 from idp.i18n import _
+from idp.login import authenticated_declarant, login_required
 from idp.models import SsoSession
 from partners.models import Partner, PartnerService
 from rcd_store import audit
-from rcd_store.models import Declarant, DeclarantStatus, Service
+from rcd_store.models import Declarant, Service, partner_key
 from rcd_store.services import active_habilitations
 
 bp = Blueprint("navigation", __name__)
 
 POST_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-
-
-def login_redirect(next_path: str) -> Response:
-    """To the login page, coming back to ``next_path`` (a local path) afterwards."""
-    return redirect(f"/connexion?next={quote(next_path, safe='/')}")  # type: ignore[return-value]
-
-
-def signed_in(session: Session) -> tuple[SsoSession, Declarant] | None:
-    """The live SSO session and its declarant, when the declarant is still active."""
-    row = sessions.current_session()
-    if row is None:
-        return None
-    declarant = session.get(Declarant, row.declarant_id)
-    if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
-        return None
-    return row, declarant
 
 
 def acs_url(partner: Partner) -> str | None:
@@ -101,7 +84,7 @@ def _destination(session: Session, code: str, partner_name: str | None) -> Desti
         abort(404)
     candidates = navigable_partners(session, [service.id]).get(service.id, [])
     if partner_name:
-        candidates = [p for p in candidates if p.name.lower() == partner_name.strip().lower()]
+        candidates = [p for p in candidates if partner_key(p.name) == partner_key(partner_name)]
     if len(candidates) != 1:
         abort(404 if not candidates else 400,
               description=_("Choisissez le partenaire depuis le tableau de bord."))
@@ -141,9 +124,9 @@ def _issue(session: Session, row: SsoSession, declarant: Declarant,
 def navigate(code: str) -> Response:
     """Issue a token for one service and post it to its partner (IdP-initiated SSO)."""
     session = db.session()
-    who = signed_in(session)
+    who = authenticated_declarant()
     if who is None:
-        return login_redirect("/tableau-de-bord")
+        return login_required("/tableau-de-bord")
     row, declarant = who
     destination = _destination(session, code, request.form.get("partner"))
     habilitated = any(h.service_id == destination.service.id

@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp import csrf, db, i18n, oauth_endpoints, oauth_grants, sessions
 from idp.i18n import _
+from idp.login import authenticated_declarant, login_required
 from idp.models import Consent, IssuedToken, SsoSession
 from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, digest, issuer
 from idp.oauth_server import SCOPES, ResourceOwner, error_redirect, init_app, owner_vector, server
@@ -40,7 +41,6 @@ from keys.jwks import jwks
 from keys.model import KeyUse
 from partners.services import client_by_id
 from rcd_store import audit
-from rcd_store.models import Declarant, DeclarantStatus
 from token_suite import jwt as interops_jwt
 from token_suite.errors import InteropsError, InvalidSecurityToken
 from token_suite.vector import ACR_LEVELS
@@ -51,7 +51,6 @@ csrf.exempt("oauth.userinfo")
 csrf.exempt("oauth.introspect")
 csrf.exempt("oauth.revoke")
 
-LOGIN_PATH = "/connexion"
 #: how long a "log in again" request may take before the login must start over
 LOGIN_MARKER_AGE = 600
 SCOPE_LABELS = {
@@ -170,13 +169,8 @@ def _grant_types() -> set[str]:
 
 
 def _current_owner() -> tuple[SsoSession, ResourceOwner] | None:
-    row = sessions.current_session()
-    if row is None:
-        return None
-    declarant = db.session().get(Declarant, row.declarant_id)
-    if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
-        return None
-    return row, ResourceOwner.from_session(row)
+    who = authenticated_declarant()
+    return None if who is None else (who[0], ResourceOwner.from_session(who[0]))
 
 
 def _marker_serializer() -> URLSafeTimedSerializer:
@@ -189,10 +183,7 @@ def _login_redirect(*, force: bool) -> BaseResponse:
     args = request.args.to_dict(flat=False)
     if force:
         args["login_after"] = [_marker_serializer().dumps(int(time.time()))]
-    params = {"next": "/oauth/authorize?" + urlencode(args, doseq=True)}
-    if force:
-        params["force"] = "1"
-    return redirect(f"{LOGIN_PATH}?{urlencode(params)}", code=302)
+    return login_required("/oauth/authorize?" + urlencode(args, doseq=True), force=force)
 
 
 def _logged_in_after_request(owner: ResourceOwner) -> bool:

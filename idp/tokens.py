@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -28,13 +27,6 @@ from rcd_store.services import active_habilitations, get_declarant
 from token_suite import jwt as interops_jwt
 from token_suite import saml as interops_saml
 from token_suite.vector import ACR_PASSWORD, Habilitation, IdentityVector
-
-SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
-
-
-def partner_audience(name: str) -> str:
-    """The identifier of a partner known only by name (the registry may set another)."""
-    return default_identifier(name)
 
 
 def partner_services(session: Session, partner: str) -> list[Service]:
@@ -91,13 +83,6 @@ class IssuedToken:
     expires_at: datetime
 
 
-def _assertion_id(document: bytes) -> str:
-    # our own freshly signed output: parsed only to name it in the audit trail
-    root = etree.fromstring(document, parser=etree.XMLParser(resolve_entities=False, no_network=True))
-    node = root if root.tag == f"{{{SAML_NS}}}Assertion" else root.find(f"{{{SAML_NS}}}Assertion")
-    return str(node.get("ID"))
-
-
 def issue(
     app: Flask,
     session: Session,
@@ -116,11 +101,11 @@ def issue(
     now = now or datetime.now(UTC)
     lifetime = lifetime or timedelta(seconds=int(app.config["TOKEN_LIFETIME_SECONDS"]))
     if fmt == "saml":
-        document = interops_saml.issue(
+        token_id = interops_saml.new_id()
+        token = interops_saml.issue(
             vector, signer=keyring(app).active(KeyUse.SAML), issuer=app.config["SAML_ENTITY_ID"],
             audience=audience, recipient=recipient or audience, now=now, lifetime=lifetime,
-            in_response_to=in_response_to)
-        token, token_id = document.decode("utf-8"), _assertion_id(document)
+            in_response_to=in_response_to, assertion_id=token_id).decode("utf-8")
     elif fmt == "jwt":
         token_id = secrets.token_urlsafe(18)
         token = interops_jwt.issue(vector, signer=keyring(app).active(KeyUse.JWT),
@@ -159,7 +144,7 @@ def issue_for_partner(app: Flask, session: Session, *, declarant_id: str, partne
     vector = vector_for(session, declarant, services, auth_time=datetime.now(UTC),
                         include_email=include_email)
     if registered is None:
-        return issue(app, session, vector, fmt=fmt or "saml", audience=partner_audience(partner))
+        return issue(app, session, vector, fmt=fmt or "saml", audience=default_identifier(partner))
     recipient = None
     if registered.saml is not None and registered.saml.acs:
         recipient = str(min(registered.saml.acs, key=lambda a: (not a["default"], a["index"] or 0))["url"])

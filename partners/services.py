@@ -109,7 +109,7 @@ class Registered:
 
 
 def _same_name(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    return partner_key(a) == partner_key(b)
 
 
 def get_partner(session: Session, name: str) -> Partner:

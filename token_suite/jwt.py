@@ -52,7 +52,7 @@ from token_suite.errors import (
     InvalidVI,
     Replay,
 )
-from token_suite.replay import InMemoryReplayCache, ReplayCache
+from token_suite.replay import DEFAULT_REPLAY_CACHE, InMemoryReplayCache, ReplayCache
 from token_suite.trust import Trust
 from token_suite.vector import ACR_LEVELS, ACR_PASSWORD, ACR_TOTP, Habilitation, IdentityVector
 
@@ -81,10 +81,6 @@ CORE_CLAIMS: frozenset[str] = frozenset(
     {"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "auth_time", "acr", "amr", "siret"}
     | {"pagm", "habilitations", "given_name", "family_name", "email"}
 )
-#: Used when ``verify(replay=None)``: one per process, in memory, wall clock, at
-#: most 200,000 live IDs (then it refuses tokens rather than forget one). Several
-#: processes or hosts must share a cache (Redis, SQL) passed as ``replay=``.
-DEFAULT_REPLAY_CACHE = InMemoryReplayCache(max_entries=200_000)
 _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 #: ``amr`` per ``acr`` (IdentityVector.amr); any other ``acr`` (a machine, a partner's
 #: assertion) authenticated no person here: empty ``amr``. Written as JSON arrays.

@@ -21,7 +21,13 @@ from typing import Protocol
 
 from token_suite.errors import Replay
 
-__all__ = ["InMemoryReplayCache", "ReplayCache", "ReplayCacheFull", "utc_now"]
+__all__ = [
+    "DEFAULT_REPLAY_CACHE",
+    "InMemoryReplayCache",
+    "ReplayCache",
+    "ReplayCacheFull",
+    "utc_now",
+]
 
 
 def utc_now() -> datetime:
@@ -121,3 +127,9 @@ def _posix_clock(clock: Callable[[], datetime]) -> Callable[[], float]:
         return moment.timestamp()
 
     return now
+
+
+#: Used when ``verify(replay=None)`` (SAML and JWT alike): one per process, in memory,
+#: wall clock, at most 200,000 live IDs (then it refuses tokens rather than forget one).
+#: Several processes or hosts must share a cache (Redis, SQL) passed as ``replay=``.
+DEFAULT_REPLAY_CACHE = InMemoryReplayCache(max_entries=200_000)

@@ -14,7 +14,6 @@ import secrets
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
@@ -32,11 +31,9 @@ from token_suite.errors import (
     Replay,
     SecurityTokenUnavailable,
 )
+from token_suite.replay import DEFAULT_REPLAY_CACHE, ReplayCache
 from token_suite.trust import Trust
 from token_suite.vector import ACR_LEVELS, Habilitation, IdentityVector
-
-if TYPE_CHECKING:
-    from token_suite.replay import ReplayCache
 
 __all__ = ["DEFAULT_LIFETIME", "DEFAULT_MAX_SIZE", "DEFAULT_SKEW", "issue", "verify"]
 
@@ -59,7 +56,8 @@ DEFAULT_MAX_SIZE = 256 * 1024
 # ----------------------------------------------------------------------- issue
 
 
-def _new_id() -> str:
+def new_id() -> str:
+    """A fresh XML ID (an NCName: letter or underscore first)."""
     return "_" + secrets.token_hex(20)
 
 
@@ -108,7 +106,7 @@ def _assertion(vector: IdentityVector, ctx: _Issuance, assertion_id: str, xmlns:
     now, end = _instant(ctx.now), _instant(ctx.not_on_or_after)
     irt = f' InResponseTo="{_attr(ctx.in_response_to)}"' if ctx.in_response_to else ""
     authn = _instant(vector.auth_time or ctx.now)
-    session = vector.session_index or _new_id()
+    session = vector.session_index or new_id()
     return (
         f'<saml:Assertion{xmlns} ID="{assertion_id}" Version="2.0" IssueInstant="{now}">'
         f"<saml:Issuer>{escape(ctx.issuer)}</saml:Issuer>"
@@ -156,8 +154,12 @@ def issue(
     in_response_to: str | None = None,
     sign_response: bool = True,
     assertion_only: bool = False,
+    assertion_id: str | None = None,
 ) -> bytes:
     """Issue a signed jeton for ``audience``: a ``samlp:Response`` document (bytes).
+
+    ``assertion_id`` (default: 160 random bits) lets the caller name the token, e.g.
+    in an audit trail, without parsing the document again.
 
     The Assertion is always signed (enveloped signature after ``Issuer``,
     exclusive c14n, RSA-SHA256 or ECDSA-SHA256, SHA-256); the Response too when
@@ -168,14 +170,14 @@ def issue(
     """
     material = _xmldsig.material(signer)
     ctx = _Issuance(issuer, audience, recipient, in_response_to, now, now + lifetime)
-    assertion_id = _new_id()
+    assertion_id = assertion_id or new_id()
     if assertion_only:
         xmlns = f' xmlns:saml="{SAML_NS}"'
         root = _parse_own(_assertion(vector, ctx, assertion_id, xmlns))
         _xmldsig.sign_enveloped(root, material, position=1)
         return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
     assertion = _assertion(vector, ctx, assertion_id)
-    root = _parse_own(_response(ctx, _new_id(), assertion))
+    root = _parse_own(_response(ctx, new_id(), assertion))
     _xmldsig.sign_enveloped(root[-1], material, position=1)
     if sign_response:
         _xmldsig.sign_enveloped(root, material, position=1)
@@ -183,19 +185,6 @@ def issue(
 
 
 # ---------------------------------------------------------------------- verify
-
-_default_replay: ReplayCache | None = None
-
-
-def _process_replay_cache() -> ReplayCache:
-    """The process-wide in-memory replay cache used when ``replay`` is not given."""
-    global _default_replay
-    if _default_replay is None:
-        from token_suite.replay import InMemoryReplayCache
-
-        _default_replay = InMemoryReplayCache()
-    return _default_replay
-
 
 def _document_bytes(document: bytes | str, max_size: int) -> bytes:
     """Check 1 (presence, size): raw XML, or base64 as posted by the HTTP-POST binding."""
@@ -449,7 +438,7 @@ def verify(
     _check_issuer(read, response_issuer, issuer if issuer is not None else trust.issuer)
     _check_acr(read.vector.acr, min_acr)
     _check_pagm(read.vector.pagm, known_pagm)
-    cache = replay if replay is not None else _process_replay_cache()
+    cache = replay if replay is not None else DEFAULT_REPLAY_CACHE
     if cache.seen(read.assertion_id, expires_at=end + skew):
         raise Replay(f"assertion {read.assertion_id} already presented")
     return replace(read.vector, claims=_claims(read, audience, assertion))

@@ -54,16 +54,17 @@ def test_healthz_and_home(app) -> None:
 
 
 def test_healthz_reports_a_dead_database(app) -> None:
-    from idp.db import database
-
-    database(app).engine.dispose()
-    database(app).engine.url = database(app).engine.url.set(database="/nonexistent/dir/x.db")
     from sqlalchemy import create_engine
 
-    database(app).engine = create_engine("sqlite:////nonexistent/dir/x.db")
-    database(app).sessions.configure(bind=database(app).engine)
+    from idp.db import database
+
+    db = database(app)
+    db.engine.dispose()
+    db.engine = create_engine("sqlite:////nonexistent/dir/x.db")  # cannot be opened
+    db.sessions.configure(bind=db.engine)
     response = app.test_client().get("/healthz")
     assert response.status_code == 503 and response.json["status"] == "erreur"
+    assert response.json["checks"]["database"].startswith("erreur")
 
 
 def test_redis_is_used_and_checked_when_configured(app_config) -> None:

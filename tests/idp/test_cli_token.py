@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from idp.tokens import partner_audience
+from partners.services import default_identifier as partner_audience
 from tests.factories import PASSWORD, SIRET_A, SIRET_A2
 
 

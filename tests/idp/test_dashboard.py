@@ -33,7 +33,7 @@ def _directory(session: Any) -> Any:
 def test_without_session_redirects_to_login(app: Any) -> None:
     response = app.test_client().get("/tableau-de-bord")
     assert response.status_code == 302
-    assert response.headers["Location"] == "/connexion?next=/tableau-de-bord"
+    assert response.headers["Location"] == "/connexion?next=%2Ftableau-de-bord"
 
 
 def test_services_grouped_by_establishment(app: Any, session: Any) -> None:

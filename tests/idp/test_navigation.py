@@ -148,7 +148,7 @@ def test_without_session_goes_to_login(app: Any, session: Any) -> None:
     client.delete_cookie(sessions.COOKIE)
     response = client.post("/navigation/DSN", data={"csrf_token": token, "partner": "URSSAF"})
     assert response.status_code == 302
-    assert response.headers["Location"] == "/connexion?next=/tableau-de-bord"
+    assert response.headers["Location"] == "/connexion?next=%2Ftableau-de-bord"
 
 
 def test_unknown_service_or_partner_is_not_found(app: Any, session: Any) -> None:

@@ -448,6 +448,10 @@ def test_default_replay_cache_is_process_wide() -> None:
     saml.verify(document, trust=TRUST, audience=AUDIENCE, now=now)
     with pytest.raises(Replay):
         saml.verify(document, trust=TRUST, audience=AUDIENCE)
+    from token_suite import jwt
+    from token_suite.replay import DEFAULT_REPLAY_CACHE
+
+    assert jwt.DEFAULT_REPLAY_CACHE is DEFAULT_REPLAY_CACHE  # one cache for both formats
 
 
 def test_checks_run_in_profile_order() -> None:

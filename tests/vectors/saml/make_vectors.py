@@ -111,7 +111,7 @@ def issue(signer: SigningKey, **options: Any) -> etree._Element:
         "in_response_to": "_request0001",
     }
     arguments.update(options)
-    saml._new_id = _deterministic_id  # type: ignore[attr-defined]
+    saml.new_id = _deterministic_id  # type: ignore[attr-defined]
     return etree.fromstring(saml.issue(VECTOR, **arguments))
 
 
