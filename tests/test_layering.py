@@ -61,8 +61,14 @@ def _is_dynamic_import(node: ast.Call) -> bool:
     )
 
 
-def _sources() -> list[Path]:
-    return sorted(path for library in LIBRARIES for path in (ROOT / library).rglob("*.py"))
+def _sources(patterns: tuple[str, ...] = ("*.py",)) -> list[Path]:
+    """The libraries' Python sources; with ``"*.c"``, their C extension modules too."""
+    return sorted(
+        path
+        for library in LIBRARIES
+        for pattern in patterns
+        for path in (ROOT / library).rglob(pattern)
+    )
 
 
 def _import_all(libraries: tuple[str, ...], *, path: Path = ROOT) -> dict[str, list[str]]:
@@ -86,7 +92,7 @@ def test_importing_every_module_loads_no_web_or_database_stack() -> None:
     assert report["forbidden"] == [], f"imported through {LIBRARIES}: {report['forbidden']}"
     expected = {
         ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        for path in _sources()
+        for path in _sources(("*.py", "*.c"))
     }
     assert set(report["imported"]) == expected
 

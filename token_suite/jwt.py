@@ -1,8 +1,8 @@
 """Interops-R JWT: issue and verify the JWS compact identity vector.
 
 ``issue`` assembles the JWS around the signer's signature: header segment cached
-per ``(kid, alg, typ)``, claims serialised once (``orjson``), a vector's own claims
-kept for the next token of the same vector. ``verify`` applies the checks of
+per ``(kid, alg, typ)``, all claims serialised in one ``orjson`` call, ``jti``
+drawn from ``os.urandom`` 256 at a time. ``verify`` applies the checks of
 INTEROPS_PROFILE.md in order, the first failure deciding the error:
 
 1. present (:class:`SecurityTokenUnavailable`), at most ``max_size`` bytes, three
@@ -24,6 +24,8 @@ INTEROPS_PROFILE.md in order, the first failure deciding the error:
 8. ``jti`` not seen before ``exp`` + skew (:class:`Replay`).
 
 The JWS plumbing is in :mod:`token_suite._jws` (lean paths, CONVENTIONS item 16).
+The identity vector of a verified payload is built by ``_speedups.vector`` (C)
+when compiled, else by :func:`py_vector`, its reference (tested equal).
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ from __future__ import annotations
 import json
 import os
 import time
-import weakref
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -112,38 +114,35 @@ def issue(
     claim (``ValueError``: they never override). Lifetime is capped: 15 minutes
     for ``at+jwt``, 5 for navigation and ID tokens (``ValueError`` beyond).
     """
-    prefix, sign, seconds = _issuing(signer, typ, lifetime)
+    entry = _ISSUING.get((id(signer), typ, lifetime))
+    if entry is None or entry[0] is not signer:
+        entry = _issuing(signer, typ, lifetime)
     iat = _timestamp(now)
-    payload = _payload(vector, issuer, _checked_audience(audience), iat, iat + seconds, jti)
+    payload = _payload(vector, issuer, _checked_audience(audience), iat, iat + entry[3], jti)
     if extra_claims:
         payload = payload[:-1] + b"," + _extra_json(extra_claims)[1:]
-    signing_input = prefix + _jws.b64encode(payload)
-    return (signing_input + b"." + _jws.b64encode(sign(signing_input))).decode("ascii")
+    return entry[2](entry[1], payload)
 
 
-_Issuing = tuple[bytes, _jws.Signer, int]
-#: Per signing key (dropped with it), per ``(typ, lifetime)``: what :func:`_issuing` returns.
-_ISSUING: weakref.WeakKeyDictionary[SigningKey, dict[tuple[str, timedelta], _Issuing]] = (
-    weakref.WeakKeyDictionary()
-)
+#: The signing key (kept, so that its id stays its own), the ``header.`` prefix, the
+#: function that signs and assembles the token, and the lifetime in seconds.
+_Issuing = tuple[SigningKey, bytes, _jws.Compact, int]
+#: Per ``(id(key), typ, lifetime)``: what :func:`_issuing` returns (at most 256, then afresh).
+_ISSUING: dict[tuple[int, str, timedelta], _Issuing] = {}
+_MAX_ISSUING = 256
 
 
 def _issuing(signer: SigningKey, typ: str, lifetime: timedelta) -> _Issuing:
-    """The ``header.`` prefix, the JOSE signature function and the lifetime in seconds.
-
-    Checked and built once per key, ``typ`` and lifetime, then read from a cache.
-    """
-    per_key = _ISSUING.get(signer)
-    if per_key is None:
-        per_key = _ISSUING[signer] = {}
-    found = per_key.get((typ, lifetime))
-    if found is None:
-        seconds = _lifetime_seconds(lifetime, typ)
-        if signer.alg not in ALGORITHMS:
-            raise ValueError(f"signing algorithm {signer.alg!r} not allowed")
-        prefix = _jws.header_segment(signer.kid, signer.alg, typ) + b"."
-        found = per_key[(typ, lifetime)] = (prefix, _jws.signer_for(signer), seconds)
-    return found
+    """Checked and built once per key, ``typ`` and lifetime, then read from :data:`_ISSUING`."""
+    seconds = _lifetime_seconds(lifetime, typ)
+    if signer.alg not in ALGORITHMS:
+        raise ValueError(f"signing algorithm {signer.alg!r} not allowed")
+    prefix = _jws.header_segment(signer.kid, signer.alg, typ) + b"."
+    entry = (signer, prefix, _jws.compact_for(signer), seconds)
+    if len(_ISSUING) >= _MAX_ISSUING:
+        _ISSUING.clear()
+    _ISSUING[(id(signer), typ, lifetime)] = entry
+    return entry
 
 
 def _lifetime_seconds(lifetime: timedelta, typ: str) -> int:
@@ -167,53 +166,20 @@ def _payload(
     exp: int,
     jti: str | None,
 ) -> bytes:
-    """The claims as JSON: this token's own (``iss``, ``aud``, times, ``jti``), then the vector's.
-
-    A fresh ``jti`` is 128 random bits (``os.urandom``) in hex.
-    """
-    own = {
-        "iss": issuer,
-        "aud": audience,
-        "iat": iat,
-        "nbf": iat,
-        "exp": exp,
-        "jti": jti or os.urandom(16).hex(),
-    }
-    return _dumps(own)[:-1] + _vector_json(vector)
-
-
-#: ``id(vector)`` -> (the vector, kept alive so that its id stays its own; ``_vector_json``).
-_VECTOR_JSON: dict[int, tuple[IdentityVector, bytes]] = {}
-_MAX_CACHED_VECTORS = 1024
-
-
-def _vector_json(vector: IdentityVector) -> bytes:
-    """``,"sub":...}``: the vector's claims, serialised once per vector object.
-
-    An :class:`IdentityVector` is frozen and, with tuples for ``pagm`` and
-    ``habilitations``, immutable, so a vector issued again (several audiences,
-    a refreshed token) reuses its JSON; a vector holding lists is serialised
-    every time. The cache keeps at most 1,024 vectors, then starts afresh.
-    """
-    cached = _VECTOR_JSON.get(id(vector))
-    if cached is not None and cached[0] is vector:
-        return cached[1]
-    text = b"," + _dumps(_vector_claims(vector))[1:]
-    if type(vector.pagm) is tuple and type(vector.habilitations) is tuple:
-        if len(_VECTOR_JSON) >= _MAX_CACHED_VECTORS:
-            _VECTOR_JSON.clear()
-        _VECTOR_JSON[id(vector)] = (vector, text)
-    return text
-
-
-def _vector_claims(vector: IdentityVector) -> dict[str, Any]:
-    """The vector's claims in their order, each read once; optional ones only when set.
+    """The claims as JSON, in one ``orjson`` call: this token's own (``iss``, ``aud``,
+    times, ``jti``), then the vector's in their order, optional ones only when set.
 
     ``habilitations`` stay :class:`Habilitation` dataclasses: ``orjson`` writes
     each as ``{"service","siret","role"}`` (:meth:`Habilitation.as_claim`, tested).
     """
     acr = vector.acr
     claims: dict[str, Any] = {
+        "iss": issuer,
+        "aud": audience,
+        "iat": iat,
+        "nbf": iat,
+        "exp": exp,
+        "jti": jti or _fresh_jti(),
         "sub": vector.subject,
         "acr": acr,
         "amr": _AMR_BY_ACR.get(acr, ()),  # IdentityVector.amr
@@ -232,7 +198,27 @@ def _vector_claims(vector: IdentityVector) -> dict[str, Any]:
         claims["pagm"] = vector.pagm
     if vector.habilitations:
         claims["habilitations"] = vector.habilitations
-    return claims
+    return _dumps(claims)
+
+
+#: Fresh ``jti`` values, drawn 256 at a time from ``os.urandom`` (one system call
+#: instead of 256); taken by ``list.pop``, atomic, so no two threads get the same one.
+_JTIS: list[str] = []
+_JTI_BATCH = 256
+
+
+def _fresh_jti() -> str:
+    """128 bits from ``os.urandom``, in hex."""
+    try:
+        return _JTIS.pop()
+    except IndexError:
+        pool = os.urandom(16 * _JTI_BATCH)
+        _JTIS.extend([pool[at : at + 16].hex() for at in range(16, len(pool), 16)])
+        return pool[:16].hex()
+
+
+# A forked worker must not issue the IDs its parent still holds.
+os.register_at_fork(after_in_child=_JTIS.clear)
 
 
 def _dumps(claims: dict[str, Any]) -> bytes:
@@ -302,7 +288,7 @@ def verify(
     header, payload, signing_input, signature = _jws.parse(token, max_size)  # 1
     if not _header_verifier(header, trust, typ)(signing_input, signature):  # 2
         raise FailedCheck("signature does not verify")
-    vector = _vector(payload)
+    vector = _build_vector(payload) or py_vector(payload)  # None: py_vector names the bad claim
     exp = _check_window(payload, now_ts, skew_s)  # 3
     aud = payload["aud"]
     if audience != aud and (type(aud) is not list or audience not in aud):  # 4
@@ -365,8 +351,11 @@ def _normalise_typ(typ: Any) -> str | None:
     return typ.lower().removeprefix("application/") if isinstance(typ, str) else None
 
 
-def _vector(payload: dict[str, Any]) -> IdentityVector:
+def py_vector(payload: dict[str, Any]) -> IdentityVector:
     """The identity vector of a signed payload; stops ill-typed claims.
+
+    The reference of ``_speedups.vector`` (C), which builds the same vector
+    (tested on every input) or returns ``None`` where this raises.
 
     Each claim is read once and every type checked in one pass; the vector is
     filled without re-running the frozen dataclass ``__init__`` (every field set
@@ -464,6 +453,20 @@ def _auth_time(value: Any) -> datetime | None:
     if type(value) not in _NUMBER_TYPES or not 0 <= value <= _MAX_TIMESTAMP:
         raise InvalidSecurityToken("claim auth_time is not a NumericDate")
     return datetime.fromtimestamp(value, UTC)
+
+
+#: ``payload -> vector``, or ``None`` for an ill-typed claim: the C builder when
+#: ``_speedups`` was compiled, else :func:`py_vector` itself.
+_build_vector: Callable[[dict[str, Any]], IdentityVector | None] = py_vector
+if _jws.SPEEDUPS is not None:  # pragma: no branch - the tests compare both on every input
+    _jws.SPEEDUPS.configure(
+        IdentityVector,
+        Habilitation,
+        ACR_LEVELS[0],
+        partial(datetime.fromtimestamp, tz=UTC),
+        float(_MAX_TIMESTAMP),
+    )
+    _build_vector = _jws.SPEEDUPS.vector
 
 
 def _check_window(payload: dict[str, Any], now: float, skew: float) -> int:

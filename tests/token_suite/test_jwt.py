@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -214,12 +215,54 @@ def test_round_trip_every_algorithm(key: Any) -> None:
 
 
 def test_signer_is_built_once_per_key() -> None:
-    assert _jws.signer_for(ES256) is _jws.signer_for(ES256)
-    assert _jws.signer_for(RS256) == RS256.sign
+    assert _jws.compact_for(ES256) is _jws.compact_for(ES256)
+    assert _jws.build_signer(RS256) == RS256.sign
     first = jwt._issuing(ES256, "JWT", timedelta(minutes=5))
-    assert jwt._issuing(ES256, "JWT", timedelta(minutes=5)) is first
-    assert first[2] == 300 and first[0].endswith(b".")
-    assert jwt._issuing(ES256, "at+jwt", timedelta(minutes=15))[2] == 900
+    assert jwt._ISSUING[(id(ES256), "JWT", timedelta(minutes=5))] is first
+    assert first[0] is ES256 and first[3] == 300 and first[1].endswith(b".")
+    assert jwt._issuing(ES256, "at+jwt", timedelta(minutes=15))[3] == 900
+
+
+def test_issuing_cache_is_bounded_and_never_serves_another_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(jwt, "_ISSUING", {})
+    monkeypatch.setattr(jwt, "_MAX_ISSUING", 2)
+    for typ in ("JWT", "at+jwt", "id_token+jwt"):
+        jwt._issuing(ES256, typ, timedelta(minutes=5))
+    assert len(jwt._ISSUING) == 1
+    # an entry left by a key whose id() is now another key's is rebuilt, not used
+    jwt._ISSUING[(id(RS256), "JWT", jwt.DEFAULT_LIFETIME)] = jwt._issuing(ES256, "JWT", jwt.DEFAULT_LIFETIME)
+    token = issue(signer=RS256)
+    assert unb64(token.split(".")[0])["alg"] == "RS256" and verify(token).subject
+
+
+def test_jti_pool_is_drawn_once_per_batch_and_emptied_in_a_forked_child(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[int] = []
+    real = jwt.os.urandom
+
+    def counting(size: int) -> bytes:
+        calls.append(size)
+        return real(size)
+
+    monkeypatch.setattr(jwt.os, "urandom", counting)
+    jwt._JTIS.clear()
+    drawn = {jwt._fresh_jti() for _ in range(jwt._JTI_BATCH + 1)}
+    assert len(drawn) == jwt._JTI_BATCH + 1 and all(len(jti) == 32 for jti in drawn)
+    assert calls == [16 * jwt._JTI_BATCH] * 2
+    assert len(jwt._JTIS) == jwt._JTI_BATCH - 1
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        os.write(writer, str(len(jwt._JTIS)).encode())
+        os._exit(0)
+    os.close(writer)
+    assert os.read(reader, 16) == b"0"
+    os.close(reader)
+    os.waitpid(child, 0)
+    assert len(jwt._JTIS) == jwt._JTI_BATCH - 1
 
 
 # ---------------------------------------------------------------- verify: check 1
