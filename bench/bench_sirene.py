@@ -19,9 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
-HEADER = ("siren,nic,siret,etablissementSiege,etatAdministratifEtablissement,"
-          "numeroVoieEtablissement,typeVoieEtablissement,libelleVoieEtablissement,"
-          "codePostalEtablissement,libelleCommuneEtablissement\n")
+HEADER = (
+    "siren,nic,siret,etablissementSiege,etatAdministratifEtablissement,"
+    "numeroVoieEtablissement,typeVoieEtablissement,libelleVoieEtablissement,"
+    "codePostalEtablissement,libelleCommuneEtablissement\n"
+)
 
 
 def _luhn_digit(prefix: str) -> str:
@@ -39,8 +41,10 @@ def generate(path: Path, rows: int) -> None:
             siren = base + _luhn_digit(base)
             nic4 = f"{(i % 3) + 1:04d}"
             nic = nic4 + _luhn_digit(siren + nic4)
-            out.write(f"{siren},{nic},{siren}{nic},{'true' if i % 3 == 0 else 'false'},A,"
-                      f"{i % 200},RUE,DE LA REPUBLIQUE,{75000 + i % 20},PARIS\n")
+            out.write(
+                f"{siren},{nic},{siren}{nic},{'true' if i % 3 == 0 else 'false'},A,"
+                f"{i % 200},RUE,DE LA REPUBLIQUE,{75000 + i % 20},PARIS\n"
+            )
 
 
 def run_one(rows: int) -> dict[str, float]:
@@ -62,8 +66,12 @@ def run_one(rows: int) -> dict[str, float]:
         assert report.imported == rows, report
         engine.dispose()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"rows": rows, "seconds": elapsed, "peak_mib": peak / 1024,
-            "import_growth_mib": (peak - rss_before) / 1024}
+    return {
+        "rows": rows,
+        "seconds": elapsed,
+        "peak_mib": peak / 1024,
+        "import_growth_mib": (peak - rss_before) / 1024,
+    }
 
 
 def main() -> None:
@@ -77,16 +85,22 @@ def main() -> None:
     sizes = [args.rows // 4, args.rows // 2, args.rows]
     results = []
     for rows in sizes:
-        out = subprocess.run([sys.executable, __file__, "--one", str(rows)], check=True,
-                             capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(rows)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         results.append(json.loads(out))
     big = results[-1]
     growth = " / ".join(f"{r['import_growth_mib']:.0f}" for r in results)
-    print(f"import sirene: {big['rows']} rows in {big['seconds']:.1f} s = "
-          f"{big['rows'] / big['seconds']:.0f} rows/s (goal < 60 s); memory growth during import "
-          f"for {' / '.join(str(r['rows']) for r in results)} rows: {growth} MiB "
-          f"(ratio largest/smallest {results[-1]['import_growth_mib'] / max(results[0]['import_growth_mib'], 1):.2f}, "
-          f"flat = about 1)")
+    print(
+        f"import sirene: {big['rows']} rows in {big['seconds']:.1f} s = "
+        f"{big['rows'] / big['seconds']:.0f} rows/s (goal < 60 s); memory growth during import "
+        f"for {' / '.join(str(r['rows']) for r in results)} rows: {growth} MiB "
+        f"(ratio largest/smallest {results[-1]['import_growth_mib'] / max(results[0]['import_growth_mib'], 1):.2f}, "
+        f"flat = about 1)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ class CommandError(click.ClickException):
 
 def json_option(func: F) -> F:
     """``--json``: print exactly one JSON object on stdout."""
-    return click.option("--json", "as_json", is_flag=True, help="Sortie JSON (un seul objet).")(func)
+    return click.option("--json", "as_json", is_flag=True, help="Sortie JSON (un seul objet).")(
+        func
+    )
 
 
 def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:

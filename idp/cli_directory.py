@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import click
 
-from idp.cli import CommandError, directory_session, emit, json_option, ready_app
+from idp.cli import CommandError, F, directory_session, emit, json_option, ready_app
 from idp.passwords import passwords
 from rcd_store import audit, services
+from rcd_store.models import AuditEvent
 
 
 @click.group("company")
@@ -24,16 +25,27 @@ def company() -> None:
 @click.option("--representative", help="Représentant légal.")
 @click.option("--address", help="Adresse postale.")
 @json_option
-def company_add(siret: str, name: str, representative: str | None, address: str | None,
-                as_json: bool) -> None:
+def company_add(
+    siret: str, name: str, representative: str | None, address: str | None, as_json: bool
+) -> None:
     """Enregistre un établissement et, s'il est nouveau, son entreprise."""
     with directory_session() as session:
         establishment = services.add_company(
-            session, siret=siret, name=name, representative=representative, address=address,
-            actor="cli")
-        payload = {"siret": establishment.siret, "siren": establishment.siret[:9],
-                   "head_office": establishment.head_office}
-    emit(as_json, payload, f"établissement {payload['siret']} enregistré (SIREN {payload['siren']})")
+            session,
+            siret=siret,
+            name=name,
+            representative=representative,
+            address=address,
+            actor="cli",
+        )
+        payload = {
+            "siret": establishment.siret,
+            "siren": establishment.siret[:9],
+            "head_office": establishment.head_office,
+        }
+    emit(
+        as_json, payload, f"établissement {payload['siret']} enregistré (SIREN {payload['siren']})"
+    )
 
 
 @click.group("declarant")
@@ -43,7 +55,9 @@ def declarant() -> None:
 
 def _read_password(password_stdin: bool) -> str:
     if not password_stdin:
-        raise CommandError("mot de passe manquant : passez-le sur l'entrée standard avec --password-stdin")
+        raise CommandError(
+            "mot de passe manquant : passez-le sur l'entrée standard avec --password-stdin"
+        )
     line = sys.stdin.readline()
     return line.removesuffix("\n")
 
@@ -54,20 +68,41 @@ def _read_password(password_stdin: bool) -> str:
 @click.option("--first-name", required=True, help="Prénom.")
 @click.option("--email", help="Adresse électronique.")
 @click.option("--admin", is_flag=True, help="Administrateur de l'entreprise.")
-@click.option("--password-stdin", is_flag=True, help="Lit le mot de passe (une ligne) sur l'entrée standard.")
+@click.option(
+    "--password-stdin", is_flag=True, help="Lit le mot de passe (une ligne) sur l'entrée standard."
+)
 @json_option
-def declarant_add(siret: str, last_name: str, first_name: str, email: str | None, admin: bool,
-                  password_stdin: bool, as_json: bool) -> None:
+def declarant_add(
+    siret: str,
+    last_name: str,
+    first_name: str,
+    email: str | None,
+    admin: bool,
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
     """Crée un déclarant actif ; affiche son identifiant (sujet des jetons)."""
     password = _read_password(password_stdin)
     app = ready_app()
     with directory_session(app) as session:
         person = services.add_declarant(
-            session, siret=siret, last_name=last_name, first_name=first_name, email=email,
-            password=password, passwords=passwords(app), admin=admin, actor="cli")
-        payload = {"declarant_id": person.id, "siret": siret, "email": person.email,
-                   "role": "ADMINISTRATEUR" if admin else "MEMBRE"}
-    emit(as_json, payload, payload["declarant_id"])
+            session,
+            siret=siret,
+            last_name=last_name,
+            first_name=first_name,
+            email=email,
+            password=password,
+            passwords=passwords(app),
+            admin=admin,
+            actor="cli",
+        )
+        payload = {
+            "declarant_id": person.id,
+            "siret": siret,
+            "email": person.email,
+            "role": "ADMINISTRATEUR" if admin else "MEMBRE",
+        }
+    emit(as_json, payload, person.id)
 
 
 @click.group("habilitation")
@@ -75,40 +110,62 @@ def habilitation() -> None:
     """Habilitations par établissement et service."""
 
 
-def _habilitation_options(func):  # type: ignore[no-untyped-def]
-    func = click.option("--role", default="DECLARANT", show_default=True,
-                        help="DECLARANT ou CONSULTATION.")(func)
+def _habilitation_options(func: F) -> F:
+    func = click.option(
+        "--role", default="DECLARANT", show_default=True, help="DECLARANT ou CONSULTATION."
+    )(func)
     func = click.option("--service", "service_code", required=True, help="Code du service.")(func)
     func = click.option("--siret", required=True, help="SIRET de l'établissement.")(func)
-    func = click.option("--declarant", "declarant_id", required=True, help="Identifiant du déclarant.")(func)
+    func = click.option(
+        "--declarant", "declarant_id", required=True, help="Identifiant du déclarant."
+    )(func)
     return json_option(func)
 
 
 @habilitation.command("grant")
 @_habilitation_options
-def habilitation_grant(declarant_id: str, siret: str, service_code: str, role: str,
-                       as_json: bool) -> None:
+def habilitation_grant(
+    declarant_id: str, siret: str, service_code: str, role: str, as_json: bool
+) -> None:
     """Accorde une habilitation (sans doublon, même en concurrence)."""
     with directory_session() as session:
         result = services.grant_habilitation(
-            session, declarant_id=declarant_id, siret=siret, service_code=service_code, role=role,
-            actor="cli")
+            session,
+            declarant_id=declarant_id,
+            siret=siret,
+            service_code=service_code,
+            role=role,
+            actor="cli",
+        )
     payload = {"habilitation_id": result.habilitation_id, "created": result.created}
     text = "habilitation accordée" if result.created else "habilitation déjà accordée"
-    emit(as_json, payload, f"{text} ({declarant_id}, {siret}, {service_code.upper()}, {role.upper()})")
+    emit(
+        as_json,
+        payload,
+        f"{text} ({declarant_id}, {siret}, {service_code.upper()}, {role.upper()})",
+    )
 
 
 @habilitation.command("revoke")
 @_habilitation_options
-def habilitation_revoke(declarant_id: str, siret: str, service_code: str, role: str,
-                        as_json: bool) -> None:
+def habilitation_revoke(
+    declarant_id: str, siret: str, service_code: str, role: str, as_json: bool
+) -> None:
     """Révoque une habilitation."""
     with directory_session() as session:
         habilitation_id = services.revoke_habilitation(
-            session, declarant_id=declarant_id, siret=siret, service_code=service_code, role=role,
-            actor="cli")
-    emit(as_json, {"habilitation_id": habilitation_id, "revoked": True},
-         f"habilitation révoquée ({declarant_id}, {siret}, {service_code.upper()}, {role.upper()})")
+            session,
+            declarant_id=declarant_id,
+            siret=siret,
+            service_code=service_code,
+            role=role,
+            actor="cli",
+        )
+    emit(
+        as_json,
+        {"habilitation_id": habilitation_id, "revoked": True},
+        f"habilitation révoquée ({declarant_id}, {siret}, {service_code.upper()}, {role.upper()})",
+    )
 
 
 @click.group("service")
@@ -120,20 +177,41 @@ def service() -> None:
 @click.option("--code", required=True, help="Code du service (DSN, ATMP...).")
 @click.option("--name", required=True, help="Libellé.")
 @click.option("--partner", required=True, help="Organisme partenaire qui héberge le service.")
-@click.option("--pagm", multiple=True, help="RÔLE=CODE, par exemple DECLARANT=DSN_DECL (répétable).")
+@click.option(
+    "--pagm", multiple=True, help="RÔLE=CODE, par exemple DECLARANT=DSN_DECL (répétable)."
+)
 @click.option("--numeric-id", type=int, help="Identifiant numérique (clients machine).")
 @click.option("--mission", help="Mission : social, fiscal, paie.")
 @click.option("--identity-only", is_flag=True, help="Service d'identité seule (aucun PAGM).")
 @json_option
-def service_add(code: str, name: str, partner: str, pagm: tuple[str, ...], numeric_id: int | None,
-                mission: str | None, identity_only: bool, as_json: bool) -> None:
+def service_add(
+    code: str,
+    name: str,
+    partner: str,
+    pagm: tuple[str, ...],
+    numeric_id: int | None,
+    mission: str | None,
+    identity_only: bool,
+    as_json: bool,
+) -> None:
     """Enregistre un service et ses codes PAGM par rôle."""
     with directory_session() as session:
         created = services.add_service(
-            session, code=code, name=name, partner=partner, pagm=services.parse_pagm(pagm),
-            numeric_id=numeric_id, mission=mission, identity_only=identity_only, actor="cli")
-        payload = {"code": created.code, "partner": created.partner_name,
-                   "pagm": {p.role: p.pagm for p in created.pagm}}
+            session,
+            code=code,
+            name=name,
+            partner=partner,
+            pagm=services.parse_pagm(pagm),
+            numeric_id=numeric_id,
+            mission=mission,
+            identity_only=identity_only,
+            actor="cli",
+        )
+        payload = {
+            "code": created.code,
+            "partner": created.partner_name,
+            "pagm": {p.role: p.pagm for p in created.pagm},
+        }
     emit(as_json, payload, f"service {payload['code']} enregistré ({payload['partner']})")
 
 
@@ -145,14 +223,22 @@ def mandate() -> None:
 @mandate.command("add")
 @click.option("--client-siren", required=True, help="SIREN de l'entreprise cliente.")
 @click.option("--firm-siren", required=True, help="SIREN du cabinet mandaté.")
-@click.option("--service", "service_codes", multiple=True, required=True, help="Service (répétable).")
+@click.option(
+    "--service", "service_codes", multiple=True, required=True, help="Service (répétable)."
+)
 @json_option
-def mandate_add(client_siren: str, firm_siren: str, service_codes: tuple[str, ...],
-                as_json: bool) -> None:
+def mandate_add(
+    client_siren: str, firm_siren: str, service_codes: tuple[str, ...], as_json: bool
+) -> None:
     """Enregistre un mandat accepté d'une entreprise cliente à un cabinet."""
     with directory_session() as session:
-        created = services.add_mandate(session, client_siren=client_siren, firm_siren=firm_siren,
-                                       services=service_codes, actor="cli")
+        created = services.add_mandate(
+            session,
+            client_siren=client_siren,
+            firm_siren=firm_siren,
+            services=service_codes,
+            actor="cli",
+        )
         payload = {"mandate_id": created.id, "services": created.services}
     emit(as_json, payload, f"mandat enregistré ({client_siren} -> {firm_siren})")
 
@@ -168,7 +254,7 @@ def audit_verify(as_json: bool) -> None:
     """Vérifie le chaînage du journal ; échoue en nommant chaque événement en cause."""
     with directory_session() as session:
         problems = audit.verify(session)
-        count = session.query(audit.AuditEvent).count()
+        count = session.query(AuditEvent).count()
     if problems:
         if as_json:
             emit(True, {"ok": False, "events": count, "problems": [str(p) for p in problems]}, "")

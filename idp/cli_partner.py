@@ -13,24 +13,48 @@ from partners import services as registry
 
 def _partner_options(func: Any) -> Any:
     options = [
-        click.option("--saml-metadata", help="Métadonnées SAML du fournisseur de service (fichier ou URL)."),
+        click.option(
+            "--saml-metadata", help="Métadonnées SAML du fournisseur de service (fichier ou URL)."
+        ),
         click.option("--client-id", help="Identifiant du client OAuth / OpenID Connect."),
-        click.option("--redirect-uri", "redirect_uris", multiple=True, help="URI de retour exacte (répétable)."),
-        click.option("--origin", "origins", multiple=True, help="Origine autorisée du widget (répétable)."),
-        click.option("--grant", "grants", multiple=True, help="Type d'autorisation OAuth (répétable)."),
-        click.option("--token-auth", help="none, client_secret_basic, client_secret_post ou private_key_jwt."),
-        click.option("--jwks", "jwks_source", help="JWKS du client pour private_key_jwt (fichier ou URL)."),
+        click.option(
+            "--redirect-uri",
+            "redirect_uris",
+            multiple=True,
+            help="URI de retour exacte (répétable).",
+        ),
+        click.option(
+            "--origin", "origins", multiple=True, help="Origine autorisée du widget (répétable)."
+        ),
+        click.option(
+            "--grant", "grants", multiple=True, help="Type d'autorisation OAuth (répétable)."
+        ),
+        click.option(
+            "--token-auth", help="none, client_secret_basic, client_secret_post ou private_key_jwt."
+        ),
+        click.option(
+            "--jwks", "jwks_source", help="JWKS du client pour private_key_jwt (fichier ou URL)."
+        ),
         click.option("--scope", "scopes", multiple=True, help="Portée autorisée (répétable)."),
-        click.option("--frontchannel-logout-uri",
-                     help="URL de déconnexion front-channel du client OpenID Connect."),
+        click.option(
+            "--frontchannel-logout-uri",
+            help="URL de déconnexion front-channel du client OpenID Connect.",
+        ),
         click.option("--service", "service_codes", multiple=True, help="Service reçu (répétable)."),
         click.option("--landing-url", help="URL d'arrivée pour la navigation depuis le portail."),
         click.option("--token-format", type=click.Choice(["saml", "jwt"]), help="Format du jeton."),
-        click.option("--token-lifetime", type=int, help="Durée de vie des jetons (secondes, ≤ 300)."),
+        click.option(
+            "--token-lifetime", type=int, help="Durée de vie des jetons (secondes, ≤ 300)."
+        ),
         click.option("--skew", type=int, help="Tolérance d'horloge (secondes)."),
-        click.option("--claim", "claims", multiple=True, help="Attribut supplémentaire autorisé (email)."),
-        click.option("--trusted-portal/--no-trusted-portal", default=None,
-                     help="Portail de confiance (jetons entrants acceptés)."),
+        click.option(
+            "--claim", "claims", multiple=True, help="Attribut supplémentaire autorisé (email)."
+        ),
+        click.option(
+            "--trusted-portal/--no-trusted-portal",
+            default=None,
+            help="Portail de confiance (jetons entrants acceptés).",
+        ),
         click.option("--api-audience", help="Audience par défaut de ses jetons d'accès."),
         click.option("--identifier", help="Identifiant du partenaire (audience des jetons)."),
     ]
@@ -43,8 +67,10 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
     from idp.cli_token import read_source
 
     client = None
-    oauth_given = any(opts[k] for k in ("redirect_uris", "grants", "token_auth", "jwks_source",
-                                        "frontchannel_logout_uri"))
+    oauth_given = any(
+        opts[k]
+        for k in ("redirect_uris", "grants", "token_auth", "jwks_source", "frontchannel_logout_uri")
+    )
     if opts["client_id"]:
         jwks = jwks_uri = None
         source = opts["jwks_source"]
@@ -56,20 +82,33 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
             except ValueError:
                 raise CommandError(f"JWKS illisible : {source}") from None
         client = registry.ClientSettings(
-            client_id=opts["client_id"], redirect_uris=opts["redirect_uris"],
-            origins=opts["origins"], grants=opts["grants"],
-            token_auth=opts["token_auth"] or "client_secret_basic", jwks=jwks, jwks_uri=jwks_uri,
+            client_id=opts["client_id"],
+            redirect_uris=opts["redirect_uris"],
+            origins=opts["origins"],
+            grants=opts["grants"],
+            token_auth=opts["token_auth"] or "client_secret_basic",
+            jwks=jwks,
+            jwks_uri=jwks_uri,
             scopes=opts["scopes"] or ("openid", "profile"),
-            frontchannel_logout_uri=opts["frontchannel_logout_uri"])
+            frontchannel_logout_uri=opts["frontchannel_logout_uri"],
+        )
     elif oauth_given or opts["origins"]:
         raise CommandError("--client-id est obligatoire avec les options OAuth")
     metadata = read_source(opts["saml_metadata"]) if opts["saml_metadata"] else None
     return registry.PartnerSettings(
-        name=name, saml_metadata=metadata, client=client, services=opts["service_codes"],
-        landing_url=opts["landing_url"], token_format=opts["token_format"],
-        token_lifetime=opts["token_lifetime"], skew=opts["skew"], claims=opts["claims"],
-        trusted_portal=opts["trusted_portal"], api_audience=opts["api_audience"],
-        identifier=opts["identifier"])
+        name=name,
+        saml_metadata=metadata,
+        client=client,
+        services=opts["service_codes"],
+        landing_url=opts["landing_url"],
+        token_format=opts["token_format"],
+        token_lifetime=opts["token_lifetime"],
+        skew=opts["skew"],
+        claims=opts["claims"],
+        trusted_portal=opts["trusted_portal"],
+        api_audience=opts["api_audience"],
+        identifier=opts["identifier"],
+    )
 
 
 def _print(as_json: bool, result: registry.Registered, verb: str) -> None:
@@ -128,8 +167,11 @@ def partner_list(as_json: bool) -> None:
     """Liste les partenaires."""
     with directory_session() as session:
         rows = [(p.name, p.identifier, p.token_format) for p in registry.list_partners(session)]
-    emit(as_json, {"partners": [{"name": n, "identifier": i, "token_format": f} for n, i, f in rows]},
-         "\n".join(f"{n:<24} {f:<5} {i}" for n, i, f in rows) or "aucun partenaire")
+    emit(
+        as_json,
+        {"partners": [{"name": n, "identifier": i, "token_format": f} for n, i, f in rows]},
+        "\n".join(f"{n:<24} {f:<5} {i}" for n, i, f in rows) or "aucun partenaire",
+    )
 
 
 def register(cli: click.Group) -> None:

@@ -11,9 +11,16 @@ from idp.cli import CommandError, emit, json_option, make_app
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Adresse d'écoute.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--demo", is_flag=True, help="Charge l'annuaire de démonstration et affiche ses comptes.")
-@click.option("--partner-port", default=5001, show_default=True, type=click.IntRange(1, 65535),
-              help="Port du site partenaire de démonstration (avec --demo).")
+@click.option(
+    "--demo", is_flag=True, help="Charge l'annuaire de démonstration et affiche ses comptes."
+)
+@click.option(
+    "--partner-port",
+    default=5001,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port du site partenaire de démonstration (avec --demo).",
+)
 def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
     """Lance le fournisseur d'identité (SQLite embarquée par défaut)."""
     import os
@@ -82,14 +89,17 @@ def demo_partner(host: str, port: int, name: str, service: str) -> None:
     from rcd_store.errors import DirectoryError
 
     app = ready_app()
-    site = demo_data.partner_site(app, base_url=f"http://{host}:{port}", name=name,
-                                  service=service.strip().upper())
+    site = demo_data.partner_site(
+        app, base_url=f"http://{host}:{port}", name=name, service=service.strip().upper()
+    )
     try:
         demo_data.register_partner_site(app, site)
     except DirectoryError as exc:
         raise CommandError(str(exc)) from None
-    click.echo(f"Site partenaire « {site.name} » à l'écoute sur {site.base_url}/ "
-               f"(service d'identité : {site.idp_url}) ; Ctrl+C pour arrêter")
+    click.echo(
+        f"Site partenaire « {site.name} » à l'écoute sur {site.base_url}/ "
+        f"(service d'identité : {site.idp_url}) ; Ctrl+C pour arrêter"
+    )
     run_simple(host, port, create_partner_app(site), threaded=True, use_reloader=False)
 
 

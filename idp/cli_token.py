@@ -7,7 +7,7 @@ import sys
 import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 
@@ -46,13 +46,16 @@ def read_source(source: str) -> bytes:
 
 def _replay_cache(instance: Path) -> Any:
     """The partner's replay cache: a small SQLite file in its instance folder."""
+    from sqlalchemy import Table
+
     from idp.replay import SqlReplayCache
     from rcd_store.db import make_engine, session_factory
     from rcd_store.models import SeenToken
 
     instance.mkdir(parents=True, exist_ok=True)
     engine = make_engine(f"sqlite:///{instance / 'replay.sqlite3'}")
-    SeenToken.__table__.create(engine, checkfirst=True)  # a local cache, not the directory schema
+    # a local cache, not the directory schema
+    cast(Table, SeenToken.__table__).create(engine, checkfirst=True)
     return SqlReplayCache(session_factory(engine)), engine
 
 
@@ -65,7 +68,9 @@ def _guess_format(data: bytes) -> str:
 
 def vector_json(vector: IdentityVector) -> dict[str, Any]:
     """The verified vector as JSON: the subject under ``sub``, then every verified field."""
-    claims = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vector.claims.items()}
+    claims = {
+        k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vector.claims.items()
+    }
     return {
         **claims,
         "sub": vector.subject,
@@ -92,16 +97,29 @@ def _trust(metadata: str | None, jwks_source: str | None, issuer: str | None) ->
 
 @token_group.command("verify")
 @click.argument("source", default="-")
-@click.option("--format", "fmt", type=click.Choice(["saml", "jwt", "auto"]), default="auto",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["saml", "jwt", "auto"]), default="auto", show_default=True
+)
 @click.option("--audience", required=True, help="Votre identifiant de service (audience attendue).")
 @click.option("--metadata", help="Métadonnées SAML de l'opérateur (fichier ou URL).")
 @click.option("--jwks", "jwks_source", help="JWKS de l'opérateur (fichier ou URL).")
 @click.option("--issuer", help="Émetteur de confiance (obligatoire avec --jwks).")
-@click.option("--skew", type=click.IntRange(0, 600), default=60, show_default=True,
-              help="Tolérance d'horloge en secondes.")
-def token_verify(source: str, fmt: str, audience: str, metadata: str | None,
-                 jwks_source: str | None, issuer: str | None, skew: int) -> None:
+@click.option(
+    "--skew",
+    type=click.IntRange(0, 600),
+    default=60,
+    show_default=True,
+    help="Tolérance d'horloge en secondes.",
+)
+def token_verify(
+    source: str,
+    fmt: str,
+    audience: str,
+    metadata: str | None,
+    jwks_source: str | None,
+    issuer: str | None,
+    skew: int,
+) -> None:
     """Vérifie un jeton SAML ou un JWT Interops-R (FICHIER ou - pour l'entrée standard).
 
     Code 0 et les attributs vérifiés en JSON ; code 1 et le code d'erreur Interops sinon."""
@@ -113,8 +131,13 @@ def token_verify(source: str, fmt: str, audience: str, metadata: str | None,
     data = sys.stdin.buffer.read() if source == "-" else read_source(source)
     fmt = _guess_format(data) if fmt == "auto" else fmt
     replay, engine = _replay_cache(Path(load_config(None)["INSTANCE_PATH"]))
-    options: dict[str, Any] = {"trust": trust, "audience": audience, "issuer": issuer,
-                               "skew": timedelta(seconds=skew), "replay": replay}
+    options: dict[str, Any] = {
+        "trust": trust,
+        "audience": audience,
+        "issuer": issuer,
+        "skew": timedelta(seconds=skew),
+        "replay": replay,
+    }
     try:
         if fmt == "saml":
             vector = interops_saml.verify(data, **options)
@@ -133,11 +156,16 @@ def token_verify(source: str, fmt: str, audience: str, metadata: str | None,
 @click.option("--declarant", "declarant_id", required=True, help="Identifiant du déclarant.")
 @click.option("--partner", required=True, help="Partenaire destinataire (nom).")
 @click.option("--service", help="Un seul service du partenaire.")
-@click.option("--format", "fmt", type=click.Choice(["saml", "jwt"]),
-              help="saml ou jwt (par défaut : le réglage du partenaire, sinon saml).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["saml", "jwt"]),
+    help="saml ou jwt (par défaut : le réglage du partenaire, sinon saml).",
+)
 @json_option
-def token_issue(declarant_id: str, partner: str, service: str | None, fmt: str | None,
-                as_json: bool) -> None:
+def token_issue(
+    declarant_id: str, partner: str, service: str | None, fmt: str | None, as_json: bool
+) -> None:
     """Émet un jeton signé pour un partenaire (le document samlp:Response ou le JWT seul)."""
     from idp import tokens
     from idp.signing import ensure_keys
@@ -145,11 +173,20 @@ def token_issue(declarant_id: str, partner: str, service: str | None, fmt: str |
     app = ready_app()
     ensure_keys(app)
     with directory_session(app) as session:
-        issued = tokens.issue_for_partner(app, session, declarant_id=declarant_id,
-                                          partner=partner, service=service, fmt=fmt)
-    emit(as_json, {"token": issued.token, "id": issued.token_id, "format": issued.format,
-                   "audience": issued.audience, "expires_at": issued.expires_at.isoformat()},
-         issued.token)
+        issued = tokens.issue_for_partner(
+            app, session, declarant_id=declarant_id, partner=partner, service=service, fmt=fmt
+        )
+    emit(
+        as_json,
+        {
+            "token": issued.token,
+            "id": issued.token_id,
+            "format": issued.format,
+            "audience": issued.audience,
+            "expires_at": issued.expires_at.isoformat(),
+        },
+        issued.token,
+    )
 
 
 def register(cli: click.Group) -> None:

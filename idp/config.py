@@ -36,9 +36,16 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
-_INTS = {"TRUSTED_PROXIES", "TOKEN_RATE_LIMIT", "TOKEN_RATE_WINDOW",
-         "REFRESH_TOKEN_LIFETIME_SECONDS", "ARGON2_TIME_COST", "ARGON2_MEMORY_KIB", "TOKEN_LIFETIME_SECONDS",
-         "ACCESS_TOKEN_LIFETIME_SECONDS"}
+_INTS = {
+    "TRUSTED_PROXIES",
+    "TOKEN_RATE_LIMIT",
+    "TOKEN_RATE_WINDOW",
+    "REFRESH_TOKEN_LIFETIME_SECONDS",
+    "ARGON2_TIME_COST",
+    "ARGON2_MEMORY_KIB",
+    "TOKEN_LIFETIME_SECONDS",
+    "ACCESS_TOKEN_LIFETIME_SECONDS",
+}
 
 
 class ConfigError(RuntimeError):
@@ -56,7 +63,9 @@ def _coerce(name: str, value: str) -> Any:
     return value
 
 
-def load(overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+def load(
+    overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The effective configuration (keys without the ``IDP_`` prefix)."""
     environ = os.environ if environ is None else environ
     config = dict(DEFAULTS)
@@ -73,7 +82,9 @@ def load(overrides: Mapping[str, Any] | None, environ: Mapping[str, str] | None 
     else:
         config.setdefault("EMBEDDED_DATABASE", False)
     if not config["SAML_ENTITY_ID"]:
-        config["SAML_ENTITY_ID"] = f"urn:interops:{config['OPERATOR_SIRET']}:idp:{config['ENVIRONMENT']}"
+        config["SAML_ENTITY_ID"] = (
+            f"urn:interops:{config['OPERATOR_SIRET']}:idp:{config['ENVIRONMENT']}"
+        )
     return config
 
 
@@ -102,11 +113,15 @@ def resolve_secrets(config: dict[str, Any]) -> None:
                 "(générez-en une avec « idp keys master-key »)"
             )
         config["MASTER_KEY"] = _instance_secret(
-            instance, "master.key", _new_master_key, "il chiffre les clés de signature")
+            instance, "master.key", _new_master_key, "il chiffre les clés de signature"
+        )
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _instance_secret(
-            instance, "secret.key", lambda: secrets.token_urlsafe(48),
-            "il signe les jetons anti-CSRF et les états en attente")
+            instance,
+            "secret.key",
+            lambda: secrets.token_urlsafe(48),
+            "il signe les jetons anti-CSRF et les états en attente",
+        )
 
 
 def _new_master_key() -> str:

@@ -58,14 +58,22 @@ def _check() -> None:
     cookie = request.cookies.get(COOKIE, "")
     sent = request.form.get(FIELD, "") or request.headers.get("X-CSRF-Token", "")
     if not cookie or not sent or not hmac.compare_digest(sent, _token_for(cookie)):
-        abort(400, description="Jeton anti-CSRF absent ou invalide : rechargez la page et réessayez.")
+        abort(
+            400, description="Jeton anti-CSRF absent ou invalide : rechargez la page et réessayez."
+        )
 
 
 def _set_cookie(response: Response) -> Response:
     new = g.get("csrf_new_cookie")
     if new:
-        response.set_cookie(COOKIE, new, httponly=True, samesite="Lax", path="/",
-                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+        response.set_cookie(
+            COOKIE,
+            new,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+        )
     return response
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask import Blueprint, Response, make_response, render_template
+from flask import Blueprint, make_response, render_template
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -48,12 +49,20 @@ def groups_for(session: Session, declarant: Declarant) -> list[EstablishmentGrou
     groups: dict[str, EstablishmentGroup] = {}
     for h in habilitations:
         place = h.establishment
-        group = groups.setdefault(place.siret, EstablishmentGroup(
-            place.siret, place.company.name, place.head_office, place.company_id not in own))
+        group = groups.setdefault(
+            place.siret,
+            EstablishmentGroup(
+                place.siret, place.company.name, place.head_office, place.company_id not in own
+            ),
+        )
         tile = next((t for t in group.services if t.code == h.service.code), None)
         if tile is None:
-            tile = ServiceTile(h.service.code, h.service.name, [],
-                               [p.name for p in reachable.get(h.service_id, [])])
+            tile = ServiceTile(
+                h.service.code,
+                h.service.name,
+                [],
+                [p.name for p in reachable.get(h.service_id, [])],
+            )
             group.services.append(tile)
         if h.role not in tile.roles:
             tile.roles.append(h.role)
@@ -63,15 +72,19 @@ def groups_for(session: Session, declarant: Declarant) -> list[EstablishmentGrou
 
 
 @bp.get("/tableau-de-bord")
-def index() -> Response:
+def index() -> ResponseReturnValue:
     """The dashboard; without a live session, the login page (coming back here)."""
     session = db.session()
     who = authenticated_declarant()
     if who is None:
         return login_required("/tableau-de-bord")
     row, declarant = who
-    page = render_template("dashboard.html", declarant=declarant, groups=groups_for(session, declarant),
-                           origin=row.origin)
+    page = render_template(
+        "dashboard.html",
+        declarant=declarant,
+        groups=groups_for(session, declarant),
+        origin=row.origin,
+    )
     response = make_response(page)
     response.headers["Cache-Control"] = "no-store"
     return response

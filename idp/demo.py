@@ -35,13 +35,28 @@ COMPANIES = (
 
 SERVICES = (
     # (code, name, partner, numeric id, {role: PAGM})
-    ("DSN", "Déclaration sociale nominative", "URSSAF", 98,
-     {"DECLARANT": "DSN_DECLARANT", "CONSULTATION": "DSN_CONSULT"}),
+    (
+        "DSN",
+        "Déclaration sociale nominative",
+        "URSSAF",
+        98,
+        {"DECLARANT": "DSN_DECLARANT", "CONSULTATION": "DSN_CONSULT"},
+    ),
     ("ATMP", "Compte AT/MP", "Assurance Maladie", 41, {"DECLARANT": "ATMP_GESTION"}),
-    ("DUCS", "Déclaration unifiée de cotisations sociales", "URSSAF", 20,
-     {"DECLARANT": "DUCS_DECLARANT"}),
-    ("RETRAITE", "Espace retraite complémentaire", "Agirc-Arrco", 60,
-     {"DECLARANT": "RC_DECLARANT", "CONSULTATION": "RC_CONSULT"}),
+    (
+        "DUCS",
+        "Déclaration unifiée de cotisations sociales",
+        "URSSAF",
+        20,
+        {"DECLARANT": "DUCS_DECLARANT"},
+    ),
+    (
+        "RETRAITE",
+        "Espace retraite complémentaire",
+        "Agirc-Arrco",
+        60,
+        {"DECLARANT": "RC_DECLARANT", "CONSULTATION": "RC_CONSULT"},
+    ),
 )
 
 DECLARANTS = (
@@ -80,27 +95,42 @@ class DemoLogin:
 
 def _ensure_companies(session: Session) -> None:
     for siret, name, representative in COMPANIES:
-        if session.scalars(select(Establishment.id).where(Establishment.siret == siret)).first() is None:
-            services.add_company(session, siret=siret, name=name, representative=representative,
-                                 actor="demo")
+        if (
+            session.scalars(select(Establishment.id).where(Establishment.siret == siret)).first()
+            is None
+        ):
+            services.add_company(
+                session, siret=siret, name=name, representative=representative, actor="demo"
+            )
 
 
 def _ensure_services(session: Session) -> None:
     for code, name, partner, numeric_id, pagm in SERVICES:
         if session.scalars(select(Service.id).where(Service.code == code)).first() is None:
-            services.add_service(session, code=code, name=name, partner=partner, pagm=pagm,
-                                 numeric_id=numeric_id, actor="demo")
+            services.add_service(
+                session,
+                code=code,
+                name=name,
+                partner=partner,
+                pagm=pagm,
+                numeric_id=numeric_id,
+                actor="demo",
+            )
 
 
 def _ensure_mandate(session: Session) -> None:
     client, firm, codes = MANDATE
     client_id = session.scalars(select(Company.id).where(Company.siren == client)).one()
     firm_id = session.scalars(select(Company.id).where(Company.siren == firm)).one()
-    exists = session.scalars(select(Mandate.id).where(
-        Mandate.client_company_id == client_id, Mandate.firm_company_id == firm_id)).first()
+    exists = session.scalars(
+        select(Mandate.id).where(
+            Mandate.client_company_id == client_id, Mandate.firm_company_id == firm_id
+        )
+    ).first()
     if exists is None:
-        services.add_mandate(session, client_siren=client, firm_siren=firm, services=codes,
-                             actor="demo")
+        services.add_mandate(
+            session, client_siren=client, firm_siren=firm, services=codes, actor="demo"
+        )
 
 
 def _ensure_declarants(session: Session, app: Flask) -> list[DemoLogin]:
@@ -109,8 +139,16 @@ def _ensure_declarants(session: Session, app: Flask) -> list[DemoLogin]:
         person = session.scalars(select(Declarant).where(Declarant.email_key == email)).first()
         if person is None:
             person = services.add_declarant(
-                session, siret=siret, last_name=last, first_name=first, email=email,
-                password=DEMO_PASSWORD, passwords=passwords(app), admin=admin, actor="demo")
+                session,
+                siret=siret,
+                last_name=last,
+                first_name=first,
+                email=email,
+                password=DEMO_PASSWORD,
+                passwords=passwords(app),
+                admin=admin,
+                actor="demo",
+            )
         logins.append(DemoLogin(person.id, siret, last, first, email))
     return logins
 
@@ -118,8 +156,14 @@ def _ensure_declarants(session: Session, app: Flask) -> list[DemoLogin]:
 def _ensure_habilitations(session: Session, logins: list[DemoLogin]) -> None:
     ids = {login.email: login.declarant_id for login in logins}
     for email, siret, code, role in HABILITATIONS:
-        services.grant_habilitation(session, declarant_id=ids[email], siret=siret,
-                                    service_code=code, role=role, actor="demo")
+        services.grant_habilitation(
+            session,
+            declarant_id=ids[email],
+            siret=siret,
+            service_code=code,
+            role=role,
+            actor="demo",
+        )
 
 
 def load(app: Flask) -> list[DemoLogin]:
@@ -142,12 +186,16 @@ def load(app: Flask) -> list[DemoLogin]:
 
 def describe(logins: list[DemoLogin], base_url: str) -> str:
     """The demo logins as printed by ``idp serve --demo``."""
-    lines = [f"Annuaire de démonstration prêt — portail : {base_url}/",
-             f"Mot de passe de tous les comptes : {DEMO_PASSWORD}",
-             "Comptes (SIRET / nom / prénom, ou courriel) :"]
+    lines = [
+        f"Annuaire de démonstration prêt — portail : {base_url}/",
+        f"Mot de passe de tous les comptes : {DEMO_PASSWORD}",
+        "Comptes (SIRET / nom / prénom, ou courriel) :",
+    ]
     for login in logins:
-        lines.append(f"  {login.siret}  {login.last_name:<10} {login.first_name:<8} "
-                     f"{login.email}  (id {login.declarant_id})")
+        lines.append(
+            f"  {login.siret}  {login.last_name:<10} {login.first_name:<8} "
+            f"{login.email}  (id {login.declarant_id})"
+        )
     return "\n".join(lines)
 
 
@@ -156,24 +204,38 @@ def describe(logins: list[DemoLogin], base_url: str) -> str:
 DEMO_PARTNER = "Partenaire démo"
 
 
-def partner_site(app: Flask, *, base_url: str, name: str = DEMO_PARTNER,
-                 service: str = "DSN") -> PartnerSite:
+def partner_site(
+    app: Flask, *, base_url: str, name: str = DEMO_PARTNER, service: str = "DSN"
+) -> PartnerSite:
     """A demo partner site living at ``base_url``, its key in the instance folder."""
     folder = Path(app.instance_path) / "partenaires" / slug(name)
-    return PartnerSite(name=name, base_url=base_url.rstrip("/"), idp_url=app.config["BASE_URL"],
-                       folder=folder, service=service)
+    return PartnerSite(
+        name=name,
+        base_url=base_url.rstrip("/"),
+        idp_url=app.config["BASE_URL"],
+        folder=folder,
+        service=service,
+    )
 
 
 def register_partner_site(app: Flask, site: PartnerSite) -> None:
     """Register (or update: idempotent) the site as a SAML SP and a public OIDC client
     receiving ``site.service``, landing URL its ACS."""
     settings = PartnerSettings(
-        name=site.name, saml_metadata=sp_metadata(site, load_key(site.folder)),
-        services=[site.service], landing_url=site.acs_url, token_format="saml",
+        name=site.name,
+        saml_metadata=sp_metadata(site, load_key(site.folder)),
+        services=[site.service],
+        landing_url=site.acs_url,
+        token_format="saml",
         api_audience=site.api_audience,
-        client=ClientSettings(client_id=site.client_id, token_auth="none",
-                              redirect_uris=[site.callback_url, site.logged_out_url],
-                              grants=["authorization_code"], scopes=["openid", "profile"]))
+        client=ClientSettings(
+            client_id=site.client_id,
+            token_auth="none",
+            redirect_uris=[site.callback_url, site.logged_out_url],
+            grants=["authorization_code"],
+            scopes=["openid", "profile"],
+        ),
+    )
     session = database(app).sessions()
     try:
         existing = session.scalars(select(Partner.id).where(Partner.name == site.name)).first()

@@ -193,7 +193,9 @@ class Operator:
     def oidc(self) -> tuple[dict[str, Any], Trust]:
         """The discovery document and the JWKS it names."""
         if self._oidc is None or self._oidc[0] < time.monotonic():
-            discovery = json.loads(self.fetch(f"{self.idp_url}/.well-known/openid-configuration", None))
+            discovery = json.loads(
+                self.fetch(f"{self.idp_url}/.well-known/openid-configuration", None)
+            )
             jwks = json.loads(self.fetch(discovery["jwks_uri"], None))
             trust = Trust.from_jwks(jwks, issuer=discovery["issuer"])
             self._oidc = (time.monotonic() + CACHE.total_seconds(), discovery, trust)
@@ -236,10 +238,19 @@ class Arrivals:
 
 
 def _arrival(protocol: str, vector: Any, sid: str | None, **extra: Any) -> dict[str, Any]:
-    return {"protocol": protocol, "subject": vector.subject, "family_name": vector.family_name,
-            "given_name": vector.given_name, "siret": vector.siret, "pagm": list(vector.pagm),
-            "habilitations": [h.as_saml() for h in vector.habilitations], "acr": vector.acr,
-            "sid": sid, "at": datetime.now(UTC).strftime("%H:%M:%S"), **extra}
+    return {
+        "protocol": protocol,
+        "subject": vector.subject,
+        "family_name": vector.family_name,
+        "given_name": vector.given_name,
+        "siret": vector.siret,
+        "pagm": list(vector.pagm),
+        "habilitations": [h.as_saml() for h in vector.habilitations],
+        "acr": vector.acr,
+        "sid": sid,
+        "at": datetime.now(UTC).strftime("%H:%M:%S"),
+        **extra,
+    }
 
 
 # ------------------------------------------------------- SAML HTTP-Redirect binding
@@ -291,8 +302,9 @@ def _rsa_verifies(cert: x509.Certificate, signature: bytes, data: bytes) -> bool
     return True
 
 
-def _saml_message(tag: str, destination: str, issuer: str, body: str, **attrs: str
-                  ) -> tuple[str, str]:
+def _saml_message(
+    tag: str, destination: str, issuer: str, body: str, **attrs: str
+) -> tuple[str, str]:
     """(ID, XML) of a protocol message; every value is ours, escaped."""
     message_id = f"_{secrets.token_hex(16)}"
     extra = "".join(f" {name}={quoteattr(value)}" for name, value in attrs.items())
@@ -300,20 +312,25 @@ def _saml_message(tag: str, destination: str, issuer: str, body: str, **attrs: s
         f'<samlp:{tag} xmlns:samlp="{SAMLP_NS}" xmlns:saml="{SAML_NS}" ID="{message_id}" '
         f'Version="2.0" IssueInstant="{_instant(datetime.now(UTC))}" '
         f"Destination={quoteattr(destination)}{extra}>"
-        f"<saml:Issuer>{escape(issuer)}</saml:Issuer>{body}</samlp:{tag}>")
+        f"<saml:Issuer>{escape(issuer)}</saml:Issuer>{body}</samlp:{tag}>"
+    )
 
 
 # ------------------------------------------------------------------------ app
 
 
-def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
-                       fetch: Fetch = _fetch) -> Flask:
+def create_partner_app(
+    site: PartnerSite, *, secret_key: str | None = None, fetch: Fetch = _fetch
+) -> Flask:
     """The partner's web app (its own cookie name, so several run side by side);
     ``fetch`` reaches the operator (HTTP by default)."""
     app = Flask(__name__, template_folder="templates/partner", static_folder=None)
-    app.config.update(SECRET_KEY=secret_key or secrets.token_urlsafe(32),
-                      SESSION_COOKIE_NAME=f"partenaire_{slug(site.name)}",
-                      SESSION_COOKIE_SAMESITE="Lax", SESSION_COOKIE_HTTPONLY=True)
+    app.config.update(
+        SECRET_KEY=secret_key or secrets.token_urlsafe(32),
+        SESSION_COOKIE_NAME=f"partenaire_{slug(site.name)}",
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_HTTPONLY=True,
+    )
     key = load_key(site.folder)
     operator = Operator(site.idp_url, fetch)
     arrivals = Arrivals()
@@ -346,9 +363,14 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         """SP-initiated SSO: a signed AuthnRequest by HTTP-Redirect."""
         _, endpoints = operator.saml()
         destination = endpoints["SingleSignOnService"]
-        request_id, xml = _saml_message("AuthnRequest", destination, site.entity_id, "",
-                                        AssertionConsumerServiceURL=site.acs_url,
-                                        ProtocolBinding=POST)
+        request_id, xml = _saml_message(
+            "AuthnRequest",
+            destination,
+            site.entity_id,
+            "",
+            AssertionConsumerServiceURL=site.acs_url,
+            ProtocolBinding=POST,
+        )
         session["pending"] = [*session.get("pending", [])[-4:], request_id]
         return redirect(f"{destination}?{_redirect_query('SAMLRequest', xml, key)}")  # type: ignore[return-value]
 
@@ -357,8 +379,12 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         """A jeton: verified with token_suite against the operator's metadata only."""
         trust, _ = operator.saml()
         try:
-            vector = saml.verify(request.form.get("SAMLResponse", ""), trust=trust,
-                                 audience=site.entity_id, replay=replay)
+            vector = saml.verify(
+                request.form.get("SAMLResponse", ""),
+                trust=trust,
+                audience=site.entity_id,
+                replay=replay,
+            )
         except InteropsError as error:
             return refused(f"Jeton refusé : {error.code} ({error.reason})")
         answered = vector.claims["in_response_to"]
@@ -367,8 +393,9 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         ):
             return refused("Jeton refusé : destinataire ou demande inattendus")
         origin = "connexion SAML" if answered else "navigation depuis le portail"
-        arrivals.add(local_id(), "saml", _arrival("saml", vector, vector.session_index,
-                                                  origin=origin))
+        arrivals.add(
+            local_id(), "saml", _arrival("saml", vector, vector.session_index, origin=origin)
+        )
         return redirect("/")  # type: ignore[return-value]
 
     @app.get("/oidc/login")
@@ -378,10 +405,18 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         verifier, state, nonce = (secrets.token_urlsafe(48) for _ in range(3))
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
         session["oidc"] = {"verifier": verifier, "state": state, "nonce": nonce}
-        query = urllib.parse.urlencode({
-            "response_type": "code", "client_id": site.client_id, "redirect_uri": site.callback_url,
-            "scope": "openid profile", "state": state, "nonce": nonce,
-            "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256"})
+        query = urllib.parse.urlencode(
+            {
+                "response_type": "code",
+                "client_id": site.client_id,
+                "redirect_uri": site.callback_url,
+                "scope": "openid profile",
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": challenge.rstrip(b"=").decode(),
+                "code_challenge_method": "S256",
+            }
+        )
         return redirect(f"{discovery['authorization_endpoint']}?{query}")  # type: ignore[return-value]
 
     @app.get("/oidc/callback")
@@ -394,20 +429,37 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
             return refused("Réponse OpenID Connect d'un autre émetteur (iss)", 400)
         if "error" in request.args:
             return refused(f"Connexion refusée par le service d'identité : {request.args['error']}")
-        answer = json.loads(operator.fetch(discovery["token_endpoint"], {
-            "grant_type": "authorization_code", "code": request.args.get("code", ""),
-            "redirect_uri": site.callback_url, "client_id": site.client_id,
-            "code_verifier": pending["verifier"]}))
+        answer = json.loads(
+            operator.fetch(
+                discovery["token_endpoint"],
+                {
+                    "grant_type": "authorization_code",
+                    "code": request.args.get("code", ""),
+                    "redirect_uri": site.callback_url,
+                    "client_id": site.client_id,
+                    "code_verifier": pending["verifier"],
+                },
+            )
+        )
         try:
-            vector = interops_jwt.verify(answer["id_token"], trust=trust, audience=site.client_id,
-                                         replay=replay)
+            vector = interops_jwt.verify(
+                answer["id_token"], trust=trust, audience=site.client_id, replay=replay
+            )
         except InteropsError as error:
             return refused(f"id_token refusé : {error.code} ({error.reason})")
         if vector.claims.get("nonce") != pending["nonce"]:
             return refused("id_token refusé : nonce inattendu")
-        arrivals.add(local_id(), "oidc", _arrival("oidc", vector, vector.claims.get("sid"),
-                                                  origin="connexion OpenID Connect",
-                                                  id_token=answer["id_token"]))
+        arrivals.add(
+            local_id(),
+            "oidc",
+            _arrival(
+                "oidc",
+                vector,
+                vector.claims.get("sid"),
+                origin="connexion OpenID Connect",
+                id_token=answer["id_token"],
+            ),
+        )
         return redirect("/")  # type: ignore[return-value]
 
     @app.post("/deconnexion")
@@ -418,16 +470,22 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         ended = arrivals.pop(session.get("local"))
         if "oidc" in ended:
             discovery, _ = operator.oidc()
-            query = urllib.parse.urlencode({"id_token_hint": ended["oidc"]["id_token"],
-                                            "post_logout_redirect_uri": site.logged_out_url})
+            query = urllib.parse.urlencode(
+                {
+                    "id_token_hint": ended["oidc"]["id_token"],
+                    "post_logout_redirect_uri": site.logged_out_url,
+                }
+            )
             return redirect(f"{discovery['end_session_endpoint']}?{query}")  # type: ignore[return-value]
         if "saml" in ended:
             _, endpoints = operator.saml()
             destination = endpoints["SingleLogoutService"]
             arrival = ended["saml"]
-            body = (f'<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">'
-                    f'{escape(arrival["subject"])}</saml:NameID>'
-                    f'<samlp:SessionIndex>{escape(arrival["sid"] or "")}</samlp:SessionIndex>')
+            body = (
+                f'<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">'
+                f"{escape(arrival['subject'])}</saml:NameID>"
+                f"<samlp:SessionIndex>{escape(arrival['sid'] or '')}</samlp:SessionIndex>"
+            )
             _, xml = _saml_message("LogoutRequest", destination, site.entity_id, body)
             return redirect(f"{destination}?{_redirect_query('SAMLRequest', xml, key)}")  # type: ignore[return-value]
         return redirect(site.logged_out_url)  # type: ignore[return-value]
@@ -453,10 +511,13 @@ def create_partner_app(site: PartnerSite, *, secret_key: str | None = None,
         arrivals.end(subject, sids)
         destination = endpoints["SingleLogoutService"]
         status = f'<samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status>'
-        _, answer = _saml_message("LogoutResponse", destination, site.entity_id, status,
-                               InResponseTo=str(root.get("ID")))
+        _, answer = _saml_message(
+            "LogoutResponse", destination, site.entity_id, status, InResponseTo=str(root.get("ID"))
+        )
         relay_state = request.args.get("RelayState")
-        return redirect(f"{destination}?{_redirect_query('SAMLResponse', answer, key, relay_state)}")  # type: ignore[return-value]
+        return redirect(
+            f"{destination}?{_redirect_query('SAMLResponse', answer, key, relay_state)}"
+        )  # type: ignore[return-value]
 
     app.register_blueprint(api_blueprint(site, operator))
     return app

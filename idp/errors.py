@@ -21,7 +21,9 @@ def _wants_json() -> bool:
 def handle_http(exc: HTTPException) -> Response | tuple[str, int]:
     status = exc.code or 500
     if _wants_json():
-        response = jsonify(error=exc.name.lower().replace(" ", "_"), error_description=exc.description)
+        response = jsonify(
+            error=exc.name.lower().replace(" ", "_"), error_description=exc.description
+        )
         response.status_code = status
         return response
     title = _(_TITLES.get(status, exc.name))

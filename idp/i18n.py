@@ -25,8 +25,7 @@ EN: dict[str, str] = {
     "Tableau de bord": "Dashboard",
     "Bonjour {first} {last}.": "Hello {first} {last}.",
     "Voici les services auxquels vous êtes habilité.": "These are the services you are authorised for.",
-    "Vous n'êtes habilité à aucun service pour le moment : demandez à l'administrateur de votre entreprise de vous habiliter.":
-        "You are not authorised for any service yet: ask your company's administrator to authorise you.",
+    "Vous n'êtes habilité à aucun service pour le moment : demandez à l'administrateur de votre entreprise de vous habiliter.": "You are not authorised for any service yet: ask your company's administrator to authorise you.",
     "SIRET": "SIRET",
     "Entreprise cliente (mandat)": "Client company (mandate)",
     "Siège": "Head office",

@@ -65,7 +65,9 @@ def claimed_issuer(document: bytes) -> str:
     as such: :func:`token_suite.saml.verify` then checks it against that anchor).
 
     Parsed without DTD, entities or network (stops XXE and entity bombs here too)."""
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
     try:
         root = etree.fromstring(document, parser)
     except etree.XMLSyntaxError:
@@ -86,20 +88,27 @@ def trusted_portal(session: Session, issuer: str) -> tuple[Partner, Trust]:
     Stops tokens from any other party, and from a registered partner that is not
     a trusted portal: an issuer without an anchor here fails at once."""
     partner = session.scalars(
-        select(Partner).join(SamlServiceProvider, SamlServiceProvider.partner_id == Partner.id)
-        .where(SamlServiceProvider.entity_id == issuer, Partner.trusted_portal.is_(True))).first()
+        select(Partner)
+        .join(SamlServiceProvider, SamlServiceProvider.partner_id == Partner.id)
+        .where(SamlServiceProvider.entity_id == issuer, Partner.trusted_portal.is_(True))
+    ).first()
     if partner is None or partner.saml is None or not partner.saml.certificates_pem:
         raise InvalidIssuer("issuer is not a trusted portal")
-    certificates = tuple(x509.load_pem_x509_certificate(pem.encode("ascii"))
-                         for pem in partner.saml.certificates_pem)
+    certificates = tuple(
+        x509.load_pem_x509_certificate(pem.encode("ascii")) for pem in partner.saml.certificates_pem
+    )
     return partner, Trust(issuer=partner.saml.entity_id, saml_certificates=certificates)
 
 
 def _verified(session: Session, document: bytes) -> tuple[Partner, IdentityVector]:
     partner, trust = trusted_portal(session, claimed_issuer(document))
     vector = interops_saml.verify(
-        document, trust=trust, audience=current_app.config["SAML_ENTITY_ID"],
-        skew=timedelta(seconds=partner.clock_skew_seconds), replay=replay_cache())
+        document,
+        trust=trust,
+        audience=current_app.config["SAML_ENTITY_ID"],
+        skew=timedelta(seconds=partner.clock_skew_seconds),
+        replay=replay_cache(),
+    )
     return partner, vector
 
 
@@ -119,8 +128,12 @@ def _next_path(value: str | None) -> str:
 
 def _refused(session: Session, error: InteropsError) -> None:
     session.rollback()
-    audit.record(session, "inbound.refused", target=request.remote_addr,
-                 data={"code": error.code, "reason": error.reason[:200]})
+    audit.record(
+        session,
+        "inbound.refused",
+        target=request.remote_addr,
+        data={"code": error.code, "reason": error.reason[:200]},
+    )
     session.commit()
 
 
@@ -136,10 +149,20 @@ def receive() -> Response:
         _refused(session, error)
         raise
     opened = sessions.open_session(
-        session, declarant.id, acr=vector.acr, amr=vector.amr,
-        origin=f"inbound:{partner.name}"[:40], replaces=request.cookies.get(sessions.COOKIE))
-    audit.record(session, "login.inbound", actor=declarant.id, target=partner.name,
-                 data={"token": str(vector.claims.get("id")), "acr": vector.acr, "sid": opened.row.sid})
+        session,
+        declarant.id,
+        acr=vector.acr,
+        amr=vector.amr,
+        origin=f"inbound:{partner.name}"[:40],
+        replaces=request.cookies.get(sessions.COOKIE),
+    )
+    audit.record(
+        session,
+        "login.inbound",
+        actor=declarant.id,
+        target=partner.name,
+        data={"token": str(vector.claims.get("id")), "acr": vector.acr, "sid": opened.row.sid},
+    )
     session.commit()
     response: Response = redirect(_next_path(request.form.get("RelayState")))  # type: ignore[assignment]
     sessions.set_cookie(response, opened.cookie)

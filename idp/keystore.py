@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from keys.model import KeyState, KeyUse
 from keys.store import KeyStoreConflict, StateChange, StoredKey
+from rcd_store.db import rows_affected
 from rcd_store.models import SigningKeyRow
 
 
@@ -80,10 +81,14 @@ class SqlKeyStore:
             result = session.execute(
                 update(SigningKeyRow)
                 .where(SigningKeyRow.kid == kid)
-                .values(state=state.value, activated_at=activated_at, retiring_at=retiring_at,
-                        publish_until=publish_until)
+                .values(
+                    state=state.value,
+                    activated_at=activated_at,
+                    retiring_at=retiring_at,
+                    publish_until=publish_until,
+                )
             )
-            if result.rowcount != 1:
+            if rows_affected(result) != 1:
                 raise KeyStoreConflict(f"no key {kid!r}")
 
     def replace_states(
@@ -104,9 +109,14 @@ class SqlKeyStore:
         result = session.execute(
             update(SigningKeyRow)
             .where(SigningKeyRow.kid == change.kid, SigningKeyRow.state == change.previous.value)
-            .values(state=change.state.value, activated_at=change.activated_at,
-                    retiring_at=change.retiring_at, publish_until=change.publish_until)
+            .values(
+                state=change.state.value,
+                activated_at=change.activated_at,
+                retiring_at=change.retiring_at,
+                publish_until=change.publish_until,
+            )
         )
-        if result.rowcount != 1:
+        if rows_affected(result) != 1:
             raise KeyStoreConflict(
-                f"key {change.kid!r} is unknown or no longer {change.previous.value}")
+                f"key {change.kid!r} is unknown or no longer {change.previous.value}"
+            )

@@ -32,6 +32,7 @@ from idp.models import OneTimeSecret, SsoSession
 from idp.passwords import passwords
 from idp.throttle import Reservation, account_key, throttle
 from rcd_store import audit
+from rcd_store.db import rows_affected
 from rcd_store.models import Declarant, DeclarantStatus, Establishment, Habilitation, Outbox, Role
 from rcd_store.names import name_key
 from rcd_store.passwords import PasswordPolicyError, check_policy
@@ -405,11 +406,15 @@ def connexion_code() -> Response | tuple[str, int]:
                 "application ou un code de secours."
             ),
         ), 200
-    used = session.execute(
-        update(OneTimeSecret)
-        .where(OneTimeSecret.secret_hash == pending.secret_hash, OneTimeSecret.used_at.is_(None))
-        .values(used_at=datetime.now(UTC))
-    ).rowcount  # type: ignore[attr-defined]
+    used = rows_affected(
+        session.execute(
+            update(OneTimeSecret)
+            .where(
+                OneTimeSecret.secret_hash == pending.secret_hash, OneTimeSecret.used_at.is_(None)
+            )
+            .values(used_at=datetime.now(UTC))
+        )
+    )
     if used != 1:
         session.rollback()
         return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
@@ -546,11 +551,13 @@ def reset_form_post() -> Response | tuple[str, int]:
             error=_("Mot de passe refusé : {reason}.", reason=str(exc)),
         ), 200
     now = datetime.now(UTC)
-    used = session.execute(
-        update(OneTimeSecret)
-        .where(OneTimeSecret.secret_hash == row.secret_hash, OneTimeSecret.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount  # type: ignore[attr-defined]
+    used = rows_affected(
+        session.execute(
+            update(OneTimeSecret)
+            .where(OneTimeSecret.secret_hash == row.secret_hash, OneTimeSecret.used_at.is_(None))
+            .values(used_at=now)
+        )
+    )
     if used != 1:  # a concurrent request used it first
         session.rollback()
         return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400

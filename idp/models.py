@@ -20,8 +20,9 @@ class SsoSession(Base):
     __tablename__ = "sso_session"
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    declarant_id: Mapped[str] = mapped_column(ForeignKey("declarant.id", ondelete="CASCADE"),
-                                              index=True)
+    declarant_id: Mapped[str] = mapped_column(
+        ForeignKey("declarant.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # absolute timeout
@@ -55,8 +56,9 @@ class OneTimeSecret(Base):
 
     secret_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(30))
-    declarant_id: Mapped[str] = mapped_column(ForeignKey("declarant.id", ondelete="CASCADE"),
-                                              index=True)
+    declarant_id: Mapped[str] = mapped_column(
+        ForeignKey("declarant.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,13 +16,13 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     make_response,
     render_template,
     request,
 )
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -63,7 +63,8 @@ def navigable_partners(session: Session, service_ids: list[int]) -> dict[int, li
         select(PartnerService.service_id, Partner)
         .join(Partner, Partner.id == PartnerService.partner_id)
         .where(PartnerService.service_id.in_(service_ids))
-        .order_by(Partner.name)).all()
+        .order_by(Partner.name)
+    ).all()
     found: dict[int, list[Partner]] = {}
     for service_id, partner in rows:
         if landing_url(partner):
@@ -86,8 +87,10 @@ def _destination(session: Session, code: str, partner_name: str | None) -> Desti
     if partner_name:
         candidates = [p for p in candidates if partner_key(p.name) == partner_key(partner_name)]
     if len(candidates) != 1:
-        abort(404 if not candidates else 400,
-              description=_("Choisissez le partenaire depuis le tableau de bord."))
+        abort(
+            404 if not candidates else 400,
+            description=_("Choisissez le partenaire depuis le tableau de bord."),
+        )
     partner = candidates[0]
     return Destination(partner, service, str(landing_url(partner)))
 
@@ -96,8 +99,12 @@ def _participant(destination: Destination, row: SsoSession) -> dict[str, Any]:
     partner = destination.partner
     if partner.token_format == "saml" and partner.saml is not None:
         # the same shape as idp.sso_saml's, so one partner is told once at Single Logout
-        return {"protocol": "saml", "partner": partner.name, "name_id": row.declarant_id,
-                "session_index": row.sid}
+        return {
+            "protocol": "saml",
+            "partner": partner.name,
+            "name_id": row.declarant_id,
+            "session_index": row.sid,
+        }
     return {"protocol": "navigation", "partner": partner.name}
 
 
@@ -107,21 +114,34 @@ def _form_fields(issued: tokens.IssuedToken) -> dict[str, str]:
     return {"jeton": issued.token}
 
 
-def _issue(session: Session, row: SsoSession, declarant: Declarant,
-           destination: Destination) -> tokens.IssuedToken:
+def _issue(
+    session: Session, row: SsoSession, declarant: Declarant, destination: Destination
+) -> tokens.IssuedToken:
     """Sign the minimised token: only ``destination.service``'s PAGM and habilitations."""
     partner = destination.partner
-    vector = tokens.vector_for(session, declarant, [destination.service], acr=row.acr,
-                               auth_time=row.auth_time, session_index=row.sid,
-                               include_email="email" in (partner.claims or []))
+    vector = tokens.vector_for(
+        session,
+        declarant,
+        [destination.service],
+        acr=row.acr,
+        auth_time=row.auth_time,
+        session_index=row.sid,
+        include_email="email" in (partner.claims or []),
+    )
     recipient = acs_url(partner) or destination.url
-    return tokens.issue(current_app, session, vector, fmt=partner.token_format,
-                        audience=partner.identifier, recipient=recipient,
-                        lifetime=timedelta(seconds=partner.token_lifetime_seconds))
+    return tokens.issue(
+        current_app,
+        session,
+        vector,
+        fmt=partner.token_format,
+        audience=partner.identifier,
+        recipient=recipient,
+        lifetime=timedelta(seconds=partner.token_lifetime_seconds),
+    )
 
 
 @bp.post("/navigation/<code>")
-def navigate(code: str) -> Response:
+def navigate(code: str) -> ResponseReturnValue:
     """Issue a token for one service and post it to its partner (IdP-initiated SSO)."""
     session = db.session()
     who = authenticated_declarant()
@@ -129,20 +149,33 @@ def navigate(code: str) -> Response:
         return login_required("/tableau-de-bord")
     row, declarant = who
     destination = _destination(session, code, request.form.get("partner"))
-    habilitated = any(h.service_id == destination.service.id
-                      for h in active_habilitations(session, declarant.id))
+    habilitated = any(
+        h.service_id == destination.service.id for h in active_habilitations(session, declarant.id)
+    )
     if not habilitated and not destination.service.identity_only:
         abort(403, description=_("Vous n'êtes pas habilité à ce service."))
     issued = _issue(session, row, declarant, destination)
-    audit.record(session, "portal.navigation", actor=declarant.id, target=destination.partner.name,
-                 data={"service": destination.service.code, "token": issued.token_id,
-                       "format": issued.format})
+    audit.record(
+        session,
+        "portal.navigation",
+        actor=declarant.id,
+        target=destination.partner.name,
+        data={
+            "service": destination.service.code,
+            "token": issued.token_id,
+            "format": issued.format,
+        },
+    )
     sessions.add_participant(session, row, _participant(destination, row))
     session.commit()
-    page = render_template("navigate.html", action=destination.url, fields=_form_fields(issued),
-                           partner=destination.partner.name, service=destination.service)
+    page = render_template(
+        "navigate.html",
+        action=destination.url,
+        fields=_form_fields(issued),
+        partner=destination.partner.name,
+        service=destination.service,
+    )
     response = make_response(page)
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
-

@@ -86,6 +86,7 @@ from keys.model import KeyUse
 from partners.models import OAuthClient, Partner
 from partners.services import services_of
 from rcd_store import audit
+from rcd_store.db import rows_affected
 from rcd_store.models import Declarant, DeclarantStatus, Service, ServicePagm
 from rcd_store.services import active_habilitations
 from token_suite import jwt as interops_jwt
@@ -284,7 +285,7 @@ def revoke_family(session: Session, family: str, *, reason: str, now: datetime) 
         .execution_options(synchronize_session=False)
     )
     audit.record(session, "token.revoked", data={"reason": reason, "family": family})
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_affected(result)
 
 
 # ------------------------------------------------------------- client credentials
@@ -366,7 +367,7 @@ class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
             .values(rotated_at=now)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        if rows_affected(claimed) != 1:
             if row.family:
                 revoke_family(session, row.family, reason="refresh_token_reuse", now=now)
             raise InvalidGrantError("Jeton de rafraichissement deja utilise : famille revoquee.")

@@ -48,6 +48,7 @@ from keys.model import KeyUse
 from partners.models import OAuthClient, Partner
 from partners.services import services_of
 from rcd_store import audit
+from rcd_store.db import rows_affected
 from rcd_store.models import Declarant
 from token_suite import jwt as interops_jwt
 from token_suite.vector import IdentityVector
@@ -228,7 +229,7 @@ def revoke_issued(session: Session, code: AuthorizationCode, *, now: datetime) -
         target=code.client_id,
         data={"reason": "authorization_code_reuse", "ids": list(code.issued)},
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return rows_affected(result)
 
 
 # ------------------------------------------------------------------------- codes
@@ -286,7 +287,7 @@ def claim_code(
         .where(AuthorizationCode.code_hash == code_hash)
         .execution_options(populate_existing=True)
     ).first()
-    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+    if rows_affected(claimed) == 1:
         return row
     if row is not None and row.used_at is not None:
         revoke_issued(session, row, now=now)

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from rcd_store.db import rows_affected
 from rcd_store.models import SeenToken
 
 
@@ -27,11 +28,15 @@ class SqlReplayCache:
         """Insert the id, or take over an expired row; seen when neither happened."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-            stmt = insert(SeenToken).values(token_id=token_id, expires_at=expires_at)
-            stmt = stmt.on_conflict_do_update(
+            insert = (
+                postgresql.insert
+                if session.get_bind().dialect.name == "postgresql"
+                else sqlite.insert
+            )
+            values = insert(SeenToken).values(token_id=token_id, expires_at=expires_at)
+            stmt = values.on_conflict_do_update(
                 index_elements=["token_id"],
-                set_={"expires_at": stmt.excluded.expires_at},
+                set_={"expires_at": values.excluded.expires_at},
                 where=SeenToken.expires_at <= now,
             ).returning(SeenToken.token_id)
             recorded = session.execute(stmt).first() is not None
@@ -41,8 +46,9 @@ class SqlReplayCache:
         """Delete expired ids; returns how many."""
         with self._sessions.begin() as session:
             result = session.execute(
-                delete(SeenToken).where(SeenToken.expires_at <= (now or datetime.now(UTC))))
-            return int(result.rowcount or 0)
+                delete(SeenToken).where(SeenToken.expires_at <= (now or datetime.now(UTC)))
+            )
+            return rows_affected(result)
 
 
 class RedisReplayCache:
@@ -64,7 +70,9 @@ def init_app(app: Any) -> None:
     from idp.db import database
 
     client = app.extensions.get("idp.redis")
-    cache = RedisReplayCache(client) if client is not None else SqlReplayCache(database(app).sessions)
+    cache = (
+        RedisReplayCache(client) if client is not None else SqlReplayCache(database(app).sessions)
+    )
     app.extensions["idp.replay"] = cache
 
 

@@ -59,12 +59,23 @@ def open_session(
     if replaces:
         session.execute(delete(SsoSession).where(SsoSession.id_hash == _digest(replaces)))
     now = _now()
-    absolute = timedelta(seconds=int(current_app.config.get("SESSION_ABSOLUTE_SECONDS",
-                                                           ABSOLUTE.total_seconds())))
+    absolute = timedelta(
+        seconds=int(current_app.config.get("SESSION_ABSOLUTE_SECONDS", ABSOLUTE.total_seconds()))
+    )
     cookie = secrets.token_urlsafe(32)
-    row = SsoSession(id_hash=_digest(cookie), declarant_id=declarant_id, created_at=now,
-                     last_seen_at=now, expires_at=now + absolute, auth_time=now, acr=acr,
-                     amr=list(amr), sid=secrets.token_urlsafe(24), participants=[], origin=origin)
+    row = SsoSession(
+        id_hash=_digest(cookie),
+        declarant_id=declarant_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + absolute,
+        auth_time=now,
+        acr=acr,
+        amr=list(amr),
+        sid=secrets.token_urlsafe(24),
+        participants=[],
+        origin=origin,
+    )
     session.add(row)
     session.flush()
     g.sso_session = row
@@ -72,7 +83,9 @@ def open_session(
 
 
 def _idle() -> timedelta:
-    return timedelta(seconds=int(current_app.config.get("SESSION_IDLE_SECONDS", IDLE.total_seconds())))
+    return timedelta(
+        seconds=int(current_app.config.get("SESSION_IDLE_SECONDS", IDLE.total_seconds()))
+    )
 
 
 def current_session() -> SsoSession | None:
@@ -93,8 +106,9 @@ def current_session() -> SsoSession | None:
             session.commit()
             row = None
         elif row is not None and now - row.last_seen_at > timedelta(minutes=1):
-            session.execute(update(SsoSession).where(SsoSession.id_hash == row.id_hash)
-                            .values(last_seen_at=now))
+            session.execute(
+                update(SsoSession).where(SsoSession.id_hash == row.id_hash).values(last_seen_at=now)
+            )
             session.commit()
     g.sso_session = row
     return row
@@ -105,8 +119,11 @@ def add_participant(session: Session, row: SsoSession, participant: dict[str, An
     participants = [p for p in (row.participants or []) if p != participant]
     participants.append(participant)
     row.participants = participants
-    session.execute(update(SsoSession).where(SsoSession.id_hash == row.id_hash)
-                    .values(participants=participants))
+    session.execute(
+        update(SsoSession)
+        .where(SsoSession.id_hash == row.id_hash)
+        .values(participants=participants)
+    )
 
 
 def end_session(session: Session, row: SsoSession) -> None:
@@ -121,13 +138,24 @@ def by_sid(session: Session, sid: str) -> SsoSession | None:
 
 def set_cookie(response: Response, cookie: str, app: Flask | None = None) -> None:
     app = app or current_app
-    response.set_cookie(COOKIE, cookie, httponly=True, samesite="Lax", path="/",
-                        secure=bool(app.config.get("SESSION_COOKIE_SECURE")))
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=bool(app.config.get("SESSION_COOKIE_SECURE")),
+    )
 
 
 def clear_cookie(response: Response) -> None:
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Lax",
-                           secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
 
 
 #: protocol name -> builder of the front-channel logout URL for one participant of a

@@ -56,8 +56,9 @@ def ensure_keys(app: Flask) -> None:
 
 def max_token_lifetime(app: Flask) -> timedelta:
     """The longest lifetime of any token this service signs (retiring keys stay that long)."""
-    seconds = max(int(app.config["TOKEN_LIFETIME_SECONDS"]),
-                  int(app.config["ACCESS_TOKEN_LIFETIME_SECONDS"]))
+    seconds = max(
+        int(app.config["TOKEN_LIFETIME_SECONDS"]), int(app.config["ACCESS_TOKEN_LIFETIME_SECONDS"])
+    )
     return timedelta(seconds=seconds)
 
 

@@ -31,7 +31,9 @@ from token_suite.vector import ACR_PASSWORD, Habilitation, IdentityVector
 
 def partner_services(session: Session, partner: str) -> list[Service]:
     """The services hosted by ``partner`` (by name, case-insensitive)."""
-    services = list(session.scalars(select(Service).where(Service.partner_key == partner_key(partner))))
+    services = list(
+        session.scalars(select(Service).where(Service.partner_key == partner_key(partner)))
+    )
     if not services:
         raise NotFound(f"partenaire inconnu ou sans service : {partner!r}")
     return services
@@ -49,16 +51,28 @@ def vector_for(
 ) -> IdentityVector:
     """The declarant's vector for ``services`` only: their PAGM and habilitations, nothing else."""
     service_ids = {s.id: s for s in services}
-    habilitations = [h for h in active_habilitations(session, declarant.id)
-                     if h.service_id in service_ids]
+    habilitations = [
+        h for h in active_habilitations(session, declarant.id) if h.service_id in service_ids
+    ]
     pagm_rows = session.execute(
-        select(ServicePagm.service_id, ServicePagm.role, ServicePagm.pagm)
-        .where(ServicePagm.service_id.in_(list(service_ids)))).all()
+        select(ServicePagm.service_id, ServicePagm.role, ServicePagm.pagm).where(
+            ServicePagm.service_id.in_(list(service_ids))
+        )
+    ).all()
     pagm_of = {(service_id, role): code for service_id, role, code in pagm_rows}
-    pagm = sorted({pagm_of[(h.service_id, h.role)] for h in habilitations
-                   if (h.service_id, h.role) in pagm_of})
-    rights = sorted({Habilitation(service_ids[h.service_id].code, h.establishment.siret, h.role)
-                     for h in habilitations})
+    pagm = sorted(
+        {
+            pagm_of[(h.service_id, h.role)]
+            for h in habilitations
+            if (h.service_id, h.role) in pagm_of
+        }
+    )
+    rights = sorted(
+        {
+            Habilitation(service_ids[h.service_id].code, h.establishment.siret, h.role)
+            for h in habilitations
+        }
+    )
     home = declarant.home_establishment
     return IdentityVector(
         subject=declarant.id,
@@ -103,18 +117,36 @@ def issue(
     if fmt == "saml":
         token_id = interops_saml.new_id()
         token = interops_saml.issue(
-            vector, signer=keyring(app).active(KeyUse.SAML), issuer=app.config["SAML_ENTITY_ID"],
-            audience=audience, recipient=recipient or audience, now=now, lifetime=lifetime,
-            in_response_to=in_response_to, assertion_id=token_id).decode("utf-8")
+            vector,
+            signer=keyring(app).active(KeyUse.SAML),
+            issuer=app.config["SAML_ENTITY_ID"],
+            audience=audience,
+            recipient=recipient or audience,
+            now=now,
+            lifetime=lifetime,
+            in_response_to=in_response_to,
+            assertion_id=token_id,
+        ).decode("utf-8")
     elif fmt == "jwt":
         token_id = secrets.token_urlsafe(18)
-        token = interops_jwt.issue(vector, signer=keyring(app).active(KeyUse.JWT),
-                                   issuer=app.config["BASE_URL"], audience=audience, now=now,
-                                   lifetime=lifetime, jti=token_id)
+        token = interops_jwt.issue(
+            vector,
+            signer=keyring(app).active(KeyUse.JWT),
+            issuer=app.config["BASE_URL"],
+            audience=audience,
+            now=now,
+            lifetime=lifetime,
+            jti=token_id,
+        )
     else:
         raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
-    audit.record(session, "token.issued", actor=vector.subject, target=audience,
-                 data={"format": fmt, "id": token_id, "pagm": list(vector.pagm)})
+    audit.record(
+        session,
+        "token.issued",
+        actor=vector.subject,
+        target=audience,
+        data={"format": fmt, "id": token_id, "pagm": list(vector.pagm)},
+    )
     return IssuedToken(token, token_id, fmt, audience, now + lifetime)
 
 
@@ -125,8 +157,15 @@ def _registered(session: Session, name: str) -> Partner | None:
         return None
 
 
-def issue_for_partner(app: Flask, session: Session, *, declarant_id: str, partner: str,
-                      service: str | None, fmt: str | None) -> IssuedToken:
+def issue_for_partner(
+    app: Flask,
+    session: Session,
+    *,
+    declarant_id: str,
+    partner: str,
+    service: str | None,
+    fmt: str | None,
+) -> IssuedToken:
     """``idp token issue``: a token for one partner, minimised to its services (or one).
 
     A registered partner gets its identifier as audience, its ACS as recipient,
@@ -134,20 +173,32 @@ def issue_for_partner(app: Flask, session: Session, *, declarant_id: str, partne
     services gets the defaults."""
     declarant = get_declarant(session, declarant_id)
     registered = _registered(session, partner)
-    services = (registry.services_of(session, registered) if registered
-                else partner_services(session, partner))
+    services = (
+        registry.services_of(session, registered)
+        if registered
+        else partner_services(session, partner)
+    )
     if service is not None:
         services = [s for s in services if s.code == service.strip().upper()]
         if not services:
             raise NotFound(f"service {service!r} inconnu chez le partenaire {partner!r}")
     include_email = bool(registered and "email" in (registered.claims or []))
-    vector = vector_for(session, declarant, services, auth_time=datetime.now(UTC),
-                        include_email=include_email)
+    vector = vector_for(
+        session, declarant, services, auth_time=datetime.now(UTC), include_email=include_email
+    )
     if registered is None:
         return issue(app, session, vector, fmt=fmt or "saml", audience=default_identifier(partner))
     recipient = None
     if registered.saml is not None and registered.saml.acs:
-        recipient = str(min(registered.saml.acs, key=lambda a: (not a["default"], a["index"] or 0))["url"])
-    return issue(app, session, vector, fmt=fmt or registered.token_format,
-                 audience=registered.identifier, recipient=recipient or registered.landing_url,
-                 lifetime=timedelta(seconds=registered.token_lifetime_seconds))
+        recipient = str(
+            min(registered.saml.acs, key=lambda a: (not a["default"], a["index"] or 0))["url"]
+        )
+    return issue(
+        app,
+        session,
+        vector,
+        fmt=fmt or registered.token_format,
+        audience=registered.identifier,
+        recipient=recipient or registered.landing_url,
+        lifetime=timedelta(seconds=registered.token_lifetime_seconds),
+    )

@@ -35,6 +35,7 @@ from idp.models import OneTimeSecret
 from idp.signing import master_key
 from keys.crypto import KeyDecryptionError
 from rcd_store import audit
+from rcd_store.db import rows_affected
 from rcd_store.models import Declarant
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ def use_recovery_code(session: Session, declarant_id: str, code: str) -> bool:
         )
         .values(used_at=datetime.now(UTC))
     )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    return rows_affected(result) == 1
 
 
 SEALED_PREFIX = "v1:"
@@ -160,7 +161,9 @@ SEALED_PREFIX = "v1:"
 def seal_secret(declarant_id: str, secret: str) -> str:
     """The TOTP secret as stored: AES-GCM under the master key, bound to the declarant
     (a copy of the table gives no usable secret; a value moved to another row fails)."""
-    blob = master_key().encrypt(secret.encode("ascii"), associated_data=b"totp:" + declarant_id.encode())
+    blob = master_key().encrypt(
+        secret.encode("ascii"), associated_data=b"totp:" + declarant_id.encode()
+    )
     return SEALED_PREFIX + base64.urlsafe_b64encode(blob).rstrip(b"=").decode("ascii")
 
 
@@ -169,7 +172,7 @@ def open_secret(declarant_id: str, stored: str) -> str:
     moved, or sealed under another master key."""
     if not stored.startswith(SEALED_PREFIX):
         raise KeyDecryptionError("TOTP secret is not sealed")
-    text = stored[len(SEALED_PREFIX):]
+    text = stored[len(SEALED_PREFIX) :]
     blob = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     return master_key().decrypt(blob, associated_data=b"totp:" + declarant_id.encode()).decode()
 

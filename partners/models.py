@@ -37,11 +37,15 @@ class Partner(Base):
     api_audience: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    services: Mapped[list[Service]] = relationship(secondary="partner_service", order_by=Service.code)
+    services: Mapped[list[Service]] = relationship(
+        secondary="partner_service", order_by=Service.code
+    )
     saml: Mapped[SamlServiceProvider | None] = relationship(
-        back_populates="partner", cascade="all, delete-orphan", uselist=False)
+        back_populates="partner", cascade="all, delete-orphan", uselist=False
+    )
     clients: Mapped[list[OAuthClient]] = relationship(
-        back_populates="partner", cascade="all, delete-orphan")
+        back_populates="partner", cascade="all, delete-orphan"
+    )
 
 
 class PartnerService(Base):
@@ -61,7 +65,9 @@ class SamlServiceProvider(Base):
     __tablename__ = "saml_sp"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), unique=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), unique=True
+    )
     entity_id: Mapped[str] = mapped_column(String(400), unique=True)
     metadata_xml: Mapped[str] = mapped_column(Text)
     #: [{"binding", "url", "index", "default"}]
@@ -80,7 +86,9 @@ class OAuthClient(Base):
     __tablename__ = "oauth_client"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    partner_id: Mapped[int] = mapped_column(ForeignKey("partner.id", ondelete="CASCADE"), index=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partner.id", ondelete="CASCADE"), index=True
+    )
     client_id: Mapped[str] = mapped_column(String(200), unique=True)
     #: SHA-256 of a generated 256-bit secret (high entropy: no slow hash needed)
     client_secret_hash: Mapped[str | None] = mapped_column(String(64))

@@ -61,8 +61,10 @@ def checked_url(value: str, what: str, *, allow_path: bool = True) -> str:
     """An absolute https URL (http only for localhost), without fragment or credentials."""
     parts = urlsplit(value.strip())
     local = parts.hostname in _LOCAL_HOSTS or (parts.hostname or "").endswith(".localhost")
-    if parts.scheme not in ("https", "http") or not parts.hostname or (
-        parts.scheme == "http" and not local
+    if (
+        parts.scheme not in ("https", "http")
+        or not parts.hostname
+        or (parts.scheme == "http" and not local)
     ):
         raise DirectoryError(f"{what} invalide : {value!r} (URL https absolue attendue)")
     if parts.fragment or parts.username or parts.password:
@@ -117,7 +119,9 @@ def get_partner(session: Session, name: str) -> Partner:
     only folds ASCII, so the comparison is made here)."""
     found = session.scalars(select(Partner).where(Partner.name == name.strip())).first()
     if found is None:
-        found = next((p for p in session.scalars(select(Partner)) if _same_name(p.name, name)), None)
+        found = next(
+            (p for p in session.scalars(select(Partner)) if _same_name(p.name, name)), None
+        )
     if found is None:
         raise NotFound(f"partenaire inconnu : {name!r} (ajoutez-le avec « idp partner add »)")
     return found
@@ -148,8 +152,10 @@ def _saml(partner: Partner, metadata: bytes) -> SamlServiceProvider:
     settings = partner.saml or SamlServiceProvider()
     settings.entity_id = sp.entity_id
     settings.metadata_xml = metadata.decode("utf-8")
-    settings.acs = [{"binding": e.binding, "url": e.location, "index": e.index,
-                     "default": e.is_default} for e in sp.assertion_consumer_services]
+    settings.acs = [
+        {"binding": e.binding, "url": e.location, "index": e.index, "default": e.is_default}
+        for e in sp.assertion_consumer_services
+    ]
     settings.slo = [{"binding": e.binding, "url": e.location} for e in sp.single_logout_services]
     settings.certificates_pem = pems
     settings.authn_requests_signed = sp.authn_requests_signed
@@ -157,7 +163,9 @@ def _saml(partner: Partner, metadata: bytes) -> SamlServiceProvider:
     return settings
 
 
-def _client(session: Session, partner: Partner, settings: ClientSettings) -> tuple[OAuthClient, str | None]:
+def _client(
+    session: Session, partner: Partner, settings: ClientSettings
+) -> tuple[OAuthClient, str | None]:
     client_id = settings.client_id.strip()
     if not re.fullmatch(r"[A-Za-z0-9._:/-]{3,200}", client_id):
         raise DirectoryError(f"identifiant de client invalide : {client_id!r}")
@@ -166,8 +174,10 @@ def _client(session: Session, partner: Partner, settings: ClientSettings) -> tup
     if existing is not None and existing.partner_id != partner.id:
         raise Duplicate(f"client déjà enregistré pour un autre partenaire : {client_id}")
     if settings.token_auth not in TOKEN_AUTH:
-        raise DirectoryError(f"méthode d'authentification inconnue : {settings.token_auth!r} "
-                             f"({', '.join(TOKEN_AUTH)})")
+        raise DirectoryError(
+            f"méthode d'authentification inconnue : {settings.token_auth!r} "
+            f"({', '.join(TOKEN_AUTH)})"
+        )
     unknown = [g for g in settings.grants if g not in GRANTS]
     if unknown:
         raise DirectoryError(f"type d'autorisation inconnu : {unknown[0]!r}")
@@ -188,7 +198,9 @@ def _client(session: Session, partner: Partner, settings: ClientSettings) -> tup
     client.jwks_uri = checked_url(settings.jwks_uri, "jwks_uri") if settings.jwks_uri else None
     if settings.frontchannel_logout_uri is not None:
         uri = settings.frontchannel_logout_uri.strip()
-        client.frontchannel_logout_uri = checked_url(uri, "frontchannel_logout_uri") if uri else None
+        client.frontchannel_logout_uri = (
+            checked_url(uri, "frontchannel_logout_uri") if uri else None
+        )
     secret = None
     if settings.token_auth in ("client_secret_basic", "client_secret_post") and (
         existing is None or existing.client_secret_hash is None
@@ -246,27 +258,36 @@ def _identifier(partner: Partner, s: PartnerSettings) -> str:
     return default_identifier(partner.name)
 
 
-def add_partner(session: Session, settings: PartnerSettings, *, actor: str | None = None) -> Registered:
+def add_partner(
+    session: Session, settings: PartnerSettings, *, actor: str | None = None
+) -> Registered:
     """Register a partner organism with its SAML SP, OAuth client and services."""
     name = " ".join(settings.name.split())
     if not _NAME.match(name):
         raise DirectoryError(f"nom de partenaire invalide : {settings.name!r}")
     if any(_same_name(existing, name) for existing in session.scalars(select(Partner.name))):
         raise Duplicate(f"partenaire déjà enregistré : {name}")
-    partner = Partner(name=name, identifier="", claims=[], token_format="saml",
-                      token_lifetime_seconds=300, clock_skew_seconds=60, trusted_portal=False)
+    partner = Partner(
+        name=name,
+        identifier="",
+        claims=[],
+        token_format="saml",
+        token_lifetime_seconds=300,
+        clock_skew_seconds=60,
+        trusted_portal=False,
+    )
     session.add(partner)
     secret = _apply(session, partner, settings)
     partner.identifier = _identifier(partner, settings)
     _check_identifier_free(session, partner)
     session.flush()
-    audit.record(session, "partner.added", actor=actor, target=partner.name,
-                 data=describe(partner))
+    audit.record(session, "partner.added", actor=actor, target=partner.name, data=describe(partner))
     return Registered(partner, secret)
 
 
-def edit_partner(session: Session, name: str, settings: PartnerSettings, *,
-                 actor: str | None = None) -> Registered:
+def edit_partner(
+    session: Session, name: str, settings: PartnerSettings, *, actor: str | None = None
+) -> Registered:
     """Change a partner's settings (only what ``settings`` gives)."""
     partner = get_partner(session, name)
     secret = _apply(session, partner, settings)
@@ -274,8 +295,9 @@ def edit_partner(session: Session, name: str, settings: PartnerSettings, *,
         partner.identifier = _identifier(partner, settings)
         _check_identifier_free(session, partner)
     session.flush()
-    audit.record(session, "partner.edited", actor=actor, target=partner.name,
-                 data=describe(partner))
+    audit.record(
+        session, "partner.edited", actor=actor, target=partner.name, data=describe(partner)
+    )
     return Registered(partner, secret)
 
 
@@ -284,8 +306,11 @@ def _check_identifier_free(session: Session, partner: Partner) -> None:
     if other is not None and other is not partner:
         raise Duplicate(f"identifiant déjà utilisé par {other.name} : {partner.identifier}")
     if partner.saml is not None:
-        clash = session.scalars(select(SamlServiceProvider).where(
-            SamlServiceProvider.entity_id == partner.saml.entity_id)).first()
+        clash = session.scalars(
+            select(SamlServiceProvider).where(
+                SamlServiceProvider.entity_id == partner.saml.entity_id
+            )
+        ).first()
         if clash is not None and clash is not partner.saml:
             raise Duplicate(f"entityID déjà enregistré : {partner.saml.entity_id}")
 
@@ -303,14 +328,25 @@ def describe(partner: Partner) -> dict[str, Any]:
         "trusted_portal": partner.trusted_portal,
         "api_audience": partner.api_audience,
         "services": [s.code for s in partner.services],
-        "saml": None if partner.saml is None else {
-            "entity_id": partner.saml.entity_id, "acs": partner.saml.acs, "slo": partner.saml.slo,
-            "authn_requests_signed": partner.saml.authn_requests_signed},
-        "clients": [{"client_id": c.client_id, "token_auth": c.token_endpoint_auth_method,
-                     "redirect_uris": c.redirect_uris, "origins": c.origins,
-                     "grants": c.grant_types,
-                     "frontchannel_logout_uri": c.frontchannel_logout_uri}
-                    for c in partner.clients],
+        "saml": None
+        if partner.saml is None
+        else {
+            "entity_id": partner.saml.entity_id,
+            "acs": partner.saml.acs,
+            "slo": partner.saml.slo,
+            "authn_requests_signed": partner.saml.authn_requests_signed,
+        },
+        "clients": [
+            {
+                "client_id": c.client_id,
+                "token_auth": c.token_endpoint_auth_method,
+                "redirect_uris": c.redirect_uris,
+                "origins": c.origins,
+                "grants": c.grant_types,
+                "frontchannel_logout_uri": c.frontchannel_logout_uri,
+            }
+            for c in partner.clients
+        ],
     }
 
 
@@ -321,6 +357,8 @@ def list_partners(session: Session) -> list[Partner]:
 def services_of(session: Session, partner: Partner) -> list[Service]:
     """The services whose habilitations and PAGM the partner may receive: those named at
     registration, and those it hosts (``idp service add --partner NAME``)."""
-    hosted = session.scalars(select(Service).where(Service.partner_key == partner_key(partner.name)))
+    hosted = session.scalars(
+        select(Service).where(Service.partner_key == partner_key(partner.name))
+    )
     merged = {s.id: s for s in [*partner.services, *hosted]}
     return sorted(merged.values(), key=lambda s: s.code)

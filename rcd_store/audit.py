@@ -154,7 +154,8 @@ def record(
         row = _head(session, segment)
         if row is None:
             latest = session.scalars(
-                select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).first()
+                select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
+            ).first()
             anchor = {"anchor": latest.hash if latest else GENESIS}
             row = _append(session, segment, 0, GENESIS, ANCHOR_KIND, None, None, anchor)
         cached = (row.seq, row.hash)
@@ -185,7 +186,10 @@ def _check_segment(
         expected_prev = GENESIS if previous is None else previous.hash
         if event.seq != expected_seq:
             yield AuditProblem(
-                event.id, segment, event.seq, f"rang {expected_seq} attendu : événement supprimé ou déplacé"
+                event.id,
+                segment,
+                event.seq,
+                f"rang {expected_seq} attendu : événement supprimé ou déplacé",
             )
         elif event.prev_hash != expected_prev:
             yield AuditProblem(event.id, segment, event.seq, "chaînage rompu : événement réordonné")
@@ -200,7 +204,9 @@ def _check_segment(
             prev_hash=event.prev_hash,
         )
         if recomputed != event.hash:
-            yield AuditProblem(event.id, segment, event.seq, "contenu altéré (empreinte différente)")
+            yield AuditProblem(
+                event.id, segment, event.seq, "contenu altéré (empreinte différente)"
+            )
         if event.seq == 0:
             yield from _check_anchor(event, segment, known_hashes)
         previous = event
@@ -228,7 +234,7 @@ def verify(session: Session) -> list[AuditProblem]:
     problems: list[AuditProblem] = []
     for segment, segment_events in by_segment.items():
         problems.extend(_check_segment(segment, segment_events, known))
-    return sorted(problems, key=lambda p: (p.event_id or 0))
+    return sorted(problems, key=lambda p: p.event_id or 0)
 
 
 def export(session: Session, *, since: datetime | None = None) -> Iterator[dict[str, Any]]:

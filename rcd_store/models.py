@@ -85,7 +85,9 @@ class Establishment(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     siret: Mapped[str] = mapped_column(String(14), unique=True)
-    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("company.id", ondelete="CASCADE"), index=True
+    )
     head_office: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     address: Mapped[str | None] = mapped_column(String(400))
@@ -127,7 +129,9 @@ class Role(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     declarant_id: Mapped[str] = mapped_column(ForeignKey("declarant.id", ondelete="CASCADE"))
-    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("company.id", ondelete="CASCADE"), index=True
+    )
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

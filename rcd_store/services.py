@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
-from rcd_store.db import utcnow
+from rcd_store.db import rows_affected, utcnow
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
 from rcd_store.models import (
@@ -59,9 +59,13 @@ def _siret(value: str) -> str:
 
 
 def establishment_by_siret(session: Session, siret: str) -> Establishment:
-    found = session.scalars(select(Establishment).where(Establishment.siret == _siret(siret))).first()
+    found = session.scalars(
+        select(Establishment).where(Establishment.siret == _siret(siret))
+    ).first()
     if found is None:
-        raise NotFound(f"établissement inconnu : SIRET {siret} (ajoutez-le avec « idp company add »)")
+        raise NotFound(
+            f"établissement inconnu : SIRET {siret} (ajoutez-le avec « idp company add »)"
+        )
     return found
 
 
@@ -113,7 +117,9 @@ def add_company(
     siren = validate_siren(siret[:9])
     company = session.scalars(select(Company).where(Company.siren == siren)).first()
     if company is None:
-        company = Company(siren=siren, name=company_name, representative=representative, address=address)
+        company = Company(
+            siren=siren, name=company_name, representative=representative, address=address
+        )
         session.add(company)
         session.flush()
     establishment = Establishment(
@@ -121,8 +127,9 @@ def add_company(
     )
     session.add(establishment)
     session.flush()
-    audit.record(session, "company.establishment_added", actor=actor, target=siret,
-                 data={"siren": siren})
+    audit.record(
+        session, "company.establishment_added", actor=actor, target=siret, data={"siren": siren}
+    )
     return establishment
 
 
@@ -150,7 +157,12 @@ def add_declarant(
     except ValueError as exc:
         raise DirectoryError(f"nom ou prénom invalide : {exc}") from None
     email = checked_email(email) if email else None
-    if email and session.scalars(select(Declarant.id).where(Declarant.email_key == email.casefold())).first():
+    if (
+        email
+        and session.scalars(
+            select(Declarant.id).where(Declarant.email_key == email.casefold())
+        ).first()
+    ):
         raise Duplicate(f"adresse électronique déjà utilisée : {email}")
     if password is None:
         raise DirectoryError("mot de passe manquant")
@@ -172,9 +184,16 @@ def add_declarant(
     session.add(declarant)
     session.flush()
     role = CompanyRole.ADMINISTRATEUR if admin else CompanyRole.MEMBRE
-    session.add(Role(declarant_id=declarant.id, company_id=establishment.company_id, role=role.value))
-    audit.record(session, "declarant.created", actor=actor, target=declarant.id,
-                 data={"siret": establishment.siret, "role": role.value})
+    session.add(
+        Role(declarant_id=declarant.id, company_id=establishment.company_id, role=role.value)
+    )
+    audit.record(
+        session,
+        "declarant.created",
+        actor=actor,
+        target=declarant.id,
+        data={"siret": establishment.siret, "role": role.value},
+    )
     return declarant
 
 
@@ -185,7 +204,9 @@ def parse_pagm(values: Sequence[str]) -> dict[str, str]:
         role, sep, pagm = value.partition("=")
         role = role.strip().upper()
         if not sep or not pagm.strip() or role not in HabilitationRole.__members__:
-            raise DirectoryError(f"PAGM invalide : {value!r} (attendu RÔLE=CODE, rôle DECLARANT ou CONSULTATION)")
+            raise DirectoryError(
+                f"PAGM invalide : {value!r} (attendu RÔLE=CODE, rôle DECLARANT ou CONSULTATION)"
+            )
         if role in result:
             raise DirectoryError(f"PAGM en double pour le rôle {role}")
         result[role] = pagm.strip()
@@ -215,16 +236,31 @@ def add_service(
         raise DirectoryError("au moins un PAGM est requis (--pagm DECLARANT=CODE)")
     if session.scalars(select(Service.id).where(Service.code == code)).first():
         raise Duplicate(f"service déjà enregistré : {code}")
-    if numeric_id is not None and session.scalars(select(Service.id).where(Service.numeric_id == numeric_id)).first():
+    if (
+        numeric_id is not None
+        and session.scalars(select(Service.id).where(Service.numeric_id == numeric_id)).first()
+    ):
         raise Duplicate(f"identifiant numérique déjà utilisé : {numeric_id}")
-    service = Service(code=code, name=label, partner_name=partner_name,
-                      partner_key=partner_key(partner_name) if partner_name else None, mission=mission,
-                      numeric_id=numeric_id, min_acr=min_acr, identity_only=identity_only)
+    service = Service(
+        code=code,
+        name=label,
+        partner_name=partner_name,
+        partner_key=partner_key(partner_name) if partner_name else None,
+        mission=mission,
+        numeric_id=numeric_id,
+        min_acr=min_acr,
+        identity_only=identity_only,
+    )
     service.pagm = [ServicePagm(role=role, pagm=value) for role, value in sorted(pagm.items())]
     session.add(service)
     session.flush()
-    audit.record(session, "service.added", actor=actor, target=code,
-                 data={"partner": partner_name, "pagm": dict(pagm)})
+    audit.record(
+        session,
+        "service.added",
+        actor=actor,
+        target=code,
+        data={"partner": partner_name, "pagm": dict(pagm)},
+    )
     return service
 
 
@@ -240,7 +276,9 @@ def _may_act_for(
 ) -> bool:
     """The declarant holds a role in the establishment's company, or in a firm that
     holds an accepted mandate of that company for ``service``."""
-    companies = set(session.scalars(select(Role.company_id).where(Role.declarant_id == declarant.id)))
+    companies = set(
+        session.scalars(select(Role.company_id).where(Role.declarant_id == declarant.id))
+    )
     if establishment.company_id in companies:
         return True
     mandates = session.scalars(
@@ -251,11 +289,16 @@ def _may_act_for(
     return any(m.firm_company_id in companies and service.code in m.services for m in mandates)
 
 
-def _resolve(session: Session, declarant_id: str, siret: str, service_code: str,
-             role: str) -> tuple[Declarant, Establishment, Service, str]:
+def _resolve(
+    session: Session, declarant_id: str, siret: str, service_code: str, role: str
+) -> tuple[Declarant, Establishment, Service, str]:
     """The four parts of a habilitation, each validated (NotFound / DirectoryError)."""
-    return (get_declarant(session, declarant_id), establishment_by_siret(session, siret),
-            get_service(session, service_code), _role(role))
+    return (
+        get_declarant(session, declarant_id),
+        establishment_by_siret(session, siret),
+        get_service(session, service_code),
+        _role(role),
+    )
 
 
 @dataclass(frozen=True)
@@ -274,33 +317,49 @@ def grant_habilitation(
     actor: str | None = None,
 ) -> GrantResult:
     """Grant a habilitation; concurrent grants leave one row (unique constraint + ON CONFLICT)."""
-    declarant, establishment, service, role = _resolve(session, declarant_id, siret, service_code, role)
+    declarant, establishment, service, role = _resolve(
+        session, declarant_id, siret, service_code, role
+    )
     if not _may_act_for(session, declarant, establishment, service):
         raise DirectoryError(
             f"le déclarant {declarant.id} n'a aucun rôle dans l'entreprise {establishment.siret[:9]} "
             f"ni mandat pour elle sur le service {service.code}"
         )
-    values = {"declarant_id": declarant.id, "establishment_id": establishment.id,
-              "service_id": service.id, "role": role, "granted_by": actor, "granted_at": utcnow()}
+    values = {
+        "declarant_id": declarant.id,
+        "establishment_id": establishment.id,
+        "service_id": service.id,
+        "role": role,
+        "granted_by": actor,
+        "granted_at": utcnow(),
+    }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(Habilitation).values(**values).on_conflict_do_nothing().returning(Habilitation.id)
-    new_id = session.execute(stmt).scalar()
-    created = new_id is not None
-    if not created:
+    new_id: int | None = session.execute(stmt).scalar()
+    if new_id is None:
         row = _habilitation_row(session, declarant.id, establishment.id, service.id, role)
         if row.revoked_at is None:
             return GrantResult(row.id, False)
-        session.execute(update(Habilitation).where(Habilitation.id == row.id).values(
-            revoked_at=None, revoked_by=None, granted_by=actor, granted_at=utcnow()))
+        session.execute(
+            update(Habilitation)
+            .where(Habilitation.id == row.id)
+            .values(revoked_at=None, revoked_by=None, granted_by=actor, granted_at=utcnow())
+        )
         new_id = row.id
-    audit.record(session, "habilitation.granted", actor=actor, target=declarant.id,
-                 data={"siret": establishment.siret, "service": service.code, "role": role})
+    audit.record(
+        session,
+        "habilitation.granted",
+        actor=actor,
+        target=declarant.id,
+        data={"siret": establishment.siret, "service": service.code, "role": role},
+    )
     return GrantResult(new_id, True)
 
 
-def _habilitation_row(session: Session, declarant_id: str, establishment_id: int,
-                      service_id: int, role: str) -> Habilitation:
+def _habilitation_row(
+    session: Session, declarant_id: str, establishment_id: int, service_id: int, role: str
+) -> Habilitation:
     stmt = select(Habilitation).where(
         Habilitation.declarant_id == declarant_id,
         Habilitation.establishment_id == establishment_id,
@@ -323,17 +382,24 @@ def revoke_habilitation(
     actor: str | None = None,
 ) -> int:
     """Revoke an active habilitation; an absent or already revoked one is an error."""
-    declarant, establishment, service, role = _resolve(session, declarant_id, siret, service_code, role)
+    declarant, establishment, service, role = _resolve(
+        session, declarant_id, siret, service_code, role
+    )
     row = _habilitation_row(session, declarant.id, establishment.id, service.id, role)
     result = session.execute(
         update(Habilitation)
         .where(Habilitation.id == row.id, Habilitation.revoked_at.is_(None))
         .values(revoked_at=utcnow(), revoked_by=actor)
     )
-    if result.rowcount != 1:
+    if rows_affected(result) != 1:
         raise DirectoryError("habilitation déjà révoquée")
-    audit.record(session, "habilitation.revoked", actor=actor, target=declarant.id,
-                 data={"siret": establishment.siret, "service": service.code, "role": role})
+    audit.record(
+        session,
+        "habilitation.revoked",
+        actor=actor,
+        target=declarant.id,
+        data={"siret": establishment.siret, "service": service.code, "role": role},
+    )
     return row.id
 
 
@@ -352,18 +418,30 @@ def add_mandate(
         raise DirectoryError(str(exc)) from None
     if client_siren == firm_siren:
         raise DirectoryError("une entreprise ne peut pas se mandater elle-même")
-    companies = {c.siren: c for c in session.scalars(
-        select(Company).where(Company.siren.in_([client_siren, firm_siren])))}
+    companies = {
+        c.siren: c
+        for c in session.scalars(
+            select(Company).where(Company.siren.in_([client_siren, firm_siren]))
+        )
+    }
     for siren in (client_siren, firm_siren):
         if siren not in companies:
             raise NotFound(f"entreprise inconnue : SIREN {siren}")
     codes = [get_service(session, code).code for code in services]
-    mandate = Mandate(client_company_id=companies[client_siren].id,
-                      firm_company_id=companies[firm_siren].id, services=codes)
+    mandate = Mandate(
+        client_company_id=companies[client_siren].id,
+        firm_company_id=companies[firm_siren].id,
+        services=codes,
+    )
     session.add(mandate)
     session.flush()
-    audit.record(session, "mandate.accepted", actor=actor, target=client_siren,
-                 data={"firm": firm_siren, "services": codes})
+    audit.record(
+        session,
+        "mandate.accepted",
+        actor=actor,
+        target=client_siren,
+        data={"firm": firm_siren, "services": codes},
+    )
     return mandate
 
 
@@ -372,8 +450,11 @@ def active_habilitations(session: Session, declarant_id: str) -> list[Habilitati
     stmt = (
         select(Habilitation)
         .join(Service, Service.id == Habilitation.service_id)
-        .where(Habilitation.declarant_id == declarant_id, Habilitation.revoked_at.is_(None),
-               Service.state != "closed")
+        .where(
+            Habilitation.declarant_id == declarant_id,
+            Habilitation.revoked_at.is_(None),
+            Service.state != "closed",
+        )
         .order_by(Habilitation.id)
     )
     return list(session.scalars(stmt))
@@ -387,6 +468,9 @@ def check_password(
     if not declarant.password_hash or not passwords.verify(declarant.password_hash, password):
         return False
     if passwords.needs_rehash(declarant.password_hash):
-        session.execute(update(Declarant).where(Declarant.id == declarant.id)
-                        .values(password_hash=passwords.hash(password)))
+        session.execute(
+            update(Declarant)
+            .where(Declarant.id == declarant.id)
+            .values(password_hash=passwords.hash(password))
+        )
     return True

@@ -24,11 +24,20 @@ from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_si
 from rcd_store.models import Company, Establishment
 
 BATCH = 2000
-ETAB_REQUIRED = ("siren", "nic", "siret")
-UL_REQUIRED = ("siren",)
-ADDRESS_COLUMNS = ("numeroVoieEtablissement", "typeVoieEtablissement", "libelleVoieEtablissement",
-                   "codePostalEtablissement", "libelleCommuneEtablissement")
-NAME_COLUMNS = ("denominationUniteLegale", "denominationUsuelleEtablissement", "enseigne1Etablissement")
+ETAB_REQUIRED: tuple[str, ...] = ("siren", "nic", "siret")
+UL_REQUIRED: tuple[str, ...] = ("siren",)
+ADDRESS_COLUMNS = (
+    "numeroVoieEtablissement",
+    "typeVoieEtablissement",
+    "libelleVoieEtablissement",
+    "codePostalEtablissement",
+    "libelleCommuneEtablissement",
+)
+NAME_COLUMNS = (
+    "denominationUniteLegale",
+    "denominationUsuelleEtablissement",
+    "enseigne1Etablissement",
+)
 
 
 class ImportFormatError(ValueError):
@@ -105,14 +114,17 @@ def _etab_row(row: dict[str, str]) -> dict[str, Any]:
     return {
         "siren": siren,
         "siret": siret,
-        "head_office": (row.get("etablissementSiege") or "").strip().lower() in ("true", "1", "oui"),
+        "head_office": (row.get("etablissementSiege") or "").strip().lower()
+        in ("true", "1", "oui"),
         "active": (row.get("etatAdministratifEtablissement") or "A").strip().upper() != "F",
         "address": _address(row),
         "name": _name(row),
     }
 
 
-def _upsert_companies(session: Session, rows: list[dict[str, Any]], *, rename: bool) -> dict[str, int]:
+def _upsert_companies(
+    session: Session, rows: list[dict[str, Any]], *, rename: bool
+) -> dict[str, int]:
     names: dict[str, str | None] = {}
     for row in rows:
         names[row["siren"]] = row.get("name") or names.get(row["siren"])
@@ -120,7 +132,9 @@ def _upsert_companies(session: Session, rows: list[dict[str, Any]], *, rename: b
     values = [{"siren": s, "name": n or f"SIREN {s}"} for s, n in names.items()]
     stmt = insert(Company).values(values)
     if rename:
-        stmt = stmt.on_conflict_do_update(index_elements=["siren"], set_={"name": stmt.excluded.name})
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["siren"], set_={"name": stmt.excluded.name}
+        )
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=["siren"])
     session.execute(stmt)
@@ -133,14 +147,22 @@ def _flush_establishments(session: Session, rows: list[dict[str, Any]]) -> None:
     company_ids = _upsert_companies(session, list(by_siret.values()), rename=False)
     insert = _insert(session)
     values = [
-        {"siret": r["siret"], "company_id": company_ids[r["siren"]], "head_office": r["head_office"],
-         "active": r["active"], "address": r["address"]}
+        {
+            "siret": r["siret"],
+            "company_id": company_ids[r["siren"]],
+            "head_office": r["head_office"],
+            "active": r["active"],
+            "address": r["address"],
+        }
         for r in by_siret.values()
     ]
     stmt = insert(Establishment).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["siret"],
-        set_={key: getattr(stmt.excluded, key) for key in ("company_id", "head_office", "active", "address")},
+        set_={
+            key: getattr(stmt.excluded, key)
+            for key in ("company_id", "head_office", "active", "address")
+        },
     )
     session.execute(stmt)
 
@@ -209,9 +231,17 @@ def _import(
 
     with _reader(stream, required) as reader:
         _stream(reader, parse, flush, report, on_error, on_progress, batch)
-    audit.record(session, "sirene.imported", actor="import",
-                 data={"file": kind, "rows": report.rows, "imported": report.imported,
-                       "skipped": report.skipped})
+    audit.record(
+        session,
+        "sirene.imported",
+        actor="import",
+        data={
+            "file": kind,
+            "rows": report.rows,
+            "imported": report.imported,
+            "skipped": report.skipped,
+        },
+    )
     return report
 
 

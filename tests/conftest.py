@@ -115,8 +115,9 @@ class Result:
 
 
 @pytest.fixture
-def idp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        app_config: dict[str, Any]) -> Any:
+def idp(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], app_config: dict[str, Any]
+) -> Any:
     """Run ``idp ARGS`` in-process against the test database; returns a Result."""
     from idp.cli import main
 
@@ -128,7 +129,9 @@ def idp(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 
     def run(*args: str, stdin: str = "") -> Result:
         capsys.readouterr()
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8"))
+        monkeypatch.setattr(
+            sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode()), encoding="utf-8")
+        )
         try:
             code = main(list(args))
         except SystemExit as exc:

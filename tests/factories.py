@@ -20,13 +20,33 @@ def company(session: Any, siret: str = SIRET_A, name: str = "Boulangerie Dupont"
     return services.add_company(session, siret=siret, name=name)
 
 
-def service(session: Any, code: str = "DSN", partner: str = "URSSAF",
-            pagm: dict[str, str] | None = None) -> Any:
-    return services.add_service(session, code=code, name=f"Service {code}", partner=partner,
-                                pagm=pagm or {"DECLARANT": f"{code}_DECL"})
+def service(
+    session: Any, code: str = "DSN", partner: str = "URSSAF", pagm: dict[str, str] | None = None
+) -> Any:
+    return services.add_service(
+        session,
+        code=code,
+        name=f"Service {code}",
+        partner=partner,
+        pagm=pagm or {"DECLARANT": f"{code}_DECL"},
+    )
 
 
-def declarant(session: Any, siret: str = SIRET_A, last: str = "Dupont", first: str = "Élodie",
-              email: str | None = "elodie@dupont.example", admin: bool = False) -> Any:
-    return services.add_declarant(session, siret=siret, last_name=last, first_name=first,
-                                  email=email, password=PASSWORD, passwords=_passwords, admin=admin)
+def declarant(
+    session: Any,
+    siret: str = SIRET_A,
+    last: str = "Dupont",
+    first: str = "Élodie",
+    email: str | None = "elodie@dupont.example",
+    admin: bool = False,
+) -> Any:
+    return services.add_declarant(
+        session,
+        siret=siret,
+        last_name=last,
+        first_name=first,
+        email=email,
+        password=PASSWORD,
+        passwords=_passwords,
+        admin=admin,
+    )

@@ -186,6 +186,7 @@ def issue(
 
 # ---------------------------------------------------------------------- verify
 
+
 def _document_bytes(document: bytes | str, max_size: int) -> bytes:
     """Check 1 (presence, size): raw XML, or base64 as posted by the HTTP-POST binding."""
     data = (document.encode("utf-8") if isinstance(document, str) else document).strip()

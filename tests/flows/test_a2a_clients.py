@@ -137,5 +137,7 @@ def test_private_key_jwt_from_discovery(world: A2A, live: str) -> None:
     inspector.register_client_auth_method(
         ShortPrivateKeyJWT(None, alg="ES256", headers={"kid": key.kid})
     )
-    info = inspector.introspect_token(discovery["introspection_endpoint"], token=first["access_token"])
+    info = inspector.introspect_token(
+        discovery["introspection_endpoint"], token=first["access_token"]
+    )
     assert info.status_code == 200 and info.json()["active"] is True

@@ -22,11 +22,19 @@ from tests.conftest import MASTER_KEY
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                       reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
 ]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 SECOND = "Partenaire démo bis"
 
 
@@ -54,7 +62,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def portal(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[dict[str, Any]]:
+def portal(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> Iterator[dict[str, Any]]:
     from app import create_app
     from idp import demo
     from idp.db import database
@@ -66,9 +76,15 @@ def portal(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     folder = tmp_path_factory.mktemp("portal")
     shutil.copyfile(sqlite_template, folder / "idp.sqlite3")
     idp_port = _free_port()
-    app = create_app({"DATABASE_URL": f"sqlite:///{folder / 'idp.sqlite3'}",
-                      "INSTANCE_PATH": str(folder / "instance"), "MASTER_KEY": MASTER_KEY,
-                      "SECRET_KEY": "browser-test", "BASE_URL": f"http://127.0.0.1:{idp_port}"})
+    app = create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{folder / 'idp.sqlite3'}",
+            "INSTANCE_PATH": str(folder / "instance"),
+            "MASTER_KEY": MASTER_KEY,
+            "SECRET_KEY": "browser-test",
+            "BASE_URL": f"http://127.0.0.1:{idp_port}",
+        }
+    )
     ensure_keys(app)
     logins = demo.load(app)
     from werkzeug.serving import make_server
@@ -84,8 +100,12 @@ def portal(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
         threading.Thread(target=server.serve_forever, daemon=True).start()
         partners.append((site, server))
     elodie = next(login for login in logins if login.email.startswith("elodie"))
-    yield {"idp": f"http://127.0.0.1:{idp_port}", "first": partners[0][0].base_url,
-           "second": partners[1][0].base_url, "elodie": elodie}
+    yield {
+        "idp": f"http://127.0.0.1:{idp_port}",
+        "first": partners[0][0].base_url,
+        "second": partners[1][0].base_url,
+        "elodie": elodie,
+    }
     for server in [idp_server, *(s for _, s in partners)]:
         server.shutdown()
         server.server_close()
@@ -101,8 +121,13 @@ def page(portal: dict[str, Any]) -> Iterator[Any]:
         tab = context.new_page()
         tab.set_default_timeout(15_000)
         tab.password_prompts = []  # type: ignore[attr-defined]
-        tab.on("framenavigated", lambda frame: frame.url.split("?")[0].endswith("/connexion")
-               and tab.password_prompts.append(frame.url))  # type: ignore[attr-defined]
+        tab.on(
+            "framenavigated",
+            lambda frame: (
+                frame.url.split("?")[0].endswith("/connexion")
+                and tab.password_prompts.append(frame.url)
+            ),
+        )  # type: ignore[attr-defined]
         yield tab
         context.close()
         browser.close()
@@ -125,7 +150,9 @@ def test_1_portal_login_then_navigation_to_the_partner(portal: dict[str, Any], p
     page.locator("#mot_de_passe_siret").press("Enter")
     page.wait_for_url(f"{portal['idp']}/tableau-de-bord")
     assert page.get_by_role("heading", name="Tableau de bord").is_visible()
-    page.get_by_role("button", name="Accéder à Déclaration sociale nominative chez Partenaire démo").first.click()
+    page.get_by_role(
+        "button", name="Accéder à Déclaration sociale nominative chez Partenaire démo"
+    ).first.click()
     page.wait_for_url(f"{portal['first']}/")  # auto-posted jeton, verified by the partner
     arrival = _arrival(page, "saml")
     assert elodie.declarant_id in arrival.locator(".sujet").inner_text()
@@ -147,7 +174,9 @@ def test_2_second_partner_saml_without_password(portal: dict[str, Any], page: An
 
 def test_3_second_partner_oidc_without_password(portal: dict[str, Any], page: Any) -> None:
     page.goto(f"{portal['second']}/")
-    page.get_by_role("link", name="Se connecter avec le service d'identité (OpenID Connect)").click()
+    page.get_by_role(
+        "link", name="Se connecter avec le service d'identité (OpenID Connect)"
+    ).click()
     page.wait_for_load_state()
     if page.url.startswith(portal["idp"]):  # consent, asked once per client
         page.get_by_role("button", name="Autoriser").click()
@@ -157,7 +186,9 @@ def test_3_second_partner_oidc_without_password(portal: dict[str, Any], page: An
     assert page.password_prompts == []
 
 
-def test_4_logout_at_the_portal_logs_out_at_both_partners(portal: dict[str, Any], page: Any) -> None:
+def test_4_logout_at_the_portal_logs_out_at_both_partners(
+    portal: dict[str, Any], page: Any
+) -> None:
     page.goto(f"{portal['idp']}/tableau-de-bord")
     with page.expect_response(lambda r: "/saml/slo" in r.url and portal["second"] in r.url):
         page.get_by_role("button", name="Se déconnecter").click()

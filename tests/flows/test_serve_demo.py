@@ -30,8 +30,13 @@ def test_serve_demo_answers_healthz_within_10s(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env["IDP_INSTANCE_PATH"] = str(tmp_path / "instance")
     started = time.monotonic()
-    proc = subprocess.Popen([_idp(), "serve", "--demo", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [_idp(), "serve", "--demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         status = None
         while time.monotonic() - started < 10:
@@ -48,6 +53,12 @@ def test_serve_demo_answers_healthz_within_10s(tmp_path) -> None:
     assert "Mot de passe de tous les comptes" in output
     assert "73282932000074" in output
     # idempotent: a second start on the same folder loads nothing twice
-    second = subprocess.run([_idp(), "audit", "verify"], env=env, capture_output=True, text=True, check=False,
-                            timeout=60)
+    second = subprocess.run(
+        [_idp(), "audit", "verify"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert second.returncode == 0, second.stderr

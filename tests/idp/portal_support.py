@@ -33,22 +33,46 @@ def csrf_of(html: str) -> str:
     return next(value for name, value in hidden_fields(html) if name == "csrf_token")
 
 
-def saml_partner(session: Any, name: str, services: list[str], *, entity_id: str, acs: str,
-                 trusted_portal: bool = False, landing_url: str | None = None) -> Any:
+def saml_partner(
+    session: Any,
+    name: str,
+    services: list[str],
+    *,
+    entity_id: str,
+    acs: str,
+    trusted_portal: bool = False,
+    landing_url: str | None = None,
+) -> Any:
     """A SAML partner registered from generated metadata; returns its signing key."""
     metadata, key = sp_metadata(entity_id, acs)
-    add_partner(session, PartnerSettings(name=name, saml_metadata=metadata, services=services,
-                                         trusted_portal=trusted_portal, landing_url=landing_url))
+    add_partner(
+        session,
+        PartnerSettings(
+            name=name,
+            saml_metadata=metadata,
+            services=services,
+            trusted_portal=trusted_portal,
+            landing_url=landing_url,
+        ),
+    )
     session.commit()
     return key
 
 
 def jwt_partner(session: Any, name: str, services: list[str], *, landing_url: str) -> str:
     """A partner receiving Interops-R JWTs at ``landing_url``; returns its identifier."""
-    registered = add_partner(session, PartnerSettings(
-        name=name, services=services, landing_url=landing_url, token_format="jwt",
-        client=ClientSettings(client_id=f"{name.lower()}-client", token_auth="none",
-                              redirect_uris=[landing_url])))
+    registered = add_partner(
+        session,
+        PartnerSettings(
+            name=name,
+            services=services,
+            landing_url=landing_url,
+            token_format="jwt",
+            client=ClientSettings(
+                client_id=f"{name.lower()}-client", token_auth="none", redirect_uris=[landing_url]
+            ),
+        ),
+    )
     session.commit()
     return str(registered.partner.identifier)
 

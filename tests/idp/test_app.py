@@ -8,8 +8,12 @@ from idp.config import ConfigError, load
 
 
 def test_config_precedence(tmp_path) -> None:
-    env = {"IDP_BASE_URL": "https://env.example/", "IDP_DEMO": "true",
-           "IDP_INSTANCE_PATH": str(tmp_path), "IDP_ARGON2_TIME_COST": "3"}
+    env = {
+        "IDP_BASE_URL": "https://env.example/",
+        "IDP_DEMO": "true",
+        "IDP_INSTANCE_PATH": str(tmp_path),
+        "IDP_ARGON2_TIME_COST": "3",
+    }
     config = load({"DEMO": False}, environ=env)
     assert config["BASE_URL"] == "https://env.example"  # env over default, no trailing slash
     assert config["DEMO"] is False  # override over env
@@ -34,7 +38,9 @@ def test_embedded_database_generates_a_private_master_key(tmp_path, monkeypatch)
 def test_other_database_refuses_to_start_without_master_key(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("IDP_MASTER_KEY", raising=False)
     with pytest.raises(ConfigError, match="IDP_MASTER_KEY"):
-        create_app({"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db")})
+        create_app(
+            {"INSTANCE_PATH": str(tmp_path), "DATABASE_URL": "sqlite:///" + str(tmp_path / "x.db")}
+        )
 
 
 def test_healthz_and_home(app) -> None:

@@ -11,11 +11,39 @@ from tests.factories import PASSWORD, SIRET_A, SIRET_A2, SIRET_B, SIRET_FIRM
 def directory(idp):
     """A company, a service and a declarant created through the CLI itself."""
     assert idp("company", "add", "--siret", SIRET_A, "--name", "Boulangerie Dupont").code == 0
-    assert idp("service", "add", "--code", "DSN", "--name", "DSN", "--partner", "URSSAF",
-               "--pagm", "DECLARANT=DSN_DECL", "--pagm", "CONSULTATION=DSN_CONS").code == 0
-    result = idp("declarant", "add", "--siret", SIRET_A, "--last-name", "Dupont",
-                 "--first-name", "Élodie", "--email", "elodie@dupont.example", "--admin",
-                 "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    assert (
+        idp(
+            "service",
+            "add",
+            "--code",
+            "DSN",
+            "--name",
+            "DSN",
+            "--partner",
+            "URSSAF",
+            "--pagm",
+            "DECLARANT=DSN_DECL",
+            "--pagm",
+            "CONSULTATION=DSN_CONS",
+        ).code
+        == 0
+    )
+    result = idp(
+        "declarant",
+        "add",
+        "--siret",
+        SIRET_A,
+        "--last-name",
+        "Dupont",
+        "--first-name",
+        "Élodie",
+        "--email",
+        "elodie@dupont.example",
+        "--admin",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert result.code == 0, result.err
     return json.loads(result.out)["declarant_id"]
 
@@ -29,14 +57,33 @@ def test_help_is_french(idp) -> None:
 def test_commands_print_what_they_did(idp, directory) -> None:
     result = idp("company", "add", "--siret", SIRET_A2, "--name", "Boulangerie Dupont", "--json")
     assert json.loads(result.out) == {"siret": SIRET_A2, "siren": SIRET_A[:9], "head_office": False}
-    result = idp("habilitation", "grant", "--declarant", directory, "--siret", SIRET_A2,
-                 "--service", "DSN")
+    result = idp(
+        "habilitation", "grant", "--declarant", directory, "--siret", SIRET_A2, "--service", "DSN"
+    )
     assert result.code == 0 and "habilitation accordée" in result.out
-    result = idp("habilitation", "grant", "--declarant", directory, "--siret", SIRET_A2,
-                 "--service", "DSN", "--json")
+    result = idp(
+        "habilitation",
+        "grant",
+        "--declarant",
+        directory,
+        "--siret",
+        SIRET_A2,
+        "--service",
+        "DSN",
+        "--json",
+    )
     assert json.loads(result.out)["created"] is False
-    result = idp("habilitation", "revoke", "--json", "--declarant", directory, "--siret", SIRET_A2,
-                 "--service", "DSN")
+    result = idp(
+        "habilitation",
+        "revoke",
+        "--json",
+        "--declarant",
+        directory,
+        "--siret",
+        SIRET_A2,
+        "--service",
+        "DSN",
+    )
     assert json.loads(result.out)["revoked"] is True
     result = idp("audit", "verify")
     assert result.code == 0 and "journal intègre" in result.out
@@ -48,58 +95,234 @@ def test_commands_print_what_they_did(idp, directory) -> None:
 
 
 def test_declarant_json_is_one_object(idp, directory) -> None:
-    result = idp("declarant", "add", "--siret", SIRET_A, "--last-name", "Martin", "--first-name",
-                 "Jean", "--password-stdin", "--json", stdin="une phrase de passe longue\n")
+    result = idp(
+        "declarant",
+        "add",
+        "--siret",
+        SIRET_A,
+        "--last-name",
+        "Martin",
+        "--first-name",
+        "Jean",
+        "--password-stdin",
+        "--json",
+        stdin="une phrase de passe longue\n",
+    )
     payload = json.loads(result.out)
     assert set(payload) >= {"declarant_id"} and payload["declarant_id"] != directory
 
 
 BAD = [
-    ("siret checksum", ["company", "add", "--siret", "73282932000075", "--name", "X"], "SIRET invalide"),
+    (
+        "siret checksum",
+        ["company", "add", "--siret", "73282932000075", "--name", "X"],
+        "SIRET invalide",
+    ),
     ("duplicate siret", ["company", "add", "--siret", SIRET_A, "--name", "X"], "déjà enregistré"),
     ("missing field", ["company", "add", "--siret", SIRET_B], "--name"),
-    ("unknown declarant", ["habilitation", "grant", "--declarant", "Dinconnu", "--siret", SIRET_A,
-                           "--service", "DSN"], "déclarant inconnu"),
-    ("unknown service", ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_A,
-                         "--service", "NOPE"], "service inconnu"),
-    ("unknown establishment", ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_B,
-                               "--service", "DSN"], "établissement inconnu"),
-    ("bad role", ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_A,
-                  "--service", "DSN", "--role", "CHEF"], "rôle inconnu"),
-    ("revoke absent", ["habilitation", "revoke", "--declarant", "{id}", "--siret", SIRET_A,
-                       "--service", "DSN", "--role", "CONSULTATION"], "inexistante"),
-    ("duplicate service", ["service", "add", "--code", "DSN", "--name", "D", "--partner", "U",
-                           "--pagm", "DECLARANT=X"], "déjà enregistré"),
-    ("bad pagm", ["service", "add", "--code", "ATMP", "--name", "A", "--partner", "AM",
-                  "--pagm", "DECLARANT"], "PAGM invalide"),
+    (
+        "unknown declarant",
+        [
+            "habilitation",
+            "grant",
+            "--declarant",
+            "Dinconnu",
+            "--siret",
+            SIRET_A,
+            "--service",
+            "DSN",
+        ],
+        "déclarant inconnu",
+    ),
+    (
+        "unknown service",
+        ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_A, "--service", "NOPE"],
+        "service inconnu",
+    ),
+    (
+        "unknown establishment",
+        ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_B, "--service", "DSN"],
+        "établissement inconnu",
+    ),
+    (
+        "bad role",
+        [
+            "habilitation",
+            "grant",
+            "--declarant",
+            "{id}",
+            "--siret",
+            SIRET_A,
+            "--service",
+            "DSN",
+            "--role",
+            "CHEF",
+        ],
+        "rôle inconnu",
+    ),
+    (
+        "revoke absent",
+        [
+            "habilitation",
+            "revoke",
+            "--declarant",
+            "{id}",
+            "--siret",
+            SIRET_A,
+            "--service",
+            "DSN",
+            "--role",
+            "CONSULTATION",
+        ],
+        "inexistante",
+    ),
+    (
+        "duplicate service",
+        [
+            "service",
+            "add",
+            "--code",
+            "DSN",
+            "--name",
+            "D",
+            "--partner",
+            "U",
+            "--pagm",
+            "DECLARANT=X",
+        ],
+        "déjà enregistré",
+    ),
+    (
+        "bad pagm",
+        [
+            "service",
+            "add",
+            "--code",
+            "ATMP",
+            "--name",
+            "A",
+            "--partner",
+            "AM",
+            "--pagm",
+            "DECLARANT",
+        ],
+        "PAGM invalide",
+    ),
     ("no pagm", ["service", "add", "--code", "ATMP", "--name", "A", "--partner", "AM"], "PAGM"),
-    ("duplicate email", ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name",
-                         "Y", "--email", "ELODIE@dupont.example", "--password-stdin"], "déjà utilisée"),
-    ("bad email", ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name", "Y",
-                   "--email", "pas-une-adresse", "--password-stdin"], "adresse électronique invalide"),
-    ("weak password", ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name",
-                       "Y", "--password-stdin", "<stdin>motdepasse123"], "trop courant"),
-    ("short password", ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name",
-                        "Y", "--password-stdin", "<stdin>court"], "trop court"),
-    ("no password", ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name", "Y"],
-     "--password-stdin"),
-    ("declarant unknown siret", ["declarant", "add", "--siret", SIRET_B, "--last-name", "X",
-                                 "--first-name", "Y", "--password-stdin"], "établissement inconnu"),
-    ("mandate unknown firm", ["mandate", "add", "--client-siren", SIRET_A[:9], "--firm-siren",
-                              SIRET_FIRM[:9], "--service", "DSN"], "entreprise inconnue"),
+    (
+        "duplicate email",
+        [
+            "declarant",
+            "add",
+            "--siret",
+            SIRET_A,
+            "--last-name",
+            "X",
+            "--first-name",
+            "Y",
+            "--email",
+            "ELODIE@dupont.example",
+            "--password-stdin",
+        ],
+        "déjà utilisée",
+    ),
+    (
+        "bad email",
+        [
+            "declarant",
+            "add",
+            "--siret",
+            SIRET_A,
+            "--last-name",
+            "X",
+            "--first-name",
+            "Y",
+            "--email",
+            "pas-une-adresse",
+            "--password-stdin",
+        ],
+        "adresse électronique invalide",
+    ),
+    (
+        "weak password",
+        [
+            "declarant",
+            "add",
+            "--siret",
+            SIRET_A,
+            "--last-name",
+            "X",
+            "--first-name",
+            "Y",
+            "--password-stdin",
+            "<stdin>motdepasse123",
+        ],
+        "trop courant",
+    ),
+    (
+        "short password",
+        [
+            "declarant",
+            "add",
+            "--siret",
+            SIRET_A,
+            "--last-name",
+            "X",
+            "--first-name",
+            "Y",
+            "--password-stdin",
+            "<stdin>court",
+        ],
+        "trop court",
+    ),
+    (
+        "no password",
+        ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name", "Y"],
+        "--password-stdin",
+    ),
+    (
+        "declarant unknown siret",
+        [
+            "declarant",
+            "add",
+            "--siret",
+            SIRET_B,
+            "--last-name",
+            "X",
+            "--first-name",
+            "Y",
+            "--password-stdin",
+        ],
+        "établissement inconnu",
+    ),
+    (
+        "mandate unknown firm",
+        [
+            "mandate",
+            "add",
+            "--client-siren",
+            SIRET_A[:9],
+            "--firm-siren",
+            SIRET_FIRM[:9],
+            "--service",
+            "DSN",
+        ],
+        "entreprise inconnue",
+    ),
     ("bad since", ["audit", "export", "--since", "hier"], "date invalide"),
     ("unknown option", ["company", "add", "--siret", SIRET_A, "--name", "X", "--bogus"], "bogus"),
 ]
 
 
 @pytest.mark.parametrize(("case", "argv", "expected"), BAD, ids=[b[0] for b in BAD])
-def test_bad_input_is_one_line_and_changes_nothing(idp, directory, db_snapshot, case, argv,
-                                                   expected) -> None:
+def test_bad_input_is_one_line_and_changes_nothing(
+    idp, directory, db_snapshot, case, argv, expected
+) -> None:
     stdin = PASSWORD + "\n"
     args = []
     for arg in argv:
         if arg.startswith("<stdin>"):
-            stdin = arg[len("<stdin>"):] + "\n"
+            stdin = arg[len("<stdin>") :] + "\n"
         else:
             args.append(arg.replace("{id}", directory))
     before = db_snapshot()
@@ -117,7 +340,9 @@ def test_audit_verify_names_the_altered_event(idp, directory, engine) -> None:
 
     with engine.begin() as conn:
         event_id = conn.execute(text("SELECT max(id) FROM audit_event")).scalar()
-        conn.execute(text("UPDATE audit_event SET target = 'Dautre' WHERE id = :i"), {"i": event_id})
+        conn.execute(
+            text("UPDATE audit_event SET target = 'Dautre' WHERE id = :i"), {"i": event_id}
+        )
     result = idp("audit", "verify")
     assert result.code == 1
     assert f"événement {event_id} " in result.err and "altéré" in result.err

@@ -9,7 +9,11 @@ def test_list_creates_keys_on_first_use(idp) -> None:
     result = idp("keys", "list", "--json")
     keys = json.loads(result.out)["keys"]
     assert sorted((k["use"], k["state"]) for k in keys) == [
-        ("jwt", "active"), ("jwt", "next"), ("saml", "active"), ("saml", "next")]
+        ("jwt", "active"),
+        ("jwt", "next"),
+        ("saml", "active"),
+        ("saml", "next"),
+    ]
     assert {k["alg"] for k in keys if k["use"] == "jwt"} == {"ES256"}
     assert {k["alg"] for k in keys if k["use"] == "saml"} == {"RS256"}
 
@@ -43,18 +47,49 @@ def test_jwks_publishes_next_active_and_retiring(app, idp) -> None:
 
 
 def test_export_import_round_trip(idp, tmp_path) -> None:
-    kid = next(k["kid"] for k in json.loads(idp("keys", "list", "--json").out)["keys"]
-               if k["use"] == "saml" and k["state"] == "next")
+    kid = next(
+        k["kid"]
+        for k in json.loads(idp("keys", "list", "--json").out)["keys"]
+        if k["use"] == "saml" and k["state"] == "next"
+    )
     out = tmp_path / "key.p12"
-    result = idp("keys", "export", "--kid", kid, "--format", "pkcs12", "--out", str(out),
-                 "--passphrase-stdin", stdin="une phrase de passe\n")
+    result = idp(
+        "keys",
+        "export",
+        "--kid",
+        kid,
+        "--format",
+        "pkcs12",
+        "--out",
+        str(out),
+        "--passphrase-stdin",
+        stdin="une phrase de passe\n",
+    )
     assert result.code == 0, result.err
     assert oct(out.stat().st_mode & 0o777) == "0o600"
-    again = idp("keys", "import", str(out), "--use", "saml", "--format", "pkcs12",
-                "--passphrase-stdin", stdin="une phrase de passe\n")
+    again = idp(
+        "keys",
+        "import",
+        str(out),
+        "--use",
+        "saml",
+        "--format",
+        "pkcs12",
+        "--passphrase-stdin",
+        stdin="une phrase de passe\n",
+    )
     assert again.code == 1 and "import refusé" in again.err  # same kid already stored
-    wrong = idp("keys", "import", str(out), "--use", "saml", "--format", "pkcs12",
-                "--passphrase-stdin", stdin="mauvaise\n")
+    wrong = idp(
+        "keys",
+        "import",
+        str(out),
+        "--use",
+        "saml",
+        "--format",
+        "pkcs12",
+        "--passphrase-stdin",
+        stdin="mauvaise\n",
+    )
     assert wrong.code == 1 and wrong.err.count("\n") == 1
     assert idp("keys", "export", "--kid", "nope", "--out", str(tmp_path / "x")).code == 1
     assert idp("keys", "export", "--kid", kid, "--out", str(out)).code == 1  # exists
@@ -65,7 +100,8 @@ def test_import_pem(idp, tmp_path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path = tmp_path / "k.pem"
     path.write_bytes(pem)
     idp("keys", "list")  # the keyring exists: an imported key waits as "next"

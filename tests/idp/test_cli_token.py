@@ -12,17 +12,53 @@ from tests.factories import PASSWORD, SIRET_A, SIRET_A2
 def declarant_id(idp) -> str:
     idp("company", "add", "--siret", SIRET_A, "--name", "Boulangerie Dupont")
     idp("company", "add", "--siret", SIRET_A2, "--name", "Boulangerie Dupont")
-    idp("service", "add", "--code", "DSN", "--name", "DSN", "--partner", "URSSAF",
-        "--pagm", "DECLARANT=DSN_DECL")
-    idp("service", "add", "--code", "ATMP", "--name", "AT/MP", "--partner", "Assurance Maladie",
-        "--pagm", "DECLARANT=ATMP_GEST")
-    out = idp("declarant", "add", "--siret", SIRET_A, "--last-name", "Dupont", "--first-name",
-              "Élodie", "--email", "e@dupont.example", "--password-stdin", "--json",
-              stdin=PASSWORD + "\n").out
+    idp(
+        "service",
+        "add",
+        "--code",
+        "DSN",
+        "--name",
+        "DSN",
+        "--partner",
+        "URSSAF",
+        "--pagm",
+        "DECLARANT=DSN_DECL",
+    )
+    idp(
+        "service",
+        "add",
+        "--code",
+        "ATMP",
+        "--name",
+        "AT/MP",
+        "--partner",
+        "Assurance Maladie",
+        "--pagm",
+        "DECLARANT=ATMP_GEST",
+    )
+    out = idp(
+        "declarant",
+        "add",
+        "--siret",
+        SIRET_A,
+        "--last-name",
+        "Dupont",
+        "--first-name",
+        "Élodie",
+        "--email",
+        "e@dupont.example",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    ).out
     person = json.loads(out)["declarant_id"]
     for siret, code in ((SIRET_A, "DSN"), (SIRET_A2, "DSN"), (SIRET_A, "ATMP")):
-        assert idp("habilitation", "grant", "--declarant", person, "--siret", siret,
-                   "--service", code).code == 0
+        assert (
+            idp(
+                "habilitation", "grant", "--declarant", person, "--siret", siret, "--service", code
+            ).code
+            == 0
+        )
     return person
 
 
@@ -38,11 +74,13 @@ def published(app, tmp_path, idp):
 
 
 @pytest.mark.parametrize("fmt", ["saml", "jwt"])
-def test_issue_then_verify_minimised(idp, declarant_id, published, tmp_path, monkeypatch, app,
-                                     fmt) -> None:
+def test_issue_then_verify_minimised(
+    idp, declarant_id, published, tmp_path, monkeypatch, app, fmt
+) -> None:
     metadata, jwks = published
-    token = idp("token", "issue", "--declarant", declarant_id, "--partner", "URSSAF",
-                "--format", fmt)
+    token = idp(
+        "token", "issue", "--declarant", declarant_id, "--partner", "URSSAF", "--format", fmt
+    )
     assert token.code == 0, token.err
     path = tmp_path / f"token.{fmt}"
     path.write_text(token.out.strip())
@@ -50,8 +88,11 @@ def test_issue_then_verify_minimised(idp, declarant_id, published, tmp_path, mon
     monkeypatch.setenv("IDP_INSTANCE_PATH", str(tmp_path / "partner"))
     monkeypatch.delenv("IDP_DATABASE_URL")
     monkeypatch.delenv("IDP_MASTER_KEY")
-    trust = ["--metadata", str(metadata)] if fmt == "saml" else [
-        "--jwks", str(jwks), "--issuer", app.config["BASE_URL"]]
+    trust = (
+        ["--metadata", str(metadata)]
+        if fmt == "saml"
+        else ["--jwks", str(jwks), "--issuer", app.config["BASE_URL"]]
+    )
     audience = partner_audience("URSSAF")
     result = idp("token", "verify", "--audience", audience, *trust, str(path))
     assert result.code == 0, result.out + result.err
@@ -74,8 +115,16 @@ def test_verify_tampered_from_stdin(idp, declarant_id, published, app) -> None:
     metadata, _ = published
     token = idp("token", "issue", "--declarant", declarant_id, "--partner", "URSSAF").out
     tampered = token.replace("DSN_DECL", "DSN_DECX")
-    result = idp("token", "verify", "--audience", partner_audience("URSSAF"), "--metadata",
-                 str(metadata), "-", stdin=tampered)
+    result = idp(
+        "token",
+        "verify",
+        "--audience",
+        partner_audience("URSSAF"),
+        "--metadata",
+        str(metadata),
+        "-",
+        stdin=tampered,
+    )
     assert result.code == 1 and result.out.startswith("wsse:FailedCheck")
 
 
@@ -95,8 +144,17 @@ def test_issue_errors(idp, declarant_id) -> None:
 
 
 def test_issue_is_audited(idp, declarant_id) -> None:
-    result = idp("token", "issue", "--declarant", declarant_id, "--partner", "URSSAF",
-                 "--format", "jwt", "--json")
+    result = idp(
+        "token",
+        "issue",
+        "--declarant",
+        declarant_id,
+        "--partner",
+        "URSSAF",
+        "--format",
+        "jwt",
+        "--json",
+    )
     token_id = json.loads(result.out)["id"]
     events = [json.loads(line) for line in idp("audit", "export").out.splitlines()]
     issued = [e for e in events if e["kind"] == "token.issued"]

@@ -20,12 +20,21 @@ def _directory(session: Any) -> Any:
     f.service(session, "DSN", "URSSAF", {"DECLARANT": "DSN_DECL", "CONSULTATION": "DSN_CONS"})
     f.service(session, "ATMP", "Assurance Maladie")
     person = f.declarant(session)
-    for siret, code, role in ((f.SIRET_A, "DSN", "DECLARANT"), (f.SIRET_A, "ATMP", "DECLARANT"),
-                              (f.SIRET_A2, "DSN", "CONSULTATION")):
-        services.grant_habilitation(session, declarant_id=person.id, siret=siret, service_code=code,
-                                    role=role)
-    saml_partner(session, "URSSAF", ["DSN"], entity_id="https://urssaf.example/sp",
-                 acs="https://urssaf.example/acs")
+    for siret, code, role in (
+        (f.SIRET_A, "DSN", "DECLARANT"),
+        (f.SIRET_A, "ATMP", "DECLARANT"),
+        (f.SIRET_A2, "DSN", "CONSULTATION"),
+    ):
+        services.grant_habilitation(
+            session, declarant_id=person.id, siret=siret, service_code=code, role=role
+        )
+    saml_partner(
+        session,
+        "URSSAF",
+        ["DSN"],
+        entity_id="https://urssaf.example/sp",
+        acs="https://urssaf.example/acs",
+    )
     session.commit()
     return person
 
@@ -61,13 +70,16 @@ def test_services_grouped_by_establishment(app: Any, session: Any) -> None:
 
 def test_accounting_firm_sees_client_services(app: Any, session: Any) -> None:
     _directory(session)
-    services.add_mandate(session, client_siren=f.SIRET_B[:9], firm_siren=f.SIRET_FIRM[:9],
-                         services=["DSN"])
+    services.add_mandate(
+        session, client_siren=f.SIRET_B[:9], firm_siren=f.SIRET_FIRM[:9], services=["DSN"]
+    )
     accountant = f.declarant(session, f.SIRET_FIRM, "Lefèvre", "Claire", "claire@cabinet.example")
-    services.grant_habilitation(session, declarant_id=accountant.id, siret=f.SIRET_B,
-                                service_code="DSN")
-    services.grant_habilitation(session, declarant_id=accountant.id, siret=f.SIRET_FIRM,
-                                service_code="ATMP")
+    services.grant_habilitation(
+        session, declarant_id=accountant.id, siret=f.SIRET_B, service_code="DSN"
+    )
+    services.grant_habilitation(
+        session, declarant_id=accountant.id, siret=f.SIRET_FIRM, service_code="ATMP"
+    )
     session.commit()
     client = app.test_client()
     log_in(app, client, accountant.id)
@@ -82,7 +94,9 @@ def test_accounting_firm_sees_client_services(app: Any, session: Any) -> None:
 
 def test_revoked_habilitation_leaves_the_dashboard(app: Any, session: Any) -> None:
     person = _directory(session)
-    services.revoke_habilitation(session, declarant_id=person.id, siret=f.SIRET_A, service_code="ATMP")
+    services.revoke_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="ATMP"
+    )
     session.commit()
     client = app.test_client()
     log_in(app, client, person.id)

@@ -54,8 +54,12 @@ def test_registration_is_idempotent(app: Any, session: Any, world: Any) -> None:
     assert partner.landing_url == f"{PARTNER_URL}/saml/acs"
     assert [s.code for s in partner.services] == ["DSN"]
     assert partner.saml is not None and partner.saml.authn_requests_signed
-    assert partner.saml.slo == [{"binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
-                                 "url": f"{PARTNER_URL}/saml/slo"}]
+    assert partner.saml.slo == [
+        {
+            "binding": "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect",
+            "url": f"{PARTNER_URL}/saml/slo",
+        }
+    ]
     client = session.scalars(select(OAuthClient)).one()
     assert client.public and client.redirect_uris[0] == f"{PARTNER_URL}/oidc/callback"
     assert session.scalar(select(func.count()).select_from(Partner)) == 1
@@ -125,7 +129,9 @@ def test_sp_initiated_login_and_single_logout(app: Any, world: Any) -> None:
     # logging out at the portal sends the partner a signed LogoutRequest
     csrf = csrf_of(idp_client.get("/tableau-de-bord").get_data(as_text=True))
     logout_page = idp_client.post("/deconnexion", data={"csrf_token": csrf}).get_data(as_text=True)
-    urls = [u.replace("&amp;", "&") for u in re.findall(r'src="([^"]+/saml/slo\?[^"]+)"', logout_page)]
+    urls = [
+        u.replace("&amp;", "&") for u in re.findall(r'src="([^"]+/saml/slo\?[^"]+)"', logout_page)
+    ]
     assert len(urls) == 1
     parts = urlsplit(urls[0])
     answered = partner.get(f"{parts.path}?{parts.query}")
@@ -139,13 +145,15 @@ def test_unsigned_logout_request_is_refused(world: Any) -> None:
     assert response.status_code == 400
 
 
-def test_demo_partner_command_registers_and_serves(idp: Any, monkeypatch: pytest.MonkeyPatch,
-                                                   app: Any, session: Any) -> None:
+def test_demo_partner_command_registers_and_serves(
+    idp: Any, monkeypatch: pytest.MonkeyPatch, app: Any, session: Any
+) -> None:
     import werkzeug.serving
 
     served: list[tuple[str, int]] = []
-    monkeypatch.setattr(werkzeug.serving, "run_simple",
-                        lambda host, port, wsgi, **_: served.append((host, port)))
+    monkeypatch.setattr(
+        werkzeug.serving, "run_simple", lambda host, port, wsgi, **_: served.append((host, port))
+    )
     demo.load(app)
     result = idp("demo-partner", "--port", "5077", "--name", "Partenaire essai")
     assert result.code == 0, result.err
@@ -153,5 +161,7 @@ def test_demo_partner_command_registers_and_serves(idp: Any, monkeypatch: pytest
     assert "Partenaire essai" in result.out
     partner = session.scalars(select(Partner).where(Partner.name == "Partenaire essai")).one()
     assert partner.identifier == "http://127.0.0.1:5077/saml/metadata"
-    assert idp("demo-partner", "--port", "5077", "--name", "Partenaire essai").code == 0  # idempotent
+    assert (
+        idp("demo-partner", "--port", "5077", "--name", "Partenaire essai").code == 0
+    )  # idempotent
     assert idp("demo-partner", "--service", "INCONNU").code == 1

@@ -48,8 +48,14 @@ CONSULT_ONLY = IdentityVector(subject="D-0002", siret="73282932000074", pagm=("D
 @pytest.fixture
 def world(app: Any, session: Any) -> Any:
     ensure_keys(app)
-    services.add_service(session, code="DSN", name="Déclaration sociale nominative",
-                         partner="URSSAF", pagm={"DECLARANT": "DSN_DECLARANT"}, actor="test")
+    services.add_service(
+        session,
+        code="DSN",
+        name="Déclaration sociale nominative",
+        partner="URSSAF",
+        pagm={"DECLARANT": "DSN_DECLARANT"},
+        actor="test",
+    )
     session.commit()
     site = demo.partner_site(app, base_url=PARTNER_URL)
     demo.register_partner_site(app, site)
@@ -65,32 +71,59 @@ def world(app: Any, session: Any) -> Any:
     return site, partner.test_client()
 
 
-def access_token(app: Any, vector: IdentityVector = DECLARANT, *, audience: str = API,
-                 now: datetime | None = None, typ: str = "at+jwt") -> str:
+def access_token(
+    app: Any,
+    vector: IdentityVector = DECLARANT,
+    *,
+    audience: str = API,
+    now: datetime | None = None,
+    typ: str = "at+jwt",
+) -> str:
     with app.app_context():
         signer = keyring(app).active(KeyUse.JWT)
-    return interops_jwt.issue(vector, signer=signer, issuer=app.config["BASE_URL"],
-                              audience=audience, now=now or datetime.now(UTC), typ=typ,
-                              lifetime=timedelta(minutes=5),
-                              extra_claims={"client_id": "demo-client", "scope": "dsn"})
+    return interops_jwt.issue(
+        vector,
+        signer=signer,
+        issuer=app.config["BASE_URL"],
+        audience=audience,
+        now=now or datetime.now(UTC),
+        typ=typ,
+        lifetime=timedelta(minutes=5),
+        extra_claims={"client_id": "demo-client", "scope": "dsn"},
+    )
 
 
-def assertion(app: Any, vector: IdentityVector = DECLARANT, *, audience: str = API,
-              now: datetime | None = None) -> bytes:
+def assertion(
+    app: Any,
+    vector: IdentityVector = DECLARANT,
+    *,
+    audience: str = API,
+    now: datetime | None = None,
+) -> bytes:
     with app.app_context():
         signer = keyring(app).active(KeyUse.SAML)
-    return saml.issue(vector, signer=signer, issuer=app.config["SAML_ENTITY_ID"],
-                      audience=audience, recipient=f"{API}/soap", now=now or datetime.now(UTC),
-                      assertion_only=True)
+    return saml.issue(
+        vector,
+        signer=signer,
+        issuer=app.config["SAML_ENTITY_ID"],
+        audience=audience,
+        recipient=f"{API}/soap",
+        now=now or datetime.now(UTC),
+        assertion_only=True,
+    )
 
 
 def envelope(token: bytes | None, *, prolog: bytes = b"") -> bytes:
     inner = b"" if token is None else token.split(b"?>", 1)[-1]
-    return (prolog + f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Header>'
-            f'<wsse:Security xmlns:wsse="{WSSE}">'.encode() + inner +
-            b"</wsse:Security></soap:Header><soap:Body>"
-            b'<d:listerDeclarations xmlns:d="urn:interops:demo:declarations"/>'
-            b"</soap:Body></soap:Envelope>")
+    return (
+        prolog
+        + f'<soap:Envelope xmlns:soap="{SOAP}"><soap:Header>'
+        f'<wsse:Security xmlns:wsse="{WSSE}">'.encode()
+        + inner
+        + b"</wsse:Security></soap:Header><soap:Body>"
+        b'<d:listerDeclarations xmlns:d="urn:interops:demo:declarations"/>'
+        b"</soap:Body></soap:Envelope>"
+    )
 
 
 def get(partner: Any, token: str | None) -> Any:
@@ -136,8 +169,7 @@ def test_a_valid_access_token_is_accepted_and_may_be_presented_again(app: Any, w
         answer = get(partner, token)
         assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.json["sub"] == "D-0001" and answer.json["client_id"] == "demo-client"
-    assert [d["siret"] for d in answer.json["declarations"]] == ["73282932000074",
-                                                                 "73282932000082"]
+    assert [d["siret"] for d in answer.json["declarations"]] == ["73282932000074", "73282932000082"]
     assert answer.headers["Cache-Control"] == "no-store"
 
 
@@ -164,8 +196,11 @@ def test_token_for_another_audience(app: Any, world: Any) -> None:
     _, partner = world
     refused(get(partner, access_token(app, audience="urn:urssaf:api")), 401, "vi:InvalidService")
     # the partner's navigation identifier is not its API
-    refused(get(partner, access_token(app, audience=f"{PARTNER_URL}/saml/metadata")), 401,
-            "vi:InvalidService")
+    refused(
+        get(partner, access_token(app, audience=f"{PARTNER_URL}/saml/metadata")),
+        401,
+        "vi:InvalidService",
+    )
 
 
 def test_tampered_token(app: Any, world: Any) -> None:
@@ -193,8 +228,14 @@ def test_other_issuer_keys_are_not_trusted(app: Any, world: Any) -> None:
     _, partner = world
     now = datetime.now(UTC)
     stranger = generate_key(KeyUse.JWT, now=now, alg="ES256")
-    token = interops_jwt.issue(DECLARANT, signer=stranger, issuer=app.config["BASE_URL"],
-                               audience=API, now=now, typ="at+jwt")
+    token = interops_jwt.issue(
+        DECLARANT,
+        signer=stranger,
+        issuer=app.config["BASE_URL"],
+        audience=API,
+        now=now,
+        typ="at+jwt",
+    )
     refused(get(partner, token), 401, "wsse:FailedCheck")
 
 
@@ -246,7 +287,8 @@ def test_soap_with_a_dtd_is_refused(app: Any, world: Any) -> None:
     _, partner = world
     prolog = b'<!DOCTYPE soap:Envelope [<!ENTITY x "DSN_DECLARANT">]>'
     assert fault(post(partner, envelope(assertion(app), prolog=prolog))) == (
-        "wsse:InvalidSecurityToken")
+        "wsse:InvalidSecurityToken"
+    )
     xxe = b'<!DOCTYPE e [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
     assert fault(post(partner, envelope(assertion(app), prolog=xxe))) == "wsse:InvalidSecurityToken"
 
@@ -269,28 +311,44 @@ def test_soap_not_an_envelope_or_too_large(app: Any, world: Any) -> None:
 # ------------------------------------------------------------ through the IdP
 
 
-def test_a_client_credentials_token_from_the_idp_calls_the_api(app: Any, session: Any,
-                                                                 world: Any) -> None:
+def test_a_client_credentials_token_from_the_idp_calls_the_api(
+    app: Any, session: Any, world: Any
+) -> None:
     """A payroll vendor's machine client, under a DSN agreement, asks the IdP's token
     endpoint for the demo partner's API (RFC 8707 ``resource``) and calls it."""
     from partners.services import ClientSettings, PartnerSettings, add_partner
 
     site, partner = world
-    vendor = add_partner(session, PartnerSettings(
-        name="Éditeur de paie", services=["DSN"],
-        client=ClientSettings(client_id="editeur-paie", grants=["client_credentials"],
-                              token_auth="client_secret_basic", scopes=[])), actor="test")
+    vendor = add_partner(
+        session,
+        PartnerSettings(
+            name="Éditeur de paie",
+            services=["DSN"],
+            client=ClientSettings(
+                client_id="editeur-paie",
+                grants=["client_credentials"],
+                token_auth="client_secret_basic",
+                scopes=[],
+            ),
+        ),
+        actor="test",
+    )
     session.commit()
     basic = base64.b64encode(f"editeur-paie:{vendor.client_secret}".encode()).decode()
     answer = app.test_client().post(
-        "/oauth/token", data={"grant_type": "client_credentials", "resource": site.api_audience},
-        headers={"Authorization": f"Basic {basic}"})
+        "/oauth/token",
+        data={"grant_type": "client_credentials", "resource": site.api_audience},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     assert answer.status_code == 200, answer.get_data(as_text=True)
     token = answer.json["access_token"]
     called = get(partner, token)
     assert called.status_code == 200, called.get_data(as_text=True)
     assert called.json["sub"] == "editeur-paie" and called.json["pagm"] == ["DSN_DECLARANT"]
     # aimed at the vendor's own default audience, the token is no key to the partner's API
-    own = app.test_client().post("/oauth/token", data={"grant_type": "client_credentials"},
-                                 headers={"Authorization": f"Basic {basic}"})
+    own = app.test_client().post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
     refused(get(partner, own.json["access_token"]), 401, "vi:InvalidService")

@@ -30,18 +30,37 @@ def world(session: Any) -> Any:
     f.company(session)
     f.service(session, "DSN", "URSSAF")
     person = f.declarant(session)
-    services.grant_habilitation(session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN")
-    key = saml_partner(session, "Plateforme Cabinet", ["DSN"], entity_id=PORTAL,
-                       acs="https://cabinet-plateforme.example/acs", trusted_portal=True)
+    services.grant_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+    )
+    key = saml_partner(
+        session,
+        "Plateforme Cabinet",
+        ["DSN"],
+        entity_id=PORTAL,
+        acs="https://cabinet-plateforme.example/acs",
+        trusted_portal=True,
+    )
     session.commit()
     return person.id, key
 
 
-def _jeton(subject: str, key: Any, *, issuer: str = PORTAL, audience: str = IDP_ENTITY,
-           now: datetime | None = None) -> str:
-    document = saml.issue(IdentityVector(subject=subject), signer=key, issuer=issuer,
-                          audience=audience, recipient="http://idp.test/confiance/entrante",
-                          now=now or datetime.now(UTC))
+def _jeton(
+    subject: str,
+    key: Any,
+    *,
+    issuer: str = PORTAL,
+    audience: str = IDP_ENTITY,
+    now: datetime | None = None,
+) -> str:
+    document = saml.issue(
+        IdentityVector(subject=subject),
+        signer=key,
+        issuer=issuer,
+        audience=audience,
+        recipient="http://idp.test/confiance/entrante",
+        now=now or datetime.now(UTC),
+    )
     return base64.b64encode(document).decode("ascii")
 
 
@@ -98,15 +117,26 @@ def test_replay_is_refused(app: Any, session: Any, world: Any) -> None:
 
 def test_partner_not_trusted_as_portal(app: Any, session: Any, world: Any) -> None:
     declarant_id, _ = world
-    other = saml_partner(session, "URSSAF", ["DSN"], entity_id="https://urssaf.example/sp",
-                         acs="https://urssaf.example/acs")
-    _refused(app, session, _jeton(declarant_id, other, issuer="https://urssaf.example/sp"),
-             "vi:InvalidIssuer")
+    other = saml_partner(
+        session,
+        "URSSAF",
+        ["DSN"],
+        entity_id="https://urssaf.example/sp",
+        acs="https://urssaf.example/acs",
+    )
+    _refused(
+        app,
+        session,
+        _jeton(declarant_id, other, issuer="https://urssaf.example/sp"),
+        "vi:InvalidIssuer",
+    )
 
 
 def test_unknown_issuer(app: Any, session: Any, world: Any) -> None:
     declarant_id, key = world
-    _refused(app, session, _jeton(declarant_id, key, issuer="https://nobody.example"), "vi:InvalidIssuer")
+    _refused(
+        app, session, _jeton(declarant_id, key, issuer="https://nobody.example"), "vi:InvalidIssuer"
+    )
 
 
 def test_key_not_in_the_portal_metadata(app: Any, session: Any, world: Any) -> None:
@@ -117,7 +147,12 @@ def test_key_not_in_the_portal_metadata(app: Any, session: Any, world: Any) -> N
 
 def test_jeton_for_another_audience(app: Any, session: Any, world: Any) -> None:
     declarant_id, key = world
-    _refused(app, session, _jeton(declarant_id, key, audience="https://other.example"), "vi:InvalidService")
+    _refused(
+        app,
+        session,
+        _jeton(declarant_id, key, audience="https://other.example"),
+        "vi:InvalidService",
+    )
 
 
 def test_expired_jeton(app: Any, session: Any, world: Any) -> None:
@@ -150,8 +185,9 @@ def test_replay_is_refused_with_the_redis_cache(app: Any, session: Any, world: A
 
     from idp.replay import RedisReplayCache
 
-    app.extensions["idp.replay"] = RedisReplayCache(redis.Redis.from_url(REDIS_URL),
-                                                    prefix="test:inbound:")
+    app.extensions["idp.replay"] = RedisReplayCache(
+        redis.Redis.from_url(REDIS_URL), prefix="test:inbound:"
+    )
     declarant_id, key = world
     jeton = _jeton(declarant_id, key)
     assert _post(app, jeton).status_code == 302

@@ -30,9 +30,9 @@ def test_keyring_on_the_database_never_stores_plaintext(store, engine) -> None:
     keyring = Keyring(store, MasterKey.generate())
     keyring.ensure(KeyUse.JWT, now=NOW)
     active = keyring.active(KeyUse.JWT)
-    der = active.private_key.private_bytes(serialization.Encoding.DER,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
+    der = active.private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     private_value = active.private_key.private_numbers().private_value.to_bytes(32, "big")
     with session_factory(engine)() as session:
         rows = session.scalars(select(SigningKeyRow)).all()
@@ -46,7 +46,9 @@ def test_rotation_through_the_database(store) -> None:
     keyring = Keyring(store, MasterKey.generate())
     keyring.ensure(KeyUse.SAML, now=NOW)
     first = keyring.active(KeyUse.SAML).kid
-    keyring.rotate(KeyUse.SAML, now=NOW + timedelta(hours=1), max_token_lifetime=timedelta(minutes=5))
+    keyring.rotate(
+        KeyUse.SAML, now=NOW + timedelta(hours=1), max_token_lifetime=timedelta(minutes=5)
+    )
     states = {row.kid: row.state for row in store.list(KeyUse.SAML)}
     assert states[first] is KeyState.RETIRING
     published = [k.kid for k in keyring.published(KeyUse.SAML, now=NOW + timedelta(hours=1))]
@@ -62,16 +64,19 @@ def test_stale_rotation_changes_nothing(store) -> None:
     active = next(r for r in before if r.state is KeyState.ACTIVE)
     nxt = next(r for r in before if r.state is KeyState.NEXT)
     with pytest.raises(KeyStoreConflict):
-        store.replace_states([
-            StateChange(nxt.kid, KeyState.NEXT, KeyState.ACTIVE, activated_at=NOW),
-            StateChange(active.kid, KeyState.NEXT, KeyState.RETIRING),  # stale
-        ])
+        store.replace_states(
+            [
+                StateChange(nxt.kid, KeyState.NEXT, KeyState.ACTIVE, activated_at=NOW),
+                StateChange(active.kid, KeyState.NEXT, KeyState.RETIRING),  # stale
+            ]
+        )
     assert store.list(KeyUse.JWT) == before
     with pytest.raises(KeyStoreConflict):
         store.add(before[0])
     with pytest.raises(KeyStoreConflict):
-        store.update_state("nope", KeyState.RETIRED, activated_at=None, retiring_at=None,
-                           publish_until=None)
+        store.update_state(
+            "nope", KeyState.RETIRED, activated_at=None, retiring_at=None, publish_until=None
+        )
 
 
 def _race(cache, token_id: str, n: int = 8) -> list[bool]:

@@ -45,8 +45,13 @@ def _setup(session: Any) -> Any:
     for siret, code in ((f.SIRET_A, "DSN"), (f.SIRET_A2, "DSN"), (f.SIRET_A, "ATMP")):
         services.grant_habilitation(session, declarant_id=person.id, siret=siret, service_code=code)
     saml_partner(session, "URSSAF", ["DSN"], entity_id=DSN_SP, acs=DSN_ACS)
-    saml_partner(session, "Assurance Maladie", ["ATMP"], entity_id="https://ameli.example/sp",
-                 acs="https://ameli.example/acs")
+    saml_partner(
+        session,
+        "Assurance Maladie",
+        ["ATMP"],
+        entity_id="https://ameli.example/sp",
+        acs="https://ameli.example/acs",
+    )
     session.commit()
     return person
 
@@ -70,13 +75,15 @@ def test_token_carries_only_the_chosen_service(app: Any, session: Any) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
     assert f'action="{DSN_ACS}"' in html
-    assert "<button type=\"submit\">Continuer vers URSSAF</button>" in html  # works without JS
+    assert '<button type="submit">Continuer vers URSSAF</button>' in html  # works without JS
     assert "autopost.js" in html
     vector = _verify(client, saml_response_of(html))
     assert vector.subject == person.id
     assert vector.pagm == ("DSN_DECL",)
-    assert set(vector.habilitations) == {Habilitation("DSN", f.SIRET_A, "DECLARANT"),
-                                         Habilitation("DSN", f.SIRET_A2, "DECLARANT")}
+    assert set(vector.habilitations) == {
+        Habilitation("DSN", f.SIRET_A, "DECLARANT"),
+        Habilitation("DSN", f.SIRET_A2, "DECLARANT"),
+    }
     assert "ATMP" not in saml_response_of(html).decode()
     assert vector.claims["in_response_to"] is None
     assert vector.claims["recipient"] == DSN_ACS
@@ -96,21 +103,30 @@ def test_navigation_is_audited_and_the_partner_joins_the_session(app: Any, sessi
     event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "portal.navigation")).one()
     assert json.loads(event.data)["service"] == "DSN"
     row = session.scalars(select(SsoSession).where(SsoSession.sid == sid)).one()
-    assert row.participants == [{"protocol": "saml", "partner": "URSSAF", "name_id": person.id,
-                                 "session_index": sid}]
+    assert row.participants == [
+        {"protocol": "saml", "partner": "URSSAF", "name_id": person.id, "session_index": sid}
+    ]
 
 
 def test_revoked_habilitation_is_absent_from_the_next_token(app: Any, session: Any) -> None:
     person = _setup(session)
     client = app.test_client()
     log_in(app, client, person.id)
-    first = _verify(client, saml_response_of(_navigate(client, "DSN", "URSSAF").get_data(as_text=True)))
+    first = _verify(
+        client, saml_response_of(_navigate(client, "DSN", "URSSAF").get_data(as_text=True))
+    )
     assert Habilitation("DSN", f.SIRET_A2, "DECLARANT") in first.habilitations
-    services.revoke_habilitation(session, declarant_id=person.id, siret=f.SIRET_A2, service_code="DSN")
+    services.revoke_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A2, service_code="DSN"
+    )
     session.commit()
-    second = _verify(client, saml_response_of(_navigate(client, "DSN", "URSSAF").get_data(as_text=True)))
+    second = _verify(
+        client, saml_response_of(_navigate(client, "DSN", "URSSAF").get_data(as_text=True))
+    )
     assert second.habilitations == (Habilitation("DSN", f.SIRET_A, "DECLARANT"),)
-    services.revoke_habilitation(session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN")
+    services.revoke_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+    )
     session.commit()
     assert _navigate(client, "DSN", "URSSAF").status_code == 403
 
@@ -124,8 +140,12 @@ def test_jwt_partner_receives_an_interops_r_token(app: Any, session: Any) -> Non
     html = _navigate(client, "ATMP", "Paie").get_data(as_text=True)
     assert f'action="{landing}"' in html
     token = dict(hidden_fields(html))["jeton"]
-    trust = Trust.from_jwks(client.get("/.well-known/jwks.json").get_json(), issuer="http://idp.test")
-    vector = interops_jwt.verify(token, trust=trust, audience=audience, replay=InMemoryReplayCache())
+    trust = Trust.from_jwks(
+        client.get("/.well-known/jwks.json").get_json(), issuer="http://idp.test"
+    )
+    vector = interops_jwt.verify(
+        token, trust=trust, audience=audience, replay=InMemoryReplayCache()
+    )
     assert vector.pagm == ("ATMP_GESTION",)
     assert vector.habilitations == (Habilitation("ATMP", f.SIRET_A, "DECLARANT"),)
 

@@ -178,8 +178,9 @@ def test_second_factor_ignores_failures_from_other_addresses(app: Any, declarant
     owner = app.test_client()
     secret, _ = _enrol(owner)
     attacker = _from(app, "192.0.2.66")
-    statuses = [login_siret(attacker, password="mauvais mot de passe !").status_code
-                for _ in range(6)]
+    statuses = [
+        login_siret(attacker, password="mauvais mot de passe !").status_code for _ in range(6)
+    ]
     assert statuses[-1] == 429  # the account is locked for the attacker's address
     legit = _from(app, "192.0.2.10")
     step = login_siret(legit)

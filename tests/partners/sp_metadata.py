@@ -14,9 +14,13 @@ POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 
 
-def sp_metadata(entity_id: str = "https://sp.example/metadata",
-                acs: str = "https://sp.example/acs", *, signed_requests: bool = False,
-                slo: str | None = "https://sp.example/slo") -> tuple[bytes, object]:
+def sp_metadata(
+    entity_id: str = "https://sp.example/metadata",
+    acs: str = "https://sp.example/acs",
+    *,
+    signed_requests: bool = False,
+    slo: str | None = "https://sp.example/slo",
+) -> tuple[bytes, object]:
     key = generate_key(KeyUse.SAML, now=datetime.now(UTC))
     der = key.certificate.public_bytes(serialization.Encoding.DER)
     cert = base64.b64encode(der).decode()

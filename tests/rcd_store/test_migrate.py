@@ -11,6 +11,7 @@ def test_migrations_match_the_models(engine) -> None:
     """Every model change comes with its migration (no create_all anywhere)."""
     assert migrate.is_up_to_date(engine)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                Base.metadata)
+        diff = compare_metadata(
+            MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+        )
     assert diff == []

@@ -13,8 +13,14 @@ from rcd_store.passwords import (
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("DUPONT", "Dupont"), ("Élodie", "ELODIE"), ("Jean-Pierre", "jean pierre"),
-     ("  Le  Goff ", "LEGOFF"), ("Lefèvre", "LEFEVRE"), ("Œdipe", "oedipe")],
+    [
+        ("DUPONT", "Dupont"),
+        ("Élodie", "ELODIE"),
+        ("Jean-Pierre", "jean pierre"),
+        ("  Le  Goff ", "LEGOFF"),
+        ("Lefèvre", "LEFEVRE"),
+        ("Œdipe", "oedipe"),
+    ],
 )
 def test_name_keys_match(a: str, b: str) -> None:
     assert name_key(a) == name_key(b)

@@ -33,18 +33,24 @@ def test_grant_is_idempotent_and_regrant_after_revoke(session) -> None:
     f.company(session)
     f.service(session)
     person = f.declarant(session)
-    first = services.grant_habilitation(session, declarant_id=person.id, siret=f.SIRET_A,
-                                        service_code="dsn")
-    again = services.grant_habilitation(session, declarant_id=person.id, siret=f.SIRET_A,
-                                        service_code="DSN")
+    first = services.grant_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="dsn"
+    )
+    again = services.grant_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+    )
     assert first.created and not again.created and first.habilitation_id == again.habilitation_id
-    services.revoke_habilitation(session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN")
+    services.revoke_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+    )
     assert services.active_habilitations(session, person.id) == []
     with pytest.raises(DirectoryError, match="déjà révoquée"):
-        services.revoke_habilitation(session, declarant_id=person.id, siret=f.SIRET_A,
-                                     service_code="DSN")
-    regrant = services.grant_habilitation(session, declarant_id=person.id, siret=f.SIRET_A,
-                                          service_code="DSN")
+        services.revoke_habilitation(
+            session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+        )
+    regrant = services.grant_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+    )
     assert regrant.created and regrant.habilitation_id == first.habilitation_id
     assert len(services.active_habilitations(session, person.id)) == 1
 
@@ -54,18 +60,23 @@ def test_grant_needs_a_role_or_a_mandate(session) -> None:
     f.company(session, siret=f.SIRET_FIRM, name="Cabinet")
     f.service(session)
     f.service(session, code="ATMP", partner="Assurance Maladie")
-    accountant = f.declarant(session, siret=f.SIRET_FIRM, last="Lefèvre", first="Claire",
-                             email="claire@cabinet.example")
+    accountant = f.declarant(
+        session, siret=f.SIRET_FIRM, last="Lefèvre", first="Claire", email="claire@cabinet.example"
+    )
     with pytest.raises(DirectoryError, match="mandat"):
-        services.grant_habilitation(session, declarant_id=accountant.id, siret=f.SIRET_A,
-                                    service_code="DSN")
-    services.add_mandate(session, client_siren=f.SIRET_A[:9], firm_siren=f.SIRET_FIRM[:9],
-                         services=["DSN"])
-    assert services.grant_habilitation(session, declarant_id=accountant.id, siret=f.SIRET_A,
-                                       service_code="DSN").created
+        services.grant_habilitation(
+            session, declarant_id=accountant.id, siret=f.SIRET_A, service_code="DSN"
+        )
+    services.add_mandate(
+        session, client_siren=f.SIRET_A[:9], firm_siren=f.SIRET_FIRM[:9], services=["DSN"]
+    )
+    assert services.grant_habilitation(
+        session, declarant_id=accountant.id, siret=f.SIRET_A, service_code="DSN"
+    ).created
     with pytest.raises(DirectoryError, match="ATMP"):  # not in the mandate
-        services.grant_habilitation(session, declarant_id=accountant.id, siret=f.SIRET_A,
-                                    service_code="ATMP")
+        services.grant_habilitation(
+            session, declarant_id=accountant.id, siret=f.SIRET_A, service_code="ATMP"
+        )
 
 
 def test_unknown_references(session) -> None:
@@ -104,8 +115,9 @@ def test_concurrent_grants_leave_one_row(session, engine) -> None:
         with factory() as s:
             try:
                 barrier.wait()
-                services.grant_habilitation(s, declarant_id=person.id, siret=f.SIRET_A,
-                                            service_code="DSN")
+                services.grant_habilitation(
+                    s, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+                )
                 s.commit()
             except Exception as exc:  # noqa: BLE001 - collected and asserted below
                 errors.append(exc)

@@ -6,9 +6,11 @@ from sqlalchemy import func, select
 from rcd_store import sirene
 from rcd_store.models import Company, Establishment
 
-HEADER = ("siren,nic,siret,etablissementSiege,etatAdministratifEtablissement,numeroVoieEtablissement,"
-          "typeVoieEtablissement,libelleVoieEtablissement,codePostalEtablissement,"
-          "libelleCommuneEtablissement,colonneInconnue\n")
+HEADER = (
+    "siren,nic,siret,etablissementSiege,etatAdministratifEtablissement,numeroVoieEtablissement,"
+    "typeVoieEtablissement,libelleVoieEtablissement,codePostalEtablissement,"
+    "libelleCommuneEtablissement,colonneInconnue\n"
+)
 
 
 def _csv(*rows: str, header: str = HEADER) -> io.BytesIO:
@@ -26,9 +28,13 @@ def test_import_reads_by_header_and_reports_bad_rows(session) -> None:
     report = sirene.import_etablissements(session, stream, on_error=errors.append, batch=1)
     assert (report.rows, report.imported, report.skipped) == (4, 2, 2)
     assert errors[0].startswith("ligne 4 : ") and errors[1].startswith("ligne 5 : ")
-    head = session.scalars(select(Establishment).where(Establishment.siret == "73282932000074")).one()
+    head = session.scalars(
+        select(Establishment).where(Establishment.siret == "73282932000074")
+    ).one()
     assert head.head_office and head.active and head.address == "12 RUE DE LA PAIX, 75002 PARIS"
-    closed = session.scalars(select(Establishment).where(Establishment.siret == "73282932000082")).one()
+    closed = session.scalars(
+        select(Establishment).where(Establishment.siret == "73282932000082")
+    ).one()
     assert not closed.active
 
 
@@ -56,8 +62,10 @@ def test_unites_legales_name_companies_in_any_column_order(session) -> None:
     assert names == {"732829320": "BOULANGERIE DUPONT", "443061841": "JEAN MARTIN"}
     # an establishment import afterwards keeps the names
     sirene.import_etablissements(session, _csv("732829320,00074,73282932000074,true,A,,,,,,"))
-    assert session.scalars(select(Company.name).where(Company.siren == "732829320")).one() == \
-        "BOULANGERIE DUPONT"
+    assert (
+        session.scalars(select(Company.name).where(Company.siren == "732829320")).one()
+        == "BOULANGERIE DUPONT"
+    )
 
 
 def test_missing_columns_and_empty_file(session) -> None:
@@ -69,8 +77,7 @@ def test_missing_columns_and_empty_file(session) -> None:
 
 def test_cli_import(idp, tmp_path) -> None:
     path = tmp_path / "StockEtablissement.csv"
-    path.write_text(HEADER + "732829320,00074,73282932000074,true,A,,,,,,\n"
-                    "bad,row,here,,,,,,,,\n")
+    path.write_text(HEADER + "732829320,00074,73282932000074,true,A,,,,,,\nbad,row,here,,,,,,,,\n")
     result = idp("import", "sirene", str(path), "--quiet")
     assert result.code == 0
     assert "1 établissements importés, 1 lignes ignorées sur 2" in result.out

@@ -232,7 +232,9 @@ def test_issuing_cache_is_bounded_and_never_serves_another_key(
         jwt._issuing(ES256, typ, timedelta(minutes=5))
     assert len(jwt._ISSUING) == 1
     # an entry left by a key whose id() is now another key's is rebuilt, not used
-    jwt._ISSUING[(id(RS256), "JWT", jwt.DEFAULT_LIFETIME)] = jwt._issuing(ES256, "JWT", jwt.DEFAULT_LIFETIME)
+    jwt._ISSUING[(id(RS256), "JWT", jwt.DEFAULT_LIFETIME)] = jwt._issuing(
+        ES256, "JWT", jwt.DEFAULT_LIFETIME
+    )
     token = issue(signer=RS256)
     assert unb64(token.split(".")[0])["alg"] == "RS256" and verify(token).subject
 

@@ -371,7 +371,7 @@ def test_python_es256_verifier_refuses_other_lengths() -> None:
 def test_no_reference_leaks_in_the_c_functions() -> None:
     """Each call's objects are freed: 5,000 rounds of every path leave no memory behind."""
     token = jwt.issue(jwt_vector(), signer=ES256, issuer=ISSUER, audience=AUDIENCE, now=NOW)
-    header, payload, signing_input, signature = native.split(token.encode())
+    _header, payload, signing_input, signature = native.split(token.encode())
     claims = jwt._jws.decode_object(payload, "payload")
     check = partial(native.es256_check, ES256.public_key.verify, ECDSA, InvalidSignature)
     sign = ES256.private_key.sign

@@ -10,20 +10,21 @@ from alembic import op
 
 import rcd_store.db
 
-revision = '0003'
-down_revision = '0002'
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('issued_token', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('acr', sa.String(length=200), nullable=True))
+    with op.batch_alter_table("issued_token", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("acr", sa.String(length=200), nullable=True))
         batch_op.add_column(
-            sa.Column('auth_time', rcd_store.db.UTCDateTime(timezone=True), nullable=True))
+            sa.Column("auth_time", rcd_store.db.UTCDateTime(timezone=True), nullable=True)
+        )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('issued_token', schema=None) as batch_op:
-        batch_op.drop_column('auth_time')
-        batch_op.drop_column('acr')
+    with op.batch_alter_table("issued_token", schema=None) as batch_op:
+        batch_op.drop_column("auth_time")
+        batch_op.drop_column("acr")

@@ -16,11 +16,19 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("declarant", schema=None) as batch_op:
-        batch_op.alter_column("totp_secret", existing_type=sa.String(length=64),
-                              type_=sa.String(length=200), existing_nullable=True)
+        batch_op.alter_column(
+            "totp_secret",
+            existing_type=sa.String(length=64),
+            type_=sa.String(length=200),
+            existing_nullable=True,
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("declarant", schema=None) as batch_op:
-        batch_op.alter_column("totp_secret", existing_type=sa.String(length=200),
-                              type_=sa.String(length=64), existing_nullable=True)
+        batch_op.alter_column(
+            "totp_secret",
+            existing_type=sa.String(length=200),
+            type_=sa.String(length=64),
+            existing_nullable=True,
+        )

@@ -20,13 +20,20 @@ def upgrade() -> None:
         batch_op.drop_index("ix_service_partner_name")
         batch_op.create_index("ix_service_partner_key", ["partner_key"], unique=False)
     connection = op.get_bind()
-    service = sa.table("service", sa.column("id", sa.Integer), sa.column("partner_name", sa.String),
-                       sa.column("partner_key", sa.String))
+    service = sa.table(
+        "service",
+        sa.column("id", sa.Integer),
+        sa.column("partner_name", sa.String),
+        sa.column("partner_key", sa.String),
+    )
     rows = connection.execute(sa.select(service.c.id, service.c.partner_name)).all()
     for service_id, name in rows:
         if name:
-            connection.execute(service.update().where(service.c.id == service_id)
-                               .values(partner_key=" ".join(name.split()).casefold()))
+            connection.execute(
+                service.update()
+                .where(service.c.id == service_id)
+                .values(partner_key=" ".join(name.split()).casefold())
+            )
 
 
 def downgrade() -> None:

@@ -16,7 +16,9 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("oauth_client", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("frontchannel_logout_uri", sa.String(length=2000), nullable=True))
+        batch_op.add_column(
+            sa.Column("frontchannel_logout_uri", sa.String(length=2000), nullable=True)
+        )
 
 
 def downgrade() -> None:
