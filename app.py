@@ -23,6 +23,7 @@ from idp import (
     machine_login,
     navigation,
     oauth,
+    password_reset,
     passwords,
     redis_client,
     replay,
@@ -59,6 +60,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(navigation.bp)
     app.register_blueprint(inbound.bp)
     app.register_blueprint(login.bp)
+    app.register_blueprint(password_reset.bp)
     app.register_blueprint(totp.bp)
     app.register_blueprint(machine_login.bp)
     return app

@@ -15,6 +15,8 @@ import secrets
 from flask import Flask, Response, abort, current_app, g, request
 from markupsafe import Markup
 
+from idp.i18n import _
+
 COOKIE = "idp_csrf"
 FIELD = "csrf_token"
 _exempt: set[str] = set()
@@ -59,7 +61,8 @@ def _check() -> None:
     sent = request.form.get(FIELD, "") or request.headers.get("X-CSRF-Token", "")
     if not cookie or not sent or not hmac.compare_digest(sent, _token_for(cookie)):
         abort(
-            400, description="Jeton anti-CSRF absent ou invalide : rechargez la page et réessayez."
+            400,
+            description=_("Jeton anti-CSRF absent ou invalide : rechargez la page et réessayez."),
         )
 
 

@@ -5,11 +5,30 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from idp.i18n import _
+from idp.i18n import N_, _
 from token_suite.errors import InteropsError
 
-_TITLES = {404: "Page introuvable", 400: "Requête invalide"}
-_MESSAGES = {404: "La page demandée n'existe pas."}
+#: The error page's title and message per status, in French (the English ones in the
+#: catalogue): never werkzeug's English defaults.
+PAGES: dict[int, tuple[str, str]] = {
+    400: (
+        N_("Requête invalide"),
+        N_("La demande est incomplète ou mal formée : revenez en arrière et réessayez."),
+    ),
+    403: (N_("Accès refusé"), N_("Vous n'avez pas accès à cette page.")),
+    404: (N_("Page introuvable"), N_("La page demandée n'existe pas.")),
+    405: (
+        N_("Méthode non autorisée"),
+        N_("Cette adresse ne s'utilise pas ainsi : revenez à l'accueil."),
+    ),
+    413: (N_("Requête trop volumineuse"), N_("Les données envoyées sont trop volumineuses.")),
+    429: (
+        N_("Trop de demandes"),
+        N_("Trop de demandes en peu de temps : réessayez dans quelques minutes."),
+    ),
+    500: (N_("Erreur interne"), N_("Une erreur est survenue ; réessayez plus tard.")),
+}
+OTHER = (N_("Erreur"), N_("La demande n'a pas pu aboutir ; réessayez plus tard."))
 
 
 def _wants_json() -> bool:
@@ -26,9 +45,10 @@ def handle_http(exc: HTTPException) -> Response | tuple[str, int]:
         )
         response.status_code = status
         return response
-    title = _(_TITLES.get(status, exc.name))
-    message = _(_MESSAGES[status]) if status in _MESSAGES else exc.description
-    return render_template("error.html", title=title, message=message), status
+    title, message = PAGES.get(status, OTHER)
+    # our own descriptions (abort(..., description=_("..."))) are already translated
+    own = exc.description if exc.description != type(exc).description else None
+    return render_template("error.html", title=_(title), message=own or _(message)), status
 
 
 def handle_interops(exc: InteropsError) -> Response:

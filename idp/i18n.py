@@ -8,40 +8,25 @@ alone never switches a French user's page to a partial translation.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from flask import Flask, Response, current_app, has_request_context, request
 
 SUPPORTED = ("fr", "en")
 
-EN: dict[str, str] = {
-    "Service d'identité Interops": "Interops identity service",
-    "Le service fonctionne.": "The service is up.",
-    "Connexion": "Log in",
-    "Page introuvable": "Page not found",
-    "La page demandée n'existe pas.": "The requested page does not exist.",
-    "Erreur interne": "Internal error",
-    "Une erreur est survenue ; réessayez plus tard.": "Something went wrong; try again later.",
-    "Requête invalide": "Bad request",
-    # dashboard, portal navigation
-    "Tableau de bord": "Dashboard",
-    "Bonjour {first} {last}.": "Hello {first} {last}.",
-    "Voici les services auxquels vous êtes habilité.": "These are the services you are authorised for.",
-    "Vous n'êtes habilité à aucun service pour le moment : demandez à l'administrateur de votre entreprise de vous habiliter.": "You are not authorised for any service yet: ask your company's administrator to authorise you.",
-    "SIRET": "SIRET",
-    "Entreprise cliente (mandat)": "Client company (mandate)",
-    "Siège": "Head office",
-    "Rôle": "Role",
-    "Consultation": "Read only",
-    "Déclarant": "Declarant",
-    "Accéder à {service} chez {partner}": "Go to {service} at {partner}",
-    "Pas d'accès en ligne à ce service depuis le portail.": "This service cannot be reached online from the portal.",
-    "Se déconnecter": "Log out",
-    "Redirection vers {partner}": "Redirecting to {partner}",
-    "Vous accédez au service « {service} » chez {partner}.": "You are going to the service “{service}” at {partner}.",
-    "Continuer vers {partner}": "Continue to {partner}",
-    "Choisissez le partenaire depuis le tableau de bord.": "Choose the partner from the dashboard.",
-    "Vous n'êtes pas habilité à ce service.": "You are not authorised for this service.",
-}
+#: Catalogue files, one per language but French: ``translations/<lang>.json``, each
+#: mapping the French text (its own key) to its translation. A test checks that every
+#: text the pages and code pass to ``_`` has its entry, with the same placeholders.
+TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 
+
+def _catalogue(language: str) -> dict[str, str]:
+    entries: dict[str, str] = json.loads((TRANSLATIONS / f"{language}.json").read_text("utf-8"))
+    return entries
+
+
+EN = _catalogue("en")
 CATALOGUES = {"en": EN}
 
 
@@ -68,6 +53,11 @@ def gettext(message: str, **params: object) -> str:
 
 
 _ = gettext
+
+
+def N_(message: str) -> str:
+    """Mark a French text kept in a table for the catalogue; ``_`` translates it when shown."""
+    return message
 
 
 def init_app(app: Flask) -> None:

@@ -1,5 +1,5 @@
-"""The portal's login: ``/connexion`` (SIRET + names, or email; then TOTP if enrolled),
-``/deconnexion``, and the password reset by email.
+"""The portal's login: ``/connexion`` (SIRET + names, or email; then TOTP if enrolled)
+and ``/deconnexion``; the password reset by email is in :mod:`idp.password_reset`.
 
 Security properties (each stops an attack):
 - one message for every wrong credential, and the same 429 after the same number
@@ -8,8 +8,7 @@ Security properties (each stops an attack):
   guesses cannot exceed the threshold);
 - a new session id at every login (session fixation);
 - ``next`` followed only when it is a local path (open redirect);
-- ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (clickjacking);
-- reset links: 256 random bits, stored hashed, single use, one hour.
+- ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (clickjacking).
 """
 
 from __future__ import annotations
@@ -22,31 +21,29 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp import db, sessions, totp
-from idp.i18n import _
+from idp.i18n import N_, _
 from idp.models import OneTimeSecret, SsoSession
 from idp.passwords import passwords
 from idp.throttle import Reservation, account_key, throttle
 from rcd_store import audit
 from rcd_store.db import rows_affected
-from rcd_store.models import Declarant, DeclarantStatus, Establishment, Habilitation, Outbox, Role
+from rcd_store.models import Declarant, DeclarantStatus, Establishment, Habilitation, Role
 from rcd_store.names import name_key
-from rcd_store.passwords import PasswordPolicyError, check_policy
 from rcd_store.services import check_password
 from token_suite.vector import ACR_PASSWORD, ACR_TOTP
 
 bp = Blueprint("login", __name__)
 
 DASHBOARD = "/tableau-de-bord"
-RESET_LIFETIME = timedelta(hours=1)
 MFA_LIFETIME = timedelta(minutes=5)
 MAX_FIELD = 254
-BAD_CREDENTIALS = "Identifiants incorrects : vérifiez vos informations et réessayez."
-TOO_MANY = (
+BAD_CREDENTIALS = N_("Identifiants incorrects : vérifiez vos informations et réessayez.")
+TOO_MANY = N_(
     "Trop de tentatives : la connexion est temporairement bloquée. "
     "Réessayez dans {minutes} minute(s) ou réinitialisez votre mot de passe."
 )
@@ -102,11 +99,13 @@ def no_framing(response: Response) -> Response:
     return response
 
 
-def _field(name: str) -> str:
+def form_field(name: str) -> str:
+    """A posted field, stripped and cut at :data:`MAX_FIELD` characters ("" when absent)."""
     return (request.form.get(name) or "").strip()[:MAX_FIELD]
 
 
-def _client_address() -> str:
+def client_address() -> str:
+    """The client's address, as ProxyFix set it (TRUSTED_PROXIES), for rate limits."""
     return request.remote_addr or "inconnue"
 
 
@@ -200,7 +199,7 @@ def authenticate(session: Session, ident: Identification, password: str) -> Auth
     throttle's own transactions (the rehash on login)."""
     session.commit()  # hand the connection back: never hold two at once (pool exhaustion)
     guard = throttle()
-    address = guard.reserve_address(_client_address())
+    address = guard.reserve_address(client_address())
     if not address.allowed:
         return AuthResult(locked=True, retry_after=address.retry_after, address=address)
     if not ident.candidates:
@@ -209,7 +208,7 @@ def authenticate(session: Session, ident: Identification, password: str) -> Auth
     tried: list[Reservation] = []
     for declarant in ident.candidates:
         reservation = guard.reserve_declarant(
-            declarant.id, _client_address(), second_factor=bool(declarant.totp_secret)
+            declarant.id, client_address(), second_factor=bool(declarant.totp_secret)
         )
         if not reservation.allowed:
             result.locked, result.retry_after = (
@@ -305,9 +304,9 @@ def connexion_post() -> Response | tuple[str, int]:
     session = db.session()
     password = (request.form.get("mot_de_passe") or "")[:1024]
     if request.form.get("courriel") is not None:
-        ident = by_email(session, _field("courriel"))
+        ident = by_email(session, form_field("courriel"))
     else:
-        ident = by_siret(session, _field("siret"), _field("nom"), _field("prenom"))
+        ident = by_siret(session, form_field("siret"), form_field("nom"), form_field("prenom"))
     result = authenticate(session, ident, password)
     if result.declarant is None:
         _audit_failure(session, ident, result)
@@ -332,7 +331,8 @@ def connexion_post() -> Response | tuple[str, int]:
 # ------------------------------------------------------------------ second factor step
 
 
-def _digest(value: str) -> str:
+def secret_digest(value: str) -> str:
+    """SHA-256 hex of a one-time secret: links and pending logins are stored only hashed."""
     return hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
@@ -342,7 +342,7 @@ def _ask_code(session: Session, declarant: Declarant, method: str) -> Response |
     token = secrets.token_urlsafe(32)
     session.add(
         OneTimeSecret(
-            secret_hash=_digest(token),
+            secret_hash=secret_digest(token),
             purpose="mfa",
             declarant_id=declarant.id,
             expires_at=datetime.now(UTC) + MFA_LIFETIME,
@@ -358,7 +358,7 @@ def _ask_code(session: Session, declarant: Declarant, method: str) -> Response |
 
 
 def _pending(session: Session, token: str) -> OneTimeSecret | None:
-    row = session.get(OneTimeSecret, _digest(token)) if token and len(token) < 100 else None
+    row = session.get(OneTimeSecret, secret_digest(token)) if token and len(token) < 100 else None
     if row is None or row.purpose != "mfa" or row.used_at is not None:
         return None
     if row.expires_at is None or row.expires_at <= datetime.now(UTC):
@@ -370,7 +370,7 @@ def _pending(session: Session, token: str) -> OneTimeSecret | None:
 def connexion_code() -> Response | tuple[str, int]:
     """Second step: the TOTP code (or a recovery code), counted on the account's lockout."""
     session = db.session()
-    token = _field("attente")
+    token = form_field("attente")
     pending = _pending(session, token)
     next_url = _next_target(request.form.get("next"))
     if pending is None:
@@ -380,8 +380,8 @@ def connexion_code() -> Response | tuple[str, int]:
         return _render(error=_(BAD_CREDENTIALS))
     session.commit()  # hand the connection back before the throttle takes its own
     guard = throttle()
-    address = guard.reserve_address(_client_address())
-    account = guard.reserve_declarant(declarant.id, _client_address(), second_factor=True)
+    address = guard.reserve_address(client_address())
+    account = guard.reserve_declarant(declarant.id, client_address(), second_factor=True)
     if not (address.allowed and account.allowed):
         return too_many(
             max(address.retry_after if not address.allowed else 0, account.retry_after),
@@ -389,7 +389,7 @@ def connexion_code() -> Response | tuple[str, int]:
             pending=token,
             next_url=next_url,
         )
-    if not totp.check_second_factor(session, declarant, _field("code")):
+    if not totp.check_second_factor(session, declarant, form_field("code")):
         session.rollback()
         guard.failed(account)
         guard.failed(address)
@@ -448,137 +448,5 @@ def deconnexion_post() -> Response:
         audit.record(session, "logout", actor=declarant_id, data={"partners": len(urls)})
         session.commit()
     response = Response(render_template("logout.html", confirm=False, urls=urls))
-    sessions.clear_cookie(response)
-    return response
-
-
-# ------------------------------------------------------------------ password reset
-
-
-@bp.get("/mot-de-passe/oubli")
-def reset_request() -> str:
-    return render_template("reset_request.html")
-
-
-@bp.post("/mot-de-passe/oubli")
-def reset_request_post() -> Response | tuple[str, int]:
-    """Always the same answer, whether or not the address is known (no enumeration); a
-    link by email when it is. 20 requests per address per 15 minutes (no mail bombing)."""
-    reservation = throttle().reserve_address("reset:" + _client_address())
-    if not reservation.allowed:
-        return too_many(reservation.retry_after, template="reset_request.html")
-    session = db.session()
-    email = _field("courriel")
-    ident = by_email(session, email)
-    if len(ident.candidates) == 1:
-        _send_reset_link(session, ident.candidates[0])
-    return render_template("reset_request.html", sent=True), 200
-
-
-def _send_reset_link(session: Session, declarant: Declarant) -> None:
-    token = secrets.token_urlsafe(32)  # 256 bits
-    now = datetime.now(UTC)
-    session.add(
-        OneTimeSecret(
-            secret_hash=_digest(token),
-            purpose="reset",
-            declarant_id=declarant.id,
-            expires_at=now + RESET_LIFETIME,
-        )
-    )
-    link = f"{current_app.config['BASE_URL']}/mot-de-passe/nouveau?" + urlencode({"jeton": token})
-    body = render_template(
-        "reset_email.txt", link=link, minutes=int(RESET_LIFETIME.total_seconds()) // 60
-    )
-    session.add(
-        Outbox(
-            channel="email",
-            kind="password_reset",
-            recipient=declarant.email or "",
-            subject=_("Réinitialisation de votre mot de passe"),
-            body=body,
-        )
-    )
-    audit.record(session, "password.reset_requested", actor=declarant.id)
-    session.commit()
-
-
-def _reset_row(session: Session, token: str) -> OneTimeSecret | None:
-    row = session.get(OneTimeSecret, _digest(token)) if token and len(token) < 100 else None
-    if row is None or row.purpose != "reset" or row.used_at is not None:
-        return None
-    if row.expires_at is None or row.expires_at <= datetime.now(UTC):
-        return None
-    return row
-
-
-_BAD_LINK = "Ce lien n'est plus valable (déjà utilisé ou expiré) : demandez-en un nouveau."
-
-
-@bp.get("/mot-de-passe/nouveau")
-def reset_form() -> tuple[str, int]:
-    token = (request.args.get("jeton") or "")[:100]
-    if _reset_row(db.session(), token) is None:
-        return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
-    return render_template("reset_form.html", token=token), 200
-
-
-@bp.post("/mot-de-passe/nouveau")
-def reset_form_post() -> Response | tuple[str, int]:
-    """Set the new password (policy checked), use the link once, end every session of the
-    declarant and lift the lockout."""
-    session = db.session()
-    token = _field("jeton")
-    row = _reset_row(session, token)
-    declarant = session.get(Declarant, row.declarant_id) if row else None
-    if row is None or declarant is None:
-        return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
-    password = (request.form.get("mot_de_passe") or "")[:1024]
-    if password != (request.form.get("confirmation") or "")[:1024]:
-        return render_template(
-            "reset_form.html",
-            token=token,
-            error=_("Les deux mots de passe ne sont pas identiques."),
-        ), 200
-    try:
-        check_policy(
-            password, context=(declarant.last_name, declarant.first_name, declarant.email or "")
-        )
-    except PasswordPolicyError as exc:
-        return render_template(
-            "reset_form.html",
-            token=token,
-            error=_("Mot de passe refusé : {reason}.", reason=str(exc)),
-        ), 200
-    now = datetime.now(UTC)
-    used = rows_affected(
-        session.execute(
-            update(OneTimeSecret)
-            .where(OneTimeSecret.secret_hash == row.secret_hash, OneTimeSecret.used_at.is_(None))
-            .values(used_at=now)
-        )
-    )
-    if used != 1:  # a concurrent request used it first
-        session.rollback()
-        return render_template("reset_form.html", invalid=True, error=_(_BAD_LINK)), 400
-    session.execute(
-        update(OneTimeSecret)
-        .where(  # any other link of this declarant dies too
-            OneTimeSecret.declarant_id == declarant.id,
-            OneTimeSecret.purpose == "reset",
-            OneTimeSecret.used_at.is_(None),
-        )
-        .values(used_at=now)
-    )
-    session.execute(
-        update(Declarant)
-        .where(Declarant.id == declarant.id)
-        .values(password_hash=passwords().hash(password))
-    )
-    session.execute(delete(SsoSession).where(SsoSession.declarant_id == declarant.id))
-    audit.record(session, "password.reset", actor=declarant.id)
-    session.commit()
-    throttle().backend.reset(account_key(declarant_id=declarant.id))
-    response = Response(render_template("reset_form.html", done=True))
     sessions.clear_cookie(response)
     return response

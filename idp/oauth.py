@@ -30,18 +30,23 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp import csrf, db, i18n, oauth_endpoints, oauth_grants, sessions
-from idp.i18n import _
+from idp import csrf, db, oauth_endpoints, oauth_exchange, oauth_grants, sessions
+from idp.i18n import N_, _
 from idp.login import authenticated_declarant, login_required
-from idp.models import Consent, IssuedToken, SsoSession
-from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, digest, issuer
-from idp.oauth_server import SCOPES, ResourceOwner, error_redirect, init_app, owner_vector, server
-from idp.signing import keyring
-from keys.jwks import jwks
-from keys.model import KeyUse
+from idp.models import Consent, SsoSession
+from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, issuer
+from idp.oauth_server import (
+    SCOPES,
+    ResourceOwner,
+    error_redirect,
+    init_app,
+    live_access_token,
+    owner_vector,
+    server,
+    verify_own_token,
+)
 from partners.services import client_by_id
 from rcd_store import audit
-from token_suite import jwt as interops_jwt
 from token_suite.errors import InteropsError, InvalidSecurityToken
 from token_suite.vector import ACR_LEVELS
 
@@ -54,35 +59,16 @@ csrf.exempt("oauth.revoke")
 #: how long a "log in again" request may take before the login must start over
 LOGIN_MARKER_AGE = 600
 SCOPE_LABELS = {
-    "openid": "Vous identifier (identifiant de déclarant)",
-    "profile": "Connaître vos nom et prénom",
-    "email": "Connaître votre adresse électronique",
+    "openid": N_("Vous identifier (identifiant de déclarant)"),
+    "profile": N_("Connaître vos nom et prénom"),
+    "email": N_("Connaître votre adresse électronique"),
 }
-i18n.EN.update(
-    {
-        "Autoriser l'accès": "Authorise access",
-        "{partner} demande à :": "{partner} asks to:",
-        "Autoriser": "Allow",
-        "Refuser": "Deny",
-        "Votre accord est conservé : il ne vous sera plus demandé pour ce service.": "Your consent is remembered: you will not be asked again for this service.",
-        "Vous identifier (identifiant de déclarant)": "Identify you (declarant identifier)",
-        "Connaître vos nom et prénom": "Know your last and first names",
-        "Connaître votre adresse électronique": "Know your email address",
-        "Ainsi que vos habilitations et codes PAGM pour ses services.": "And your habilitations and PAGM codes for its services.",
-        "Demande d'autorisation invalide": "Invalid authorisation request",
-        "Se déconnecter": "Log out",
-        "Voulez-vous vous déconnecter du service d'identité ?": "Do you want to log out of the identity service?",
-        "Vous êtes déconnecté.": "You are logged out.",
-        "Continuer": "Continue",
-        "Déconnexion": "Logout",
-        "Demande de déconnexion invalide": "Invalid logout request",
-    }
-)
 
 
 @bp.record_once
 def _setup(state: Any) -> None:
-    oauth_endpoints.register(oauth_grants.register(init_app(state.app)))
+    server = oauth_grants.register(init_app(state.app))
+    oauth_endpoints.register(oauth_exchange.register(server))
     sessions.LOGOUT_URL_BUILDERS["oidc"] = frontchannel_logout_url
 
 
@@ -346,19 +332,6 @@ def revoke() -> Response:
 # ---------------------------------------------------------------------- userinfo
 
 
-class _NoReplay:
-    """Access tokens are presented many times until they expire: no replay check."""
-
-    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
-        return False
-
-
-def _trust() -> Any:
-    from token_suite.jwt import trust_from_jwks
-
-    return trust_from_jwks(jwks(keyring().published(KeyUse.JWT)), issuer=issuer())
-
-
 def _bearer_error(error: str, description: str, status: int = 401) -> Response:
     response = jsonify(error=error, error_description=description)
     response.status_code = status
@@ -382,20 +355,8 @@ def userinfo() -> Response:
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     session = db.session()
-    row = session.scalars(
-        select(IssuedToken).where(IssuedToken.token_hash == digest(presented))
-    ).first()
-    if row is None or row.kind != "access" or row.revoked_at is not None or row.audience is None:
-        return _bearer_error("invalid_token", "Jeton d'accès inconnu ou révoqué.")
     try:
-        vector = interops_jwt.verify(
-            presented,
-            trust=_trust(),
-            audience=row.audience,
-            issuer=issuer(),
-            typ="at+jwt",
-            replay=_NoReplay(),
-        )
+        vector, row = live_access_token(session, presented)
     except InteropsError as exc:
         return _bearer_error("invalid_token", exc.reason)
     scope = str(vector.claims.get("scope", ""))
@@ -439,14 +400,8 @@ def verify_id_token_hint(token: str) -> dict[str, Any]:
     audience, issued_at = peek.get("aud"), peek.get("iat")
     if not isinstance(audience, str) or not isinstance(issued_at, int):
         raise InvalidSecurityToken("id_token_hint malformed")
-    vector = interops_jwt.verify(
-        token,
-        trust=_trust(),
-        audience=audience,
-        issuer=issuer(),
-        typ="JWT",
-        replay=_NoReplay(),
-        now=datetime.fromtimestamp(issued_at, UTC),
+    vector = verify_own_token(
+        token, audience=audience, typ="JWT", now=datetime.fromtimestamp(issued_at, UTC)
     )
     return vector.claims
 

@@ -44,6 +44,7 @@ from idp.oauth_clients import (
 )
 from idp.signing import keyring
 from idp.tokens import vector_for
+from keys.jwks import jwks
 from keys.model import KeyUse
 from partners.models import OAuthClient, Partner
 from partners.services import services_of
@@ -51,6 +52,9 @@ from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.models import Declarant
 from token_suite import jwt as interops_jwt
+from token_suite.errors import InvalidSecurityToken
+from token_suite.jwt import trust_from_jwks
+from token_suite.trust import Trust
 from token_suite.vector import IdentityVector
 
 EXTENSION = "idp.oauth"
@@ -451,3 +455,46 @@ def init_app(app: Flask) -> OAuthServer:
 
 def server(app: Flask | None = None) -> OAuthServer:
     return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------- our own tokens back
+
+
+class NoReplay:
+    """Access and ID tokens are presented many times until they expire: no replay check."""
+
+    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
+        return False
+
+
+def own_trust() -> Trust:
+    """Our published JWT keys, as any partner sees them."""
+    return trust_from_jwks(jwks(keyring().published(KeyUse.JWT)), issuer=issuer())
+
+
+def verify_own_token(
+    token: str, *, audience: str, typ: str, now: datetime | None = None
+) -> IdentityVector:
+    """One of our tokens, by our published keys and issuer (:func:`token_suite.jwt.verify`:
+    stops forged, foreign and expired tokens); raises :class:`InteropsError`."""
+    return interops_jwt.verify(
+        token,
+        trust=own_trust(),
+        audience=audience,
+        issuer=issuer(),
+        typ=typ,
+        replay=NoReplay(),
+        now=now,
+    )
+
+
+def live_access_token(session: Session, token: str) -> tuple[IdentityVector, IssuedToken]:
+    """One of our access tokens, recorded here and not revoked, verified
+    (:func:`verify_own_token`); raises :class:`InteropsError` otherwise (stops revoked,
+    unknown and forged bearer tokens)."""
+    row = session.scalars(
+        select(IssuedToken).where(IssuedToken.token_hash == digest(token))
+    ).first()
+    if row is None or row.kind != "access" or row.revoked_at is not None or not row.audience:
+        raise InvalidSecurityToken("access token unknown or revoked")
+    return verify_own_token(token, audience=row.audience, typ="at+jwt"), row

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from idp import csrf, db, i18n, login, sessions, tokens
+from idp import csrf, db, login, sessions, tokens
 from idp import saml_messages as m
 from idp.models import SsoSession
 from idp.signing import keyring
@@ -51,22 +51,6 @@ csrf.exempt("sso_saml")  # SAML POST bindings come from partner sites; their mes
 #: How long a pending AuthnRequest waits for the user to log in.
 PENDING_MAX_AGE = timedelta(minutes=20)
 MAX_RELAY_STATE = 1024
-
-i18n.EN.update(
-    {
-        "Transmission au service partenaire": "Sending you to the partner service",
-        "Si la page ne change pas d'elle-même, cliquez sur « Continuer ».": "If the page does not change by itself, click “Continue”.",
-        "Continuer": "Continue",
-        "Demande SAML refusée": "SAML request refused",
-        "Revenez sur le site du partenaire et recommencez ; si le problème persiste, "
-        "signalez-le à ce partenaire.": "Go back to the partner's site and try again; if the problem persists, tell that partner.",
-        "Déconnexion": "Logout",
-        "Vous êtes déconnecté.": "You are logged out.",
-        "Déconnexion des services partenaires en cours.": "Logging you out of partner services.",
-        "La déconnexion a été confirmée par le service partenaire.": "The partner service confirmed the logout.",
-        "Le service partenaire n'a pas pu terminer la déconnexion.": "The partner service could not complete the logout.",
-    }
-)
 
 
 def _now() -> datetime:

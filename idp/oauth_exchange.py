@@ -1,0 +1,264 @@
+"""Token exchange (RFC 8693) and JWT bearer (RFC 7523 2.1) at the token endpoint.
+
+- token exchange: a partner API trades the declarant's token it received for one aimed
+  at another partner's API, narrowed to the services both partners receive, with ``act``;
+- JWT bearer: a partner asserts a declarant it has authenticated (``acr`` =
+  :data:`idp.oauth_grants.ASSERTED_ACR`, no ``auth_time``).
+
+Targets, scopes and the token response come from :mod:`idp.oauth_grants`, whose
+docstring states the service agreement both grants enforce.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.grants import BaseGrant, TokenEndpointMixin
+from authlib.oauth2.rfc7523 import JWTBearerGrant
+from joserfc import jwt as jose_jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp import db
+from idp.models import IssuedToken
+from idp.oauth_clients import (
+    ASSERTION_MAX_LIFETIME,
+    SIGNING_ALGS,
+    Client,
+    digest,
+    issuer,
+    query_client,
+)
+from idp.oauth_grants import (
+    ACCESS_TOKEN_TYPE,
+    ASSERTED_ACR,
+    CONFIDENTIAL_METHODS,
+    JWT_TOKEN_TYPE,
+    TOKEN_EXCHANGE,
+    Target,
+    bearer,
+    checked_scope,
+    declarant_pagm,
+    now_utc,
+    requested_target,
+    resolve_target,
+)
+from idp.oauth_server import (
+    OAuthServer,
+    ResourceOwner,
+    issue_access_token,
+    live_access_token,
+    owner_vector,
+)
+from idp.replay import replay_cache
+from idp.tokens import vector_for
+from partners.models import OAuthClient
+from partners.services import services_of
+from rcd_store.models import Declarant, DeclarantStatus
+from rcd_store.services import active_habilitations
+from token_suite.errors import InteropsError
+from token_suite.vector import IdentityVector
+
+# ------------------------------------------------------------------ token exchange
+
+
+def verify_own_access_token(session: Session, token: str) -> tuple[IdentityVector, IssuedToken]:
+    """One of our live access tokens (:func:`idp.oauth_server.live_access_token`: recorded,
+    not revoked, verified against our JWKS); ``invalid_grant`` otherwise."""
+    try:
+        return live_access_token(session, token)
+    except InteropsError as exc:
+        raise InvalidGrantError(f"subject_token refuse : {exc.reason}") from exc
+
+
+def _may_exchange(session: Session, client: OAuthClient, row: IssuedToken) -> bool:
+    """A client exchanges only tokens meant for its partner: issued to one of the
+    partner's clients, or aimed at the partner's own API (stops a partner from
+    exchanging tokens it intercepted elsewhere)."""
+    partner = client.partner
+    if row.audience in {partner.api_audience, partner.identifier} - {None}:
+        return True
+    holder = session.scalars(
+        select(OAuthClient).where(OAuthClient.client_id == row.client_id)
+    ).first()
+    return holder is not None and holder.partner_id == partner.id
+
+
+def narrowed(
+    session: Session, subject: IdentityVector, target: Target, scope: str
+) -> IdentityVector:
+    """The subject's vector for ``target``: rights of the target's services, and among
+    them only those the subject token carried (never more than either)."""
+    pagm = set(subject.pagm)
+    declarant = session.get(Declarant, subject.subject)
+    if declarant is not None and declarant.status == DeclarantStatus.ACTIVE.value:
+        fresh = vector_for(session, declarant, list(target.services), acr=subject.acr)
+        carried = set(subject.habilitations)
+        rights = tuple(h for h in fresh.habilitations if h in carried)
+        codes = tuple(p for p in fresh.pagm if p in pagm)
+    else:
+        rights, codes = (), tuple(p for p in declarant_pagm(session, target.services) if p in pagm)
+    email = subject.email if "email" in (target.partner.claims or []) else None
+    return replace(subject, pagm=codes, habilitations=rights, email=email, claims={})
+
+
+class TokenExchange(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
+    """RFC 8693: ``subject_token`` = one of our access tokens meant for the client's
+    partner; ``resource``/``audience`` = another partner's API under a service
+    agreement (``invalid_target`` otherwise). The new token: aud = that resource, PAGM
+    and habilitations narrowed (:func:`narrowed`), ``act`` = the exchanging client
+    (nested over an earlier ``act``), never outliving the subject token."""
+
+    GRANT_TYPE = TOKEN_EXCHANGE
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
+
+    def validate_token_request(self) -> None:
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError("Echange de jetons non autorise pour ce client.")
+        form = self.request.form
+        if not form.get("subject_token"):
+            raise InvalidRequestError("subject_token manquant.")
+        if form.get("subject_token_type") not in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
+            raise InvalidRequestError("subject_token_type non pris en charge.")
+        if form.get("requested_token_type") not in (None, ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
+            raise InvalidRequestError("requested_token_type non pris en charge.")
+        if form.get("actor_token"):
+            raise InvalidRequestError("actor_token non pris en charge.")
+        self.request.client = client
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: OAuthClient = self.request.client.row
+        session, now = db.session(), now_utc()
+        subject, row = verify_own_access_token(session, self.request.form["subject_token"])
+        if not _may_exchange(session, client, row):
+            raise InvalidGrantError("subject_token destine a un autre partenaire.")
+        requested = requested_target(self.request, "resource", "audience")
+        if requested is None:
+            raise InvalidRequestError("resource ou audience requis.")
+        target = resolve_target(session, client, requested)
+        scope = checked_scope(client, self.request.payload.scope or row.scope, within=row.scope)
+        vector = narrowed(session, subject, target, scope)
+        act: dict[str, Any] = {"sub": client.client_id}
+        if isinstance(subject.claims.get("act"), dict):
+            act["act"] = subject.claims["act"]
+        owner = (
+            ResourceOwner(subject.subject, subject.auth_time, subject.acr)
+            if subject.auth_time
+            else None
+        )
+        token, new = issue_access_token(
+            session,
+            client,
+            owner,
+            scope,
+            now=now,
+            audience=target.audience,
+            vector=vector,
+            extra_claims={"act": act},
+            family=row.family,
+            lifetime=row.expires_at - now,
+        )
+        body = bearer(token, new, now)
+        body["issued_token_type"] = ACCESS_TOKEN_TYPE
+        self.save_token(body)
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+# ---------------------------------------------------------------------- jwt bearer
+
+
+class JwtBearer(JWTBearerGrant):  # type: ignore[misc]
+    """RFC 7523 2.1: an assertion signed with a key of the client's registered JWKS,
+    ``iss`` = client_id, ``sub`` = a declarant it serves, ``aud`` = our token endpoint,
+    at most 10 minutes, ``jti`` once (shared replay cache: stops a replayed assertion)."""
+
+    def get_audiences(self) -> list[str]:
+        return [f"{issuer()}/oauth/token", issuer()]
+
+    def resolve_issuer_client(self, issuer_id: str) -> Client | None:
+        return query_client(issuer_id)
+
+    def resolve_client_public_key(self, client: Client) -> KeySet:
+        return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]
+
+    def process_assertion_claims(self, assertion: str) -> dict[str, Any]:
+        _headers, claims = self.extract_assertion(assertion)
+        client = (
+            self.resolve_issuer_client(claims.get("iss"))
+            if isinstance(claims.get("iss"), str)
+            else None
+        )
+        if client is None:
+            raise InvalidGrantError("Emetteur de l'assertion inconnu.")
+        try:
+            token = jose_jwt.decode(
+                assertion, self.resolve_client_public_key(client), algorithms=SIGNING_ALGS
+            )
+        except (JoseError, ValueError) as exc:
+            raise InvalidGrantError("Assertion invalide.") from exc
+        self.verify_claims(token.claims)
+        self._check_fresh(dict(token.claims))
+        return dict(token.claims)
+
+    def _check_fresh(self, claims: dict[str, Any]) -> None:
+        jti, exp, sub = claims.get("jti"), claims.get("exp"), claims.get("sub")
+        if (
+            not isinstance(jti, str)
+            or not jti
+            or not isinstance(exp, int)
+            or not isinstance(sub, str)
+        ):
+            raise InvalidGrantError("Assertion sans jti, exp ou sub.")
+        expires = datetime.fromtimestamp(exp, UTC)
+        if expires - now_utc() > ASSERTION_MAX_LIFETIME:
+            raise InvalidGrantError("Assertion trop longue (10 min au plus).")
+        key = f"jwt-bearer:{digest(str(claims['iss']))}:{digest(jti)}"
+        if replay_cache().seen(key, expires_at=expires + timedelta(seconds=self.LEEWAY)):
+            raise InvalidGrantError("Assertion deja presentee.")
+
+    def authenticate_user(self, subject: str) -> Declarant | None:
+        declarant = db.session().get(Declarant, subject)
+        if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
+            return None
+        return declarant
+
+    def has_granted_permission(self, client: Client, user: Declarant) -> bool:
+        session = db.session()
+        services = {s.id for s in services_of(session, client.row.partner)}
+        if not any(h.service_id in services for h in active_habilitations(session, user.id)):
+            raise InvalidGrantError("Ce declarant n'a pas d'habilitation chez ce partenaire.")
+        return True
+
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+        client: OAuthClient = self.request.client.row
+        declarant: Declarant | None = self.request.user
+        if declarant is None:
+            raise InvalidGrantError("Assertion sans declarant (sub).")
+        session, now = db.session(), now_utc()
+        scope = checked_scope(client, self.request.payload.scope)
+        owner = ResourceOwner(declarant.id, now, ASSERTED_ACR)
+        vector = replace(owner_vector(session, owner, client.partner, scope), auth_time=None)
+        token, row = issue_access_token(session, client, None, scope, now=now, vector=vector)
+        body = bearer(token, row, now)
+        self.save_token(body)
+        return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+# ------------------------------------------------------------------------ wiring
+
+
+def register(server: OAuthServer) -> OAuthServer:
+    """Add token exchange and JWT bearer to the token endpoint."""
+    for grant in (TokenExchange, JwtBearer):
+        server.register_grant(grant)
+    return server
