@@ -27,8 +27,9 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp import db, sessions, totp
 from idp.i18n import N_, _
-from idp.models import OneTimeSecret, SsoSession
+from idp.models import OneTimeSecret
 from idp.passwords import passwords
+from idp.session_store import SsoRecord
 from idp.throttle import Reservation, account_key, throttle
 from rcd_store import audit
 from rcd_store.db import rows_affected
@@ -60,7 +61,7 @@ def login_required(next_url: str, *, force: bool = False) -> BaseResponse:
     return redirect("/connexion?" + urlencode(params), code=302)
 
 
-def authenticated_declarant() -> tuple[SsoSession, Declarant] | None:
+def authenticated_declarant() -> tuple[SsoRecord, Declarant] | None:
     """The live SSO session of this browser and its active declarant, or None."""
     row = sessions.current_session()
     if row is None:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from idp import db, sessions, tokens
 from idp.i18n import _
 from idp.login import authenticated_declarant, login_required
-from idp.models import SsoSession
+from idp.session_store import SsoRecord
 from partners.models import Partner, PartnerService
 from rcd_store import audit
 from rcd_store.models import Declarant, Service, partner_key
@@ -95,7 +95,7 @@ def _destination(session: Session, code: str, partner_name: str | None) -> Desti
     return Destination(partner, service, str(landing_url(partner)))
 
 
-def _participant(destination: Destination, row: SsoSession) -> dict[str, Any]:
+def _participant(destination: Destination, row: SsoRecord) -> dict[str, Any]:
     partner = destination.partner
     if partner.token_format == "saml" and partner.saml is not None:
         # the same shape as idp.sso_saml's, so one partner is told once at Single Logout
@@ -115,7 +115,7 @@ def _form_fields(issued: tokens.IssuedToken) -> dict[str, str]:
 
 
 def _issue(
-    session: Session, row: SsoSession, declarant: Declarant, destination: Destination
+    session: Session, row: SsoRecord, declarant: Declarant, destination: Destination
 ) -> tokens.IssuedToken:
     """Sign the minimised token: only ``destination.service``'s PAGM and habilitations."""
     partner = destination.partner

@@ -33,7 +33,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from idp import csrf, db, oauth_endpoints, oauth_exchange, oauth_grants, sessions
 from idp.i18n import N_, _
 from idp.login import authenticated_declarant, login_required
-from idp.models import Consent, SsoSession
+from idp.models import Consent
 from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, issuer
 from idp.oauth_server import (
     SCOPES,
@@ -45,6 +45,7 @@ from idp.oauth_server import (
     server,
     verify_own_token,
 )
+from idp.session_store import SsoRecord
 from partners.services import client_by_id
 from rcd_store import audit
 from token_suite.errors import InteropsError, InvalidSecurityToken
@@ -72,7 +73,7 @@ def _setup(state: Any) -> None:
     sessions.LOGOUT_URL_BUILDERS["oidc"] = frontchannel_logout_url
 
 
-def frontchannel_logout_url(participant: dict[str, Any], row: SsoSession) -> str | None:
+def frontchannel_logout_url(participant: dict[str, Any], row: SsoRecord) -> str | None:
     """OpenID Connect Front-Channel Logout 1.0: the client's registered URI with ``iss``
     and ``sid``, loaded by the logout page; None when the client registered none."""
     found = client_by_id(db.session(), str(participant.get("client_id") or ""))
@@ -154,7 +155,7 @@ def _grant_types() -> set[str]:
 # ----------------------------------------------------------------- authorization
 
 
-def _current_owner() -> tuple[SsoSession, ResourceOwner] | None:
+def _current_owner() -> tuple[SsoRecord, ResourceOwner] | None:
     who = authenticated_declarant()
     return None if who is None else (who[0], ResourceOwner.from_session(who[0]))
 
@@ -242,7 +243,7 @@ def _remember_consent(declarant_id: str, client_id: str, scopes: list[str]) -> N
     )
 
 
-def _issue_code(grant: Any, sso: SsoSession, owner: ResourceOwner) -> Response:
+def _issue_code(grant: Any, sso: SsoRecord, owner: ResourceOwner) -> Response:
     response = server().create_authorization_response(grant=grant, grant_user=owner)
     if response.status_code == 302 and "code=" in response.headers.get("Location", ""):
         client = grant.client.row
@@ -469,7 +470,7 @@ def logout() -> BaseResponse | str | tuple[str, int]:
     return response
 
 
-def _end_session(row: SsoSession) -> list[str]:
+def _end_session(row: SsoRecord) -> list[str]:
     session = db.session()
     urls = sessions.logout_urls(row)
     declarant_id = row.declarant_id

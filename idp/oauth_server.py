@@ -31,7 +31,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from idp import db
-from idp.models import AuthorizationCode, IssuedToken, SsoSession
+from idp.models import AuthorizationCode, IssuedToken
 from idp.oauth_clients import (
     AUTH_METHODS,
     Client,
@@ -42,6 +42,7 @@ from idp.oauth_clients import (
     issuer,
     query_client,
 )
+from idp.session_store import SsoRecord
 from idp.signing import keyring
 from idp.tokens import vector_for
 from keys.jwks import jwks
@@ -80,7 +81,7 @@ class ResourceOwner:
     sid: str | None = None
 
     @classmethod
-    def from_session(cls, row: SsoSession) -> ResourceOwner:
+    def from_session(cls, row: SsoRecord) -> ResourceOwner:
         return cls(row.declarant_id, row.auth_time, row.acr, row.sid)
 
 

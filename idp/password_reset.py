@@ -18,13 +18,13 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, render_template, request
-from sqlalchemy import delete, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from idp import db, sessions
 from idp.i18n import N_, _
 from idp.login import by_email, client_address, form_field, no_framing, secret_digest, too_many
-from idp.models import OneTimeSecret, SsoSession
+from idp.models import OneTimeSecret
 from idp.passwords import passwords
 from idp.throttle import account_key, throttle
 from rcd_store import audit
@@ -158,7 +158,7 @@ def reset_form_post() -> Response | tuple[str, int]:
         .where(Declarant.id == declarant.id)
         .values(password_hash=passwords().hash(password))
     )
-    session.execute(delete(SsoSession).where(SsoSession.declarant_id == declarant.id))
+    sessions.end_declarant_sessions(session, declarant.id)
     audit.record(session, "password.reset", actor=declarant.id)
     session.commit()
     throttle().backend.reset(account_key(declarant_id=declarant.id))

@@ -1,7 +1,8 @@
 """Server-side SSO sessions behind an opaque cookie.
 
-The cookie carries 256 random bits; the database keeps only their SHA-256, so
-a copy of the table opens no session. Idle and absolute timeouts; a new id at
+The cookie carries 256 random bits; the store (:mod:`idp.session_store`: the
+database, or Redis when configured) keeps only their SHA-256, so a copy of it
+opens no session. Idle and absolute timeouts; a new id at
 every login (session fixation); HttpOnly, SameSite=Lax, Secure when the base
 URL is https.
 """
@@ -15,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
-from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from idp import db
-from idp.models import SsoSession
+from idp.session_store import SsoRecord, store
 
 COOKIE = "idp_session"
 IDLE = timedelta(minutes=30)
@@ -36,10 +36,10 @@ def _now() -> datetime:
 
 @dataclass(frozen=True)
 class OpenedSession:
-    """A session just opened: its cookie value (shown once) and its row."""
+    """A session just opened: its cookie value (shown once) and its record."""
 
     cookie: str
-    row: SsoSession
+    row: SsoRecord
 
 
 def open_session(
@@ -56,14 +56,16 @@ def open_session(
     Always a fresh id: a session id known before login is never promoted (stops
     session fixation).
     """
-    if replaces:
-        session.execute(delete(SsoSession).where(SsoSession.id_hash == _digest(replaces)))
+    sessions = store(session)
+    previous = sessions.get(_digest(replaces)) if replaces and len(replaces) <= 100 else None
+    if previous is not None:
+        sessions.delete(previous)
     now = _now()
     absolute = timedelta(
         seconds=int(current_app.config.get("SESSION_ABSOLUTE_SECONDS", ABSOLUTE.total_seconds()))
     )
     cookie = secrets.token_urlsafe(32)
-    row = SsoSession(
+    row = SsoRecord(
         id_hash=_digest(cookie),
         declarant_id=declarant_id,
         created_at=now,
@@ -73,11 +75,9 @@ def open_session(
         acr=acr,
         amr=list(amr),
         sid=secrets.token_urlsafe(24),
-        participants=[],
         origin=origin,
     )
-    session.add(row)
-    session.flush()
+    sessions.add(row)
     g.sso_session = row
     return OpenedSession(cookie, row)
 
@@ -88,7 +88,7 @@ def _idle() -> timedelta:
     )
 
 
-def current_session() -> SsoSession | None:
+def current_session() -> SsoRecord | None:
     """The request's live SSO session, or None (expired ones are deleted).
 
     Touches ``last_seen_at`` (idle timeout) at most once a minute.
@@ -98,42 +98,38 @@ def current_session() -> SsoSession | None:
     cookie = request.cookies.get(COOKIE)
     row = None
     if cookie and len(cookie) <= 100:
-        session = db.session()
-        row = session.get(SsoSession, _digest(cookie))
+        sessions = store()
+        row = sessions.get(_digest(cookie))
         now = _now()
         if row is not None and (row.expires_at <= now or row.last_seen_at + _idle() <= now):
-            session.delete(row)
-            session.commit()
+            sessions.delete(row)
+            db.session().commit()
             row = None
         elif row is not None and now - row.last_seen_at > timedelta(minutes=1):
-            session.execute(
-                update(SsoSession).where(SsoSession.id_hash == row.id_hash).values(last_seen_at=now)
-            )
-            session.commit()
+            sessions.touch(row, now)
     g.sso_session = row
     return row
 
 
-def add_participant(session: Session, row: SsoSession, participant: dict[str, Any]) -> None:
+def add_participant(session: Session, row: SsoRecord, participant: dict[str, Any]) -> None:
     """Remember a partner that received a token in this session (for Single Logout)."""
-    participants = [p for p in (row.participants or []) if p != participant]
-    participants.append(participant)
-    row.participants = participants
-    session.execute(
-        update(SsoSession)
-        .where(SsoSession.id_hash == row.id_hash)
-        .values(participants=participants)
-    )
+    store(session).add_participant(row, participant)
 
 
-def end_session(session: Session, row: SsoSession) -> None:
-    """Delete the session row; the caller clears the cookie."""
-    session.execute(delete(SsoSession).where(SsoSession.id_hash == row.id_hash))
+def end_session(session: Session, row: SsoRecord) -> None:
+    """End the session; the caller clears the cookie."""
+    store(session).delete(row)
     g.sso_session = None
 
 
-def by_sid(session: Session, sid: str) -> SsoSession | None:
-    return session.scalars(select(SsoSession).where(SsoSession.sid == sid)).first()
+def end_declarant_sessions(session: Session, declarant_id: str) -> int:
+    """End every session of a declarant (password reset); returns how many."""
+    return store(session).delete_for_declarant(declarant_id)
+
+
+def by_sid(session: Session, sid: str) -> SsoRecord | None:
+    """The live session partners know as ``sid`` (SAML SessionIndex, OIDC sid)."""
+    return store(session).by_sid(sid)
 
 
 def set_cookie(response: Response, cookie: str, app: Flask | None = None) -> None:
@@ -164,7 +160,7 @@ def clear_cookie(response: Response) -> None:
 LOGOUT_URL_BUILDERS: dict[str, Any] = {}
 
 
-def logout_urls(row: SsoSession) -> list[str]:
+def logout_urls(row: SsoRecord) -> list[str]:
     """The front-channel logout URLs of every partner holding a session (built before
     the row is deleted)."""
     urls = []

@@ -36,7 +36,7 @@ from werkzeug.wrappers import Response
 
 from idp import csrf, db, login, sessions, tokens
 from idp import saml_messages as m
-from idp.models import SsoSession
+from idp.session_store import SsoRecord
 from idp.signing import keyring
 from keys.model import KeyUse, SigningKey
 from partners import services as registry
@@ -266,7 +266,7 @@ def _proceed(pending: Pending, *, resumed: bool) -> Response:
     return _login_redirect(pending)
 
 
-def _success(pending: Pending, row: SsoSession) -> Response:
+def _success(pending: Pending, row: SsoRecord) -> Response:
     session = db.session()
     sp = _service_provider(session, pending.sp)
     partner = sp.partner
@@ -381,7 +381,7 @@ def _slo_endpoint(
     return None
 
 
-def logout_url(participant: dict[str, Any], row: SsoSession) -> str | None:
+def logout_url(participant: dict[str, Any], row: SsoRecord) -> str | None:
     """IdP-initiated logout: the partner's SLO URL carrying a signed LogoutRequest
     (HTTP-Redirect) for this participant, or None when it has no Redirect SLO."""
     session = db.session()
@@ -421,7 +421,7 @@ def slo() -> Response:
 
 def _session_to_end(
     session: Session, logout: m.LogoutRequest, sp: SamlServiceProvider
-) -> tuple[SsoSession | None, bool]:
+) -> tuple[SsoRecord | None, bool]:
     """The session the request names, and whether it is this browser's (cookie)."""
     current = sessions.current_session()
     if (
@@ -444,7 +444,7 @@ def _session_to_end(
     return None, False
 
 
-def _other_logout_urls(row: SsoSession, sp: SamlServiceProvider) -> list[str]:
+def _other_logout_urls(row: SsoRecord, sp: SamlServiceProvider) -> list[str]:
     urls = []
     for participant in row.participants or []:
         if participant.get("protocol") == "saml" and participant.get("partner") == sp.partner.name:

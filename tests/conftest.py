@@ -9,6 +9,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,14 +70,34 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
 
 @pytest.fixture
-def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
-    return {
+def redis_url() -> str | None:
+    """``IDP_TEST_REDIS_URL``, emptied for this test; ``None`` when not set.
+
+    With it, every app of the test suite keeps its SSO sessions, replay cache and rate
+    limits in Redis, as in production (the runs with Redis are serial: one database).
+    """
+    if not REDIS_URL:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Path, redis_url: str | None) -> dict[str, Any]:
+    config = {
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "MASTER_KEY": MASTER_KEY,
         "SECRET_KEY": "test-secret-key",
         "BASE_URL": "http://idp.test",
     }
+    if redis_url:
+        config["REDIS_URL"] = redis_url
+    return config
 
 
 @pytest.fixture
@@ -89,6 +110,9 @@ def app(app_config: dict[str, Any]) -> Iterator[Any]:
     from idp.db import database
 
     database(flask_app).engine.dispose()
+    redis_client = flask_app.extensions.get("idp.redis")
+    if redis_client is not None:
+        redis_client.close()
 
 
 @pytest.fixture
@@ -98,6 +122,53 @@ def session(app: Any) -> Iterator[Any]:
     db_session = database(app).sessions()
     yield db_session
     db_session.close()
+
+
+@contextmanager
+def _app_store(app: Any) -> Iterator[Any]:
+    """The app's SSO session store (the database, or Redis when the suite runs with it),
+    on a fresh database session committed afterwards."""
+    from idp.db import database
+    from idp.session_store import store
+
+    db_session = database(app).sessions()
+    try:
+        with app.app_context():
+            yield store(db_session)
+        db_session.commit()
+    finally:
+        db_session.close()
+
+
+def live_sso_sessions(app: Any) -> list[Any]:
+    """The app's live SSO sessions, oldest first, read afresh from its store."""
+    with _app_store(app) as sessions:
+        return list(sessions.records())
+
+
+def sso_session_by_sid(app: Any, sid: str) -> Any:
+    """The app's live SSO session known to partners as ``sid``, or ``None``."""
+    with _app_store(app) as sessions:
+        return sessions.by_sid(sid)
+
+
+def save_sso_session(app: Any, record: Any) -> None:
+    """Write back a session record changed by a test (its ``auth_time``...)."""
+    with _app_store(app) as sessions:
+        sessions.save(record)
+
+
+def clear_sso_sessions(app: Any) -> None:
+    """End every SSO session of the app (a browser that lost its cookie)."""
+    with _app_store(app) as sessions:
+        for record in sessions.records():
+            sessions.delete(record)
+
+
+@pytest.fixture
+def sso_sessions(app: Any) -> Any:
+    """``sso_sessions()``: :func:`live_sso_sessions` of the test's app."""
+    return lambda: live_sso_sessions(app)
 
 
 @pytest.fixture

@@ -22,12 +22,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from idp import sessions
 from idp.signing import ensure_keys
 from keys.generate import generate_key
 from keys.model import KeyUse
 from rcd_store.services import grant_habilitation
 from tests import factories
+from tests.conftest import sso_session_by_sid
 
 XMLSEC1 = shutil.which("xmlsec1")
 pytestmark = pytest.mark.skipif(
@@ -204,7 +204,7 @@ def test_pysaml2_sp_initiated_login_and_logout(app, sp, directory, session, logo
     assert attributes["siret"] == [factories.SIRET_A]
     assert "courriel" not in attributes
     session_index = response.assertion.authn_statement[0].session_index
-    assert sessions.by_sid(session, session_index) is not None
+    assert sso_session_by_sid(app, session_index) is not None
 
     # SP-initiated logout: pysaml2's signed LogoutRequest, then our LogoutResponse
     expected = f"urn:oasis:names:tc:SAML:2.0:bindings:{logout_binding}"
@@ -224,8 +224,7 @@ def test_pysaml2_sp_initiated_login_and_logout(app, sp, directory, session, logo
         action, fields = _form(http_info["data"])
         answer = browser.post(urlsplit(action).path, data=fields)
     assert answer.status_code == 302, answer.get_data(as_text=True)
-    session.expire_all()
-    assert sessions.by_sid(session, session_index) is None
+    assert sso_session_by_sid(app, session_index) is None
     location = answer.headers["Location"]
     assert location.startswith(SLO + "?")
     query = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}

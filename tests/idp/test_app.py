@@ -94,10 +94,13 @@ def test_redis_is_used_and_checked_when_configured(app_config) -> None:
         created.extensions["idp.redis"].close()
 
 
-def test_database_replay_cache_by_default(app) -> None:
+def test_database_replay_cache_by_default(app_config) -> None:
+    from idp.db import database
     from idp.replay import SqlReplayCache, replay_cache
 
+    app = create_app({**app_config, "REDIS_URL": None})
     assert isinstance(replay_cache(app), SqlReplayCache)
+    database(app).engine.dispose()
 
 
 def test_trusted_proxies_give_the_client_address(app_config) -> None:

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import select, update
 
 from idp import sessions
-from idp.models import SsoSession
 from keys.generate import generate_key
 from keys.model import KeyUse
 from rcd_store import services
 from rcd_store.models import AuditEvent, Declarant
 from tests import factories as f
+from tests.conftest import clear_sso_sessions, live_sso_sessions
 from tests.idp.portal_support import saml_partner
 from token_suite import saml
 from token_suite.vector import IdentityVector
@@ -68,19 +68,16 @@ def _post(app: Any, jeton: str, **extra: str) -> Any:
     return app.test_client().post("/confiance/entrante", data={"SAMLResponse": jeton, **extra})
 
 
-def _sessions(session: Any) -> list[SsoSession]:
-    session.expire_all()
-    return list(session.scalars(select(SsoSession)))
-
-
-def test_trusted_portal_opens_a_session(app: Any, session: Any, world: Any) -> None:
+def test_trusted_portal_opens_a_session(
+    app: Any, session: Any, world: Any, sso_sessions: Any
+) -> None:
     declarant_id, key = world
     client = app.test_client()
     response = client.post("/confiance/entrante", data={"SAMLResponse": _jeton(declarant_id, key)})
     assert response.status_code == 302
     assert response.headers["Location"] == "/tableau-de-bord"
     assert "HttpOnly" in response.headers["Set-Cookie"]
-    [row] = _sessions(session)
+    [row] = sso_sessions()
     assert row.declarant_id == declarant_id and row.origin == "inbound:Plateforme Cabinet"
     event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "login.inbound")).one()
     assert (event.actor, event.target) == (declarant_id, "Plateforme Cabinet")
@@ -101,7 +98,7 @@ def _refused(app: Any, session: Any, jeton: str, code: str, status: int = 401) -
     assert response.status_code == status, response.get_data(as_text=True)
     assert response.get_json()["code"] == code
     assert sessions.COOKIE not in response.headers.get("Set-Cookie", "")
-    assert _sessions(session) == []
+    assert live_sso_sessions(app) == []
     refused = session.scalars(select(AuditEvent).where(AuditEvent.kind == "inbound.refused")).all()
     assert json.loads(refused[-1].data)["code"] == code
 
@@ -110,8 +107,7 @@ def test_replay_is_refused(app: Any, session: Any, world: Any) -> None:
     declarant_id, key = world
     jeton = _jeton(declarant_id, key)
     assert _post(app, jeton).status_code == 302
-    session.execute(SsoSession.__table__.delete())
-    session.commit()
+    clear_sso_sessions(app)
     _refused(app, session, jeton, "vi:Replay")
 
 
@@ -191,6 +187,5 @@ def test_replay_is_refused_with_the_redis_cache(app: Any, session: Any, world: A
     declarant_id, key = world
     jeton = _jeton(declarant_id, key)
     assert _post(app, jeton).status_code == 302
-    session.execute(SsoSession.__table__.delete())
-    session.commit()
+    clear_sso_sessions(app)
     _refused(app, session, jeton, "vi:Replay")

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.login import login_required, safe_next
-from idp.models import SsoSession
 from rcd_store.models import AuditEvent, Declarant
 from tests import factories
 from tests.idp.login_support import (
@@ -33,11 +32,6 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
-def _sessions(session: Any) -> list[SsoSession]:
-    session.expire_all()
-    return list(session.scalars(select(SsoSession)))
-
-
 def test_page_is_french_labelled_and_not_frameable(client: Any) -> None:
     response = client.get("/connexion")
     html = response.get_data(as_text=True)
@@ -58,22 +52,22 @@ def test_page_is_french_labelled_and_not_frameable(client: Any) -> None:
 
 
 def test_siret_login_opens_a_session_and_redirects(
-    client: Any, session: Any, declarant: Any
+    client: Any, session: Any, declarant: Any, sso_sessions: Any
 ) -> None:
     response = login_siret(client, last="DUPONT", first="elodie")
     assert response.status_code == 303
     assert response.headers["Location"] == "/tableau-de-bord"
-    rows = _sessions(session)
+    rows = sso_sessions()
     assert [r.declarant_id for r in rows] == [declarant.id]
     assert rows[0].acr == ACR_PASSWORD and rows[0].amr == ["pwd"]
     kinds = session.scalars(select(AuditEvent.kind).where(AuditEvent.actor == declarant.id))
     assert "login.succeeded" in set(kinds)
 
 
-def test_email_login(client: Any, session: Any, declarant: Any) -> None:
+def test_email_login(client: Any, session: Any, declarant: Any, sso_sessions: Any) -> None:
     response = login_email(client, email="Elodie@Dupont.example")
     assert response.status_code == 303
-    assert [r.declarant_id for r in _sessions(session)] == [declarant.id]
+    assert [r.declarant_id for r in sso_sessions()] == [declarant.id]
 
 
 def test_names_match_whatever_case_accents_spacing(client: Any, declarant: Any) -> None:
@@ -161,14 +155,14 @@ def test_form_without_csrf_token_is_refused_and_changes_nothing(
 
 
 def test_session_id_changes_at_login_and_old_one_dies(
-    client: Any, session: Any, declarant: Any
+    client: Any, session: Any, declarant: Any, sso_sessions: Any
 ) -> None:
     assert login_siret(client).status_code == 303
     first = session_cookie(client)
     assert login_siret(client, force="1").status_code == 303
     second = session_cookie(client)
     assert first and second and first != second
-    assert len(_sessions(session)) == 1
+    assert len(sso_sessions()) == 1
     # the old cookie no longer opens anything
     client.set_cookie("idp_session", first)
     assert client.get("/connexion").status_code == 200  # the form: no live session
@@ -205,16 +199,16 @@ def test_next_local_path_is_followed(client: Any, declarant: Any) -> None:
 
 
 def test_live_session_skips_the_form_unless_forced(
-    client: Any, session: Any, declarant: Any
+    client: Any, session: Any, declarant: Any, sso_sessions: Any
 ) -> None:
     login_siret(client)
     skipped = client.get("/connexion?next=/oauth/authorize%3Fx%3D1")
     assert skipped.status_code == 302 and skipped.headers["Location"] == "/oauth/authorize?x=1"
     forced = client.get("/connexion?next=/x&force=1")
     assert forced.status_code == 200 and 'name="force" value="1"' in forced.get_data(as_text=True)
-    before = _sessions(session)[0].auth_time
+    before = sso_sessions()[0].auth_time
     assert login_siret(client, force="1", next="/x").headers["Location"] == "/x"
-    after = _sessions(session)[0].auth_time
+    after = sso_sessions()[0].auth_time
     assert after > before
 
 
@@ -269,12 +263,12 @@ def test_rehash_on_login(app: Any, client: Any, session: Any, declarant: Any) ->
 
 
 def test_logout_get_shows_a_button_and_post_ends_the_session(
-    client: Any, session: Any, declarant: Any
+    client: Any, session: Any, declarant: Any, sso_sessions: Any
 ) -> None:
     from idp import sessions
 
     login_siret(client)
-    row = _sessions(session)[0]
+    row = sso_sessions()[0]
     calls: list[str] = []
 
     def builder(participant: dict[str, Any], sso: Any) -> str:
@@ -283,11 +277,12 @@ def test_logout_get_shows_a_button_and_post_ends_the_session(
 
     sessions.LOGOUT_URL_BUILDERS["test-proto"] = builder
     try:
-        row.participants = [{"partner": "urssaf", "protocol": "test-proto"}]
+        with client.application.app_context():
+            sessions.add_participant(session, row, {"partner": "urssaf", "protocol": "test-proto"})
         session.commit()
         page = client.get("/deconnexion").get_data(as_text=True)
         assert '<form method="post"' in page and "Me déconnecter" in page
-        assert _sessions(session)  # GET changes nothing
+        assert sso_sessions()  # GET changes nothing
         assert client.post("/deconnexion").status_code == 400  # no CSRF token
         response = post(client, "/deconnexion", {}, token_from="/deconnexion")
     finally:
@@ -295,7 +290,7 @@ def test_logout_get_shows_a_button_and_post_ends_the_session(
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Vous êtes déconnecté" in html
     assert 'src="https://sp.example/slo?who=urssaf"' in html and calls == [row.sid]
-    assert _sessions(session) == []
+    assert sso_sessions() == []
     assert session_cookie(client) is None
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from idp.models import SsoSession
 from rcd_store import services
 from rcd_store.models import AuditEvent
 from tests import factories as f
+from tests.conftest import live_sso_sessions
 from tests.idp.portal_support import (
     csrf_of,
     hidden_fields,
@@ -102,8 +102,8 @@ def test_navigation_is_audited_and_the_partner_joins_the_session(app: Any, sessi
     assert ("token.issued", person.id, DSN_SP) in kinds
     event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "portal.navigation")).one()
     assert json.loads(event.data)["service"] == "DSN"
-    row = session.scalars(select(SsoSession).where(SsoSession.sid == sid)).one()
-    assert row.participants == [
+    [row] = live_sso_sessions(app)
+    assert row.sid == sid and row.participants == [
         {"protocol": "saml", "partner": "URSSAF", "name_id": person.id, "session_index": sid}
     ]
 

@@ -415,15 +415,15 @@ def test_prompt_none_with_max_age_zero_is_login_required(browser: Any, world: Wo
 def test_max_age_compared_with_auth_time(
     app: Any, browser: Any, world: World, session: Any
 ) -> None:
-    from idp.models import SsoSession
+    from tests.conftest import live_sso_sessions, save_sso_session
 
     get_code(browser, auth_params())
     assert "code" in query_of(
         browser.get("/oauth/authorize", query_string=auth_params(max_age="600")).headers["Location"]
     )
-    row = session.scalars(select(SsoSession)).one()
+    [row] = live_sso_sessions(app)
     row.auth_time = datetime.now(UTC) - timedelta(seconds=700)
-    session.commit()
+    save_sso_session(app, row)
     old = browser.get("/oauth/authorize", query_string=auth_params(max_age="600"))
     assert old.headers["Location"].startswith("/connexion?")
 
@@ -629,7 +629,7 @@ def _id_token(app: Any, browser: Any, world: World) -> str:
 def test_logout_with_hint_ends_the_session_and_redirects(
     app: Any, browser: Any, world: World, session: Any
 ) -> None:
-    from idp.models import SsoSession
+    from tests.conftest import live_sso_sessions
 
     hint = _id_token(app, browser, world)
     response = browser.get(
@@ -637,7 +637,7 @@ def test_logout_with_hint_ends_the_session_and_redirects(
         query_string={"id_token_hint": hint, "post_logout_redirect_uri": REDIRECT, "state": "s1"},
     )
     assert response.status_code == 302 and response.headers["Location"] == REDIRECT + "?state=s1"
-    assert session.scalars(select(SsoSession)).all() == []
+    assert live_sso_sessions(app) == []
     after = browser.get("/oauth/authorize", query_string=auth_params(prompt="none"))
     assert query_of(after.headers["Location"])["error"] == "login_required"
 
@@ -674,9 +674,9 @@ def test_logout_accepts_an_expired_hint_but_not_a_forged_one(
 
 
 def test_logout_without_hint_asks_for_confirmation(
-    browser: Any, world: World, session: Any
+    app: Any, browser: Any, world: World, session: Any
 ) -> None:
-    from idp.models import SsoSession
+    from tests.conftest import live_sso_sessions
     from tests.idp.oauth_support import hidden_fields
 
     page = browser.get(
@@ -684,12 +684,11 @@ def test_logout_without_hint_asks_for_confirmation(
         query_string={"client_id": world.client_id, "post_logout_redirect_uri": REDIRECT},
     )
     assert page.status_code == 200 and "Se déconnecter" in page.text
-    assert len(session.scalars(select(SsoSession)).all()) == 1
+    assert len(live_sso_sessions(app)) == 1
     fields = hidden_fields(page.text)
     done = browser.post("/oauth/logout", data=fields)
     assert done.status_code == 303 and done.headers["Location"] == REDIRECT
-    session.expire_all()
-    assert session.scalars(select(SsoSession)).all() == []
+    assert live_sso_sessions(app) == []
 
 
 def test_frontchannel_logout_tells_oidc_clients(app: Any, session: Any) -> None:

@@ -11,9 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from idp.models import OneTimeSecret, SsoSession
+from idp.models import OneTimeSecret
 from rcd_store.models import Outbox
 from tests import factories
+from tests.conftest import live_sso_sessions
 from tests.idp.login_support import error_of, login_siret, post, session_cookie, setup_directory
 
 NEW_PASSWORD = "un tout nouveau secret solide"
@@ -92,8 +93,7 @@ def test_reset_sets_the_password_ends_sessions_and_works_once(
     assert response.status_code == 200 and "Votre mot de passe est modifié" in response.get_data(
         as_text=True
     )
-    session.expire_all()
-    assert list(session.scalars(select(SsoSession))) == []
+    assert live_sso_sessions(client.application) == []
     assert login_siret(client).status_code == 200  # the old password is gone
     assert login_siret(client, password=NEW_PASSWORD).status_code == 303
     again = _set(client.application.test_client(), path, "encore un autre secret long")

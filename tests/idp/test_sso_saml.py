@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 
-from idp import sessions
 from idp.signing import keyring
 from keys.generate import generate_key
 from keys.model import KeyUse
+from tests.conftest import sso_session_by_sid
 from token_suite import saml
 from token_suite.trust import Trust
 
@@ -85,8 +85,7 @@ def test_redirect_binding_with_live_session_posts_a_minimised_jeton(
     assert [h.service for h in vector.habilitations] == ["DSN"]
     assert "ATMP" not in form.document.decode()
     assert vector.email is None  # not among the partner's claims
-    session.expire_all()
-    participants = sessions.by_sid(session, row.sid).participants
+    participants = sso_session_by_sid(app, row.sid).participants
     assert participants == [
         {
             "partner": world.partner,

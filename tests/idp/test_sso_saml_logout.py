@@ -16,6 +16,7 @@ from idp import sessions
 from idp.signing import keyring
 from keys.generate import generate_key
 from keys.model import KeyUse
+from tests.conftest import sso_session_by_sid
 
 from .sso_saml_support import (
     SAML,
@@ -59,9 +60,8 @@ def _idp_certificate(app: Any) -> Any:
     return keyring(app).active(KeyUse.SAML).certificate
 
 
-def _alive(session: Any, sid: str) -> bool:
-    session.expire_all()
-    return sessions.by_sid(session, sid) is not None
+def _alive(app: Any, sid: str) -> bool:
+    return sso_session_by_sid(app, sid) is not None
 
 
 def test_signed_redirect_logout_request_ends_the_session(app, client, world, session) -> None:
@@ -70,7 +70,7 @@ def test_signed_redirect_logout_request_ends_the_session(app, client, world, ses
     query = redirect_query(xml, relay_state="retour", key=world.sp_key)
     response = client.get(f"/saml/slo?{query}")
     assert response.status_code == 302
-    assert not _alive(session, row.sid)
+    assert not _alive(app, row.sid)
     assert client.get_cookie(sessions.COOKIE) is None  # cookie cleared
     location = response.headers["Location"]
     assert location.startswith(SLO + "?")
@@ -92,7 +92,7 @@ def test_unsigned_logout_request_is_refused(app, client, world, session) -> None
     assert response.status_code == 400 and "Location" not in response.headers
     encoded = base64.b64encode(xml).decode()
     assert client.post("/saml/slo", data={"SAMLRequest": encoded}).status_code == 400
-    assert _alive(session, row.sid)
+    assert _alive(app, row.sid)
 
 
 def test_logout_request_signed_by_another_key_is_refused(app, client, world, session) -> None:
@@ -103,7 +103,7 @@ def test_logout_request_signed_by_another_key_is_refused(app, client, world, ses
     forged = sign_xml(xml, stranger)
     response = client.post("/saml/slo", data={"SAMLRequest": base64.b64encode(forged).decode()})
     assert response.status_code == 400
-    assert _alive(session, row.sid)
+    assert _alive(app, row.sid)
 
 
 def test_post_logout_request_without_cookie_ends_the_named_session(app, world, session) -> None:
@@ -115,7 +115,7 @@ def test_post_logout_request_without_cookie_ends_the_named_session(app, world, s
         "/saml/slo", data={"SAMLRequest": base64.b64encode(xml).decode(), "RelayState": "r"}
     )
     assert response.status_code == 302  # the SP's SLO endpoint is HTTP-Redirect
-    assert not _alive(session, row.sid)
+    assert not _alive(app, row.sid)
 
 
 def test_logout_request_for_another_person_ends_nothing(app, client, world, session) -> None:
@@ -123,13 +123,12 @@ def test_logout_request_for_another_person_ends_nothing(app, client, world, sess
     xml = logout_request(name_id="someone-else", session_index=row.sid)
     response = client.get(f"/saml/slo?{redirect_query(xml, key=world.sp_key)}")
     assert response.status_code == 302  # answered, but
-    assert _alive(session, row.sid)
+    assert _alive(app, row.sid)
 
 
 def test_idp_initiated_logout_url_and_the_partner_answer(app, client, world, session) -> None:
     row = _signed_in(app, client, world)
-    session.expire_all()
-    live = sessions.by_sid(session, row.sid)
+    live = sso_session_by_sid(app, row.sid)
     with app.test_request_context():
         urls = sessions.logout_urls(live)
     assert len(urls) == 1 and urls[0].startswith(SLO + "?")
@@ -166,11 +165,11 @@ def test_idp_initiated_logout_url_and_the_partner_answer(app, client, world, ses
 
 def test_partner_logout_also_logs_out_the_other_participants(app, client, world, session) -> None:
     row = _signed_in(app, client, world)
-    session.expire_all()
-    live = sessions.by_sid(session, row.sid)
+    live = sso_session_by_sid(app, row.sid)
     sessions.LOGOUT_URL_BUILDERS["test-other"] = lambda p, r: "https://other.example/logout"
     try:
-        sessions.add_participant(session, live, {"partner": "Autre", "protocol": "test-other"})
+        with app.app_context():
+            sessions.add_participant(session, live, {"partner": "Autre", "protocol": "test-other"})
         session.commit()
         xml = logout_request(name_id=world.declarant_id, session_index=row.sid)
         response = client.get(f"/saml/slo?{redirect_query(xml, key=world.sp_key)}")
@@ -180,7 +179,7 @@ def test_partner_logout_also_logs_out_the_other_participants(app, client, world,
     html = response.get_data(as_text=True)
     assert 'src="https://other.example/logout"' in html
     assert f'href="{SLO}?SAMLResponse=' in html  # continue without JavaScript
-    assert not _alive(session, row.sid)
+    assert not _alive(app, row.sid)
 
 
 def test_post_logout_response_when_the_partner_has_only_a_post_slo(
@@ -200,7 +199,7 @@ def test_post_logout_response_when_the_partner_has_only_a_post_slo(
         m.parse_message(form.document, ["LogoutResponse"]), [_idp_certificate(app)]
     )
     assert signed.get("InResponseTo") == etree.fromstring(xml).get("ID")
-    assert not _alive(session, row.sid)
+    assert not _alive(app, row.sid)
 
 
 def test_the_logout_page_sends_the_partner_a_signed_logout_request(
@@ -213,7 +212,7 @@ def test_the_logout_page_sends_the_partner_a_signed_logout_request(
     token = page.split('name="csrf_token" value="')[1].split('"')[0]
     response = client.post("/deconnexion", data={"csrf_token": token})
     assert response.status_code == 200
-    assert not _alive(session, row.sid)
+    assert not _alive(app, row.sid)
     html = response.get_data(as_text=True)
     frames = [unescape(u) for u in re.findall(r'<iframe src="([^"]+)"', html)]
     assert len(frames) == 1 and frames[0].startswith(SLO + "?SAMLRequest=")

@@ -195,12 +195,17 @@ def test_stale_failures_are_forgotten_after_the_window(app: Any) -> None:
     assert backend.reserve(key, rule, now=t0 + timedelta(minutes=20)).count == 1
 
 
-def test_throttle_table_names_nobody(app: Any, session: Any) -> None:
+def test_throttle_table_names_nobody(app_config: Any, session: Any) -> None:
     from sqlalchemy import select
 
+    from app import create_app
     from idp.models import LoginThrottle
 
+    app = create_app({**app_config, "REDIS_URL": None})  # the database throttle
     client = app.test_client()
     login_siret(client, last="Inconnu", first="Personne")
     keys = list(session.scalars(select(LoginThrottle.key)))
     assert keys and all("Inconnu" not in k and "inconnu" not in k for k in keys)
+    from idp.db import database
+
+    database(app).engine.dispose()

@@ -11,8 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from idp import totp
-from idp.models import OneTimeSecret, SsoSession
+from idp.models import OneTimeSecret
 from rcd_store.models import Declarant
+from tests.conftest import live_sso_sessions
 from tests.idp.login_support import csrf, error_of, login_siret, post, setup_directory
 from token_suite.vector import ACR_TOTP
 
@@ -83,7 +84,7 @@ def test_enrol_then_login_asks_the_code(client: Any, session: Any, declarant: An
     done = _code_step(fresh, _pending_token(response), pyotp.TOTP(secret).now())
     assert done.status_code == 303 and done.headers["Location"] == "/x"
     cookie = fresh.get_cookie("idp_session").value
-    row = next(r for r in session.scalars(select(SsoSession)) if r.amr == ["pwd", "otp"])
+    row = next(r for r in live_sso_sessions(client.application) if r.amr == ["pwd", "otp"])
     assert row.acr == ACR_TOTP and cookie
 
 
