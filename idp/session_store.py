@@ -204,8 +204,10 @@ class RedisSessionStore:
             pipe.sadd(declarant, record.id_hash)
             pipe.pexpireat(declarant, at, nx=True)  # a new set: its first expiry
             pipe.pexpireat(declarant, at, gt=True)  # then only ever later
-            for participant in record.participants:
-                pipe.sadd(self._key("p", record.id_hash), _canonical(participant))
+            if record.participants:
+                parts = self._key("p", record.id_hash)
+                pipe.sadd(parts, *(_canonical(p) for p in record.participants))
+                pipe.pexpireat(parts, at)
             pipe.execute()
 
     def get(self, id_hash: str) -> SsoRecord | None:

@@ -122,14 +122,24 @@ def test_redis_keys_expire_with_the_session_and_hold_no_cookie(people: tuple[str
 
     client = redis.Redis.from_url(REDIS_URL)
     sessions = RedisSessionStore(client, prefix="test:sso:ttl:")
-    row = record(people[0], "a", expires_at=NOW + timedelta(minutes=30))
-    sessions.add(row)
-    sessions.add_participant(row, {"partner": "P", "protocol": "saml"})
-    keys = list(client.scan_iter(match="test:sso:ttl:*"))
-    assert len(keys) == 4  # record, participants, sid, the declarant's set
+    row = record(
+        people[0],
+        "a",
+        expires_at=NOW + timedelta(minutes=30),
+        participants=[{"partner": "Q", "protocol": "oidc"}],
+    )
     expected = int(row.expires_at.timestamp() * 1000)
-    for key in keys:
-        assert abs(client.pexpiretime(key) - expected) < 1000, key
+
+    def all_expire_with_the_session() -> None:
+        keys = list(client.scan_iter(match="test:sso:ttl:*"))
+        assert len(keys) == 4  # record, participants, sid, the declarant's set
+        for key in keys:
+            assert abs(client.pexpiretime(key) - expected) < 1000, key
+
+    sessions.add(row)
+    all_expire_with_the_session()
+    sessions.add_participant(row, {"partner": "P", "protocol": "saml"})
+    all_expire_with_the_session()
     # a session ended meanwhile is not brought back by a late touch
     sessions.delete(row)
     sessions.touch(row, NOW + timedelta(minutes=2))
