@@ -27,6 +27,7 @@ from idp import (
     passwords,
     redis_client,
     replay,
+    security_headers,
     signing,
     sso_saml,
     totp,
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     csrf.init_app(app)
     errors.init_app(app)
+    security_headers.init_app(app)
     if settings["TRUSTED_PROXIES"]:
         # client addresses (rate limits) and scheme from the trusted proxies only
         hops = int(settings["TRUSTED_PROXIES"])
