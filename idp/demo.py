@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.db import database
-from idp.demo_partner import PartnerSite, load_key, slug, sp_metadata
+from idp.demo_partner import PartnerSite, load_key, slug
+from idp.demo_partner_saml import sp_metadata
 from idp.passwords import passwords
 from partners.models import Partner
 from partners.services import ClientSettings, PartnerSettings, add_partner, edit_partner
