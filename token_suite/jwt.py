@@ -117,8 +117,12 @@ def issue(
     entry = _ISSUING.get((id(signer), typ, lifetime))
     if entry is None or entry[0] is not signer:
         entry = _issuing(signer, typ, lifetime)
-    iat = _timestamp(now)
-    payload = _payload(vector, issuer, _checked_audience(audience), iat, iat + entry[3], jti)
+    if now.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware")
+    iat = int(now.timestamp())
+    if type(audience) is not str or not audience:
+        audience = _checked_audience(audience)
+    payload = _payload(vector, issuer, audience, iat, iat + entry[3], jti)
     if extra_claims:
         payload = payload[:-1] + b"," + _extra_json(extra_claims)[1:]
     return entry[2](entry[1], payload)
@@ -233,9 +237,8 @@ def _dumps(claims: dict[str, Any]) -> bytes:
         raise ValueError(f"claims cannot be written as JSON: {exc}") from exc
 
 
-def _checked_audience(audience: str | list[str]) -> str | list[str]:
-    if isinstance(audience, str) and audience:
-        return audience
+def _checked_audience(audience: Any) -> list[str]:
+    """What :func:`issue` did not take as a non-empty string: a non-empty list of them."""
     if isinstance(audience, list) and audience and all(isinstance(a, str) and a for a in audience):
         return audience
     raise ValueError("audience must be a non-empty string or list of strings")

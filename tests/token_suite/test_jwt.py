@@ -179,7 +179,9 @@ def test_lifetime_caps(typ: str, lifetime: timedelta, allowed: bool) -> None:
 def test_issue_refuses_bad_arguments() -> None:
     with pytest.raises(ValueError, match="timezone"):
         issue(now=datetime(2025, 3, 1, 10, 0))
-    for audience in ("", [], ["ok", ""], ["ok", 3]):
+    with pytest.raises(ValueError, match="timezone"):  # the vector's auth_time too
+        issue(vector=IdentityVector(subject="D1", auth_time=datetime(2025, 3, 1, 10, 0)))
+    for audience in ("", [], ["ok", ""], ["ok", 3], 3, None):
         with pytest.raises(ValueError, match="audience"):
             issue(audience=audience)
     hs = generate_key(KeyUse.JWT, now=NOW)
