@@ -25,6 +25,7 @@ from flask import (
     request,
     session,
 )
+from flask.typing import ResponseReturnValue
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from idp.demo_partner_saml import (
@@ -99,18 +100,18 @@ def refused(message: str, status: int = 401) -> Response:
 
 
 @bp.get("/")
-def home() -> Response:
+def home() -> ResponseReturnValue:
     return page("home.html", arrivals=_state().arrivals.of(session.get("local")))
 
 
 @bp.get("/saml/metadata")
-def metadata() -> Response:
+def metadata() -> ResponseReturnValue:
     partner = _state()
     return Response(sp_metadata(partner.site, partner.key), mimetype="application/samlmetadata+xml")
 
 
 @bp.get("/saml/login")
-def saml_login() -> Response:
+def saml_login() -> ResponseReturnValue:
     """SP-initiated SSO: a signed AuthnRequest by HTTP-Redirect."""
     partner = _state()
     _, endpoints = partner.operator.saml()
@@ -124,11 +125,11 @@ def saml_login() -> Response:
         ProtocolBinding=POST,
     )
     session["pending"] = [*session.get("pending", [])[-4:], request_id]
-    return redirect(f"{destination}?{redirect_query('SAMLRequest', xml, partner.key)}")  # type: ignore[return-value]
+    return redirect(f"{destination}?{redirect_query('SAMLRequest', xml, partner.key)}")
 
 
 @bp.post("/saml/acs")
-def acs() -> Response:
+def acs() -> ResponseReturnValue:
     """A jeton: verified with token_suite against the operator's metadata only."""
     partner = _state()
     trust, _ = partner.operator.saml()
@@ -150,11 +151,11 @@ def acs() -> Response:
     partner.arrivals.add(
         local_id(), "saml", _arrival("saml", vector, vector.session_index, origin=origin)
     )
-    return redirect("/")  # type: ignore[return-value]
+    return redirect("/")
 
 
 @bp.get("/oidc/login")
-def oidc_login() -> Response:
+def oidc_login() -> ResponseReturnValue:
     """Authorization code flow with PKCE (S256), state and nonce."""
     partner = _state()
     discovery, _ = partner.operator.oidc()
@@ -173,11 +174,11 @@ def oidc_login() -> Response:
             "code_challenge_method": "S256",
         }
     )
-    return redirect(f"{discovery['authorization_endpoint']}?{query}")  # type: ignore[return-value]
+    return redirect(f"{discovery['authorization_endpoint']}?{query}")
 
 
 @bp.get("/oidc/callback")
-def oidc_callback() -> Response:
+def oidc_callback() -> ResponseReturnValue:
     partner = _state()
     discovery, trust = partner.operator.oidc()
     pending = session.pop("oidc", None)
@@ -221,11 +222,11 @@ def oidc_callback() -> Response:
             id_token=answer["id_token"],
         ),
     )
-    return redirect("/")  # type: ignore[return-value]
+    return redirect("/")
 
 
 @bp.post("/deconnexion")
-def logout() -> Response:
+def logout() -> ResponseReturnValue:
     """Local logout, then at the operator: RP-initiated (OIDC) or a LogoutRequest (SAML)."""
     partner = _state()
     if request.form.get("csrf") != session.get("csrf"):
@@ -239,7 +240,7 @@ def logout() -> Response:
                 "post_logout_redirect_uri": partner.site.logged_out_url,
             }
         )
-        return redirect(f"{discovery['end_session_endpoint']}?{query}")  # type: ignore[return-value]
+        return redirect(f"{discovery['end_session_endpoint']}?{query}")
     if "saml" in ended:
         _, endpoints = partner.operator.saml()
         destination = endpoints["SingleLogoutService"]
@@ -250,17 +251,17 @@ def logout() -> Response:
             f"<samlp:SessionIndex>{escape(arrival['sid'] or '')}</samlp:SessionIndex>"
         )
         _, xml = saml_message("LogoutRequest", destination, partner.site.entity_id, body)
-        return redirect(f"{destination}?{redirect_query('SAMLRequest', xml, partner.key)}")  # type: ignore[return-value]
-    return redirect(partner.site.logged_out_url)  # type: ignore[return-value]
+        return redirect(f"{destination}?{redirect_query('SAMLRequest', xml, partner.key)}")
+    return redirect(partner.site.logged_out_url)
 
 
 @bp.get("/deconnecte")
-def logged_out() -> Response:
+def logged_out() -> ResponseReturnValue:
     return page("message.html", title="Déconnexion", message="Vous êtes déconnecté.")
 
 
 @bp.get("/saml/slo")
-def slo() -> Response:
+def slo() -> ResponseReturnValue:
     """The operator's LogoutRequest (ends the arrivals of that session, answers a
     signed LogoutResponse) or its LogoutResponse to ours."""
     partner = _state()
@@ -271,7 +272,7 @@ def slo() -> Response:
     except (ValueError, KeyError, zlib.error, etree.XMLSyntaxError) as error:
         return refused(f"Message de déconnexion refusé : {error}", 400)
     if kind == "SAMLResponse":
-        return redirect(partner.site.logged_out_url)  # type: ignore[return-value]
+        return redirect(partner.site.logged_out_url)
     subject = root.findtext(f"{{{SAML_NS}}}NameID") or ""
     sids = [node.text or "" for node in root.iter(f"{{{SAMLP_NS}}}SessionIndex")]
     partner.arrivals.end(subject, sids)
@@ -287,4 +288,4 @@ def slo() -> Response:
     relay_state = request.args.get("RelayState")
     return redirect(
         f"{destination}?{redirect_query('SAMLResponse', answer, partner.key, relay_state)}"
-    )  # type: ignore[return-value]
+    )

@@ -8,7 +8,7 @@ Security properties (each stops an attack):
   guesses cannot exceed the threshold);
 - a new session id at every login (session fixation);
 - ``next`` followed only when it is a local path (open redirect);
-- ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY`` (clickjacking).
+- never cached; never framed (``idp.security_headers``: clickjacking).
 """
 
 from __future__ import annotations
@@ -88,14 +88,9 @@ def _next_target(value: str | None) -> str:
 
 
 @bp.after_request
-def no_framing(response: Response) -> Response:
-    """Forbid framing of pages that take a password (clickjacking) and caching them."""
-    csp = response.headers.get("Content-Security-Policy")
-    if not csp:
-        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
-    elif "frame-ancestors" not in csp:
-        response.headers["Content-Security-Policy"] = csp + "; frame-ancestors 'none'"
-    response.headers["X-Frame-Options"] = "DENY"
+def no_store(response: Response) -> Response:
+    """Pages that take a password or a code are never cached (framing is forbidden for
+    every page by :mod:`idp.security_headers`)."""
     response.headers.setdefault("Cache-Control", "no-store")
     return response
 

@@ -33,11 +33,9 @@ from sqlalchemy.orm import Session
 
 from idp import csrf, db
 from idp.login import authenticate, by_siret
-from idp.signing import keyring
+from idp.oauth_server import own_trust
 from idp.throttle import throttle
 from idp.tokens import issue, vector_for
-from keys.jwks import jwks
-from keys.model import KeyUse
 from partners.models import Partner
 from partners.services import default_identifier
 from rcd_store import audit
@@ -190,9 +188,7 @@ def verify_presented(session: Session) -> dict[str, Any]:
     token = presented_token()
     if token is None:
         raise SecurityTokenUnavailable("no DSNLogin token")
-    trust = interops_jwt.trust_from_jwks(
-        jwks(keyring().published(KeyUse.JWT)), issuer=current_app.config["BASE_URL"]
-    )
+    trust = own_trust()
     audiences = _known_audiences(session)
     for audience in sorted(audiences):
         try:

@@ -265,9 +265,7 @@ def _consent_page(grant: Any, scopes: list[str]) -> Response:
         action=request.full_path,
     )
     response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
-    response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Cache-Control"] = "no-store"
+    response.headers["Cache-Control"] = "no-store"  # never framed: idp.security_headers
     return response
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from idp import db, sessions
 from idp.i18n import N_, _
-from idp.login import by_email, client_address, form_field, no_framing, secret_digest, too_many
+from idp.login import by_email, client_address, form_field, no_store, secret_digest, too_many
 from idp.models import OneTimeSecret
 from idp.passwords import passwords
 from idp.throttle import account_key, throttle
@@ -33,7 +33,7 @@ from rcd_store.models import Declarant, Outbox
 from rcd_store.passwords import PasswordPolicyError, check_policy
 
 bp = Blueprint("password_reset", __name__)
-bp.after_request(no_framing)
+bp.after_request(no_store)
 
 RESET_LIFETIME = timedelta(hours=1)
 

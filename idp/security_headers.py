@@ -5,8 +5,9 @@
 - ``Referrer-Policy: no-referrer``: addresses carrying secrets (reset links, codes,
   ``SAMLRequest``) never leak to another site through ``Referer``;
 - HTML: ``base-uri 'none'; object-src 'none'`` (no ``<base>`` hijack, no plug-ins), and
-  ``frame-ancestors 'none'`` unless the page chose its own framing (SAML logout pages
-  are framed by the portal itself): clickjacking;
+  ``frame-ancestors 'none'`` with ``X-Frame-Options: DENY`` unless the page chose its
+  own framing (SAML logout pages are framed by the portal itself): clickjacking. This
+  is the one place framing is forbidden; pages only ever loosen it;
 - ``Strict-Transport-Security`` when the service is served over https.
 
 A blueprint's own headers, set before, are kept and completed, never replaced.
@@ -26,12 +27,15 @@ def secure(response: Response) -> Response:
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     if response.mimetype == "text/html":
-        policy = headers.get("Content-Security-Policy")
-        if policy is None:
-            headers["Content-Security-Policy"] = f"{BASE_POLICY}; frame-ancestors 'none'"
+        directives = [p.strip() for p in headers.get("Content-Security-Policy", "").split(";")]
+        directives = [d for d in directives if d]
+        if not any(d.startswith("base-uri") for d in directives):
+            directives.insert(0, BASE_POLICY)
+        if not any(d.startswith("frame-ancestors") for d in directives):
+            directives.append("frame-ancestors 'none'")
+        if "frame-ancestors 'none'" in directives:
             headers.setdefault("X-Frame-Options", "DENY")
-        elif "base-uri" not in policy:
-            headers["Content-Security-Policy"] = f"{BASE_POLICY}; {policy}"
+        headers["Content-Security-Policy"] = "; ".join(directives)
     if str(current_app.config.get("BASE_URL", "")).startswith("https://"):
         headers.setdefault("Strict-Transport-Security", HSTS)
     return response

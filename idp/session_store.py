@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from idp import db
 from idp.models import SsoSession
+from rcd_store.db import rows_affected
 
 
 @dataclass
@@ -150,10 +151,9 @@ class SqlSessionStore:
         return [self._record(row) for row in rows]
 
     def delete_for_declarant(self, declarant_id: str) -> int:
-        result = self.session.execute(
-            delete(SsoSession).where(SsoSession.declarant_id == declarant_id)
+        return rows_affected(
+            self.session.execute(delete(SsoSession).where(SsoSession.declarant_id == declarant_id))
         )
-        return int(getattr(result, "rowcount", 0) or 0)
 
 
 # -------------------------------------------------------------------------- Redis
@@ -187,9 +187,8 @@ class RedisSessionStore:
         data = json.loads(raw)
         for name in _TIMES:
             data[name] = datetime.fromisoformat(data[name])
-        data["participants"] = sorted(
-            (json.loads(p) for p in participants), key=lambda p: _canonical(p)
-        )
+        # stored in canonical JSON: sorting the text gives a stable order
+        data["participants"] = [json.loads(p) for p in sorted(participants)]
         return SsoRecord(**data)
 
     def _expire_at(self, record: SsoRecord) -> int:

@@ -326,9 +326,8 @@ def _status(pending: Pending, codes: list[str]) -> Response:
 
 def _no_store(response: Response, *, frame_ancestors: str = "'none'") -> Response:
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        f"frame-ancestors {frame_ancestors}; base-uri 'none'; object-src 'none'"
-    )
+    # base-uri and object-src come from idp.security_headers, as on every page
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
     return response
 
 

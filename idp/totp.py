@@ -202,10 +202,10 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 @bp.after_request
-def _no_framing(response: Response) -> Response:
-    from idp.login import no_framing
+def _no_store(response: Response) -> Response:
+    from idp.login import no_store
 
-    return no_framing(response)
+    return no_store(response)
 
 
 @bp.get("/compte/double-authentification")

@@ -5,46 +5,24 @@ import json
 import pytest
 
 from tests.factories import PASSWORD, SIRET_A, SIRET_A2, SIRET_B, SIRET_FIRM
+from tests.idp.cli_support import argv, ok
 
 
 @pytest.fixture
 def directory(idp):
     """A company, a service and a declarant created through the CLI itself."""
-    assert idp("company", "add", "--siret", SIRET_A, "--name", "Boulangerie Dupont").code == 0
-    assert (
-        idp(
-            "service",
-            "add",
-            "--code",
-            "DSN",
-            "--name",
-            "DSN",
-            "--partner",
-            "URSSAF",
-            "--pagm",
-            "DECLARANT=DSN_DECL",
-            "--pagm",
-            "CONSULTATION=DSN_CONS",
-        ).code
-        == 0
+    ok(idp, f"company add --siret {SIRET_A} --name 'Boulangerie Dupont'")
+    ok(
+        idp,
+        "service add --code DSN --name DSN --partner URSSAF --pagm DECLARANT=DSN_DECL "
+        "--pagm CONSULTATION=DSN_CONS",
     )
-    result = idp(
-        "declarant",
-        "add",
-        "--siret",
-        SIRET_A,
-        "--last-name",
-        "Dupont",
-        "--first-name",
-        "Élodie",
-        "--email",
-        "elodie@dupont.example",
-        "--admin",
-        "--password-stdin",
-        "--json",
+    result = ok(
+        idp,
+        f"declarant add --siret {SIRET_A} --last-name Dupont --first-name Élodie "
+        "--email elodie@dupont.example --admin --password-stdin --json",
         stdin=PASSWORD + "\n",
     )
-    assert result.code == 0, result.err
     return json.loads(result.out)["declarant_id"]
 
 
@@ -112,205 +90,91 @@ def test_declarant_json_is_one_object(idp, directory) -> None:
     assert set(payload) >= {"declarant_id"} and payload["declarant_id"] != directory
 
 
+NEW_DECLARANT = f"declarant add --siret {SIRET_A} --last-name X --first-name Y"
 BAD = [
-    (
-        "siret checksum",
-        ["company", "add", "--siret", "73282932000075", "--name", "X"],
-        "SIRET invalide",
-    ),
-    ("duplicate siret", ["company", "add", "--siret", SIRET_A, "--name", "X"], "déjà enregistré"),
-    ("missing field", ["company", "add", "--siret", SIRET_B], "--name"),
+    ("siret checksum", argv("company add --siret 73282932000075 --name X"), "SIRET invalide"),
+    ("duplicate siret", argv(f"company add --siret {SIRET_A} --name X"), "déjà enregistré"),
+    ("missing field", argv(f"company add --siret {SIRET_B}"), "--name"),
     (
         "unknown declarant",
-        [
-            "habilitation",
-            "grant",
-            "--declarant",
-            "Dinconnu",
-            "--siret",
-            SIRET_A,
-            "--service",
-            "DSN",
-        ],
+        argv(f"habilitation grant --declarant Dinconnu --siret {SIRET_A} --service DSN"),
         "déclarant inconnu",
     ),
     (
         "unknown service",
-        ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_A, "--service", "NOPE"],
+        argv(f"habilitation grant --declarant '{{id}}' --siret {SIRET_A} --service NOPE"),
         "service inconnu",
     ),
     (
         "unknown establishment",
-        ["habilitation", "grant", "--declarant", "{id}", "--siret", SIRET_B, "--service", "DSN"],
+        argv(f"habilitation grant --declarant '{{id}}' --siret {SIRET_B} --service DSN"),
         "établissement inconnu",
     ),
     (
         "bad role",
-        [
-            "habilitation",
-            "grant",
-            "--declarant",
-            "{id}",
-            "--siret",
-            SIRET_A,
-            "--service",
-            "DSN",
-            "--role",
-            "CHEF",
-        ],
+        argv(
+            f"habilitation grant --declarant '{{id}}' --siret {SIRET_A} --service DSN --role CHEF"
+        ),
         "rôle inconnu",
     ),
     (
         "revoke absent",
-        [
-            "habilitation",
-            "revoke",
-            "--declarant",
-            "{id}",
-            "--siret",
-            SIRET_A,
-            "--service",
-            "DSN",
-            "--role",
-            "CONSULTATION",
-        ],
+        argv(
+            f"habilitation revoke --declarant '{{id}}' --siret {SIRET_A} --service DSN "
+            "--role CONSULTATION"
+        ),
         "inexistante",
     ),
     (
         "duplicate service",
-        [
-            "service",
-            "add",
-            "--code",
-            "DSN",
-            "--name",
-            "D",
-            "--partner",
-            "U",
-            "--pagm",
-            "DECLARANT=X",
-        ],
+        argv("service add --code DSN --name D --partner U --pagm DECLARANT=X"),
         "déjà enregistré",
     ),
     (
         "bad pagm",
-        [
-            "service",
-            "add",
-            "--code",
-            "ATMP",
-            "--name",
-            "A",
-            "--partner",
-            "AM",
-            "--pagm",
-            "DECLARANT",
-        ],
+        argv("service add --code ATMP --name A --partner AM --pagm DECLARANT"),
         "PAGM invalide",
     ),
-    ("no pagm", ["service", "add", "--code", "ATMP", "--name", "A", "--partner", "AM"], "PAGM"),
+    ("no pagm", argv("service add --code ATMP --name A --partner AM"), "PAGM"),
     (
         "duplicate email",
-        [
-            "declarant",
-            "add",
-            "--siret",
-            SIRET_A,
-            "--last-name",
-            "X",
-            "--first-name",
-            "Y",
-            "--email",
-            "ELODIE@dupont.example",
-            "--password-stdin",
-        ],
+        argv(f"{NEW_DECLARANT} --email ELODIE@dupont.example --password-stdin"),
         "déjà utilisée",
     ),
     (
         "bad email",
-        [
-            "declarant",
-            "add",
-            "--siret",
-            SIRET_A,
-            "--last-name",
-            "X",
-            "--first-name",
-            "Y",
-            "--email",
-            "pas-une-adresse",
-            "--password-stdin",
-        ],
+        argv(f"{NEW_DECLARANT} --email pas-une-adresse --password-stdin"),
         "adresse électronique invalide",
     ),
     (
         "weak password",
-        [
-            "declarant",
-            "add",
-            "--siret",
-            SIRET_A,
-            "--last-name",
-            "X",
-            "--first-name",
-            "Y",
-            "--password-stdin",
-            "<stdin>motdepasse123",
-        ],
+        argv(f"{NEW_DECLARANT} --password-stdin '<stdin>motdepasse123'"),
         "trop courant",
     ),
     (
         "short password",
-        [
-            "declarant",
-            "add",
-            "--siret",
-            SIRET_A,
-            "--last-name",
-            "X",
-            "--first-name",
-            "Y",
-            "--password-stdin",
-            "<stdin>court",
-        ],
+        argv(f"{NEW_DECLARANT} --password-stdin '<stdin>court'"),
         "trop court",
     ),
     (
         "no password",
-        ["declarant", "add", "--siret", SIRET_A, "--last-name", "X", "--first-name", "Y"],
+        argv(f"declarant add --siret {SIRET_A} --last-name X --first-name Y"),
         "--password-stdin",
     ),
     (
         "declarant unknown siret",
-        [
-            "declarant",
-            "add",
-            "--siret",
-            SIRET_B,
-            "--last-name",
-            "X",
-            "--first-name",
-            "Y",
-            "--password-stdin",
-        ],
+        argv(f"declarant add --siret {SIRET_B} --last-name X --first-name Y --password-stdin"),
         "établissement inconnu",
     ),
     (
         "mandate unknown firm",
-        [
-            "mandate",
-            "add",
-            "--client-siren",
-            SIRET_A[:9],
-            "--firm-siren",
-            SIRET_FIRM[:9],
-            "--service",
-            "DSN",
-        ],
+        argv(
+            f"mandate add --client-siren {SIRET_A[:9]} --firm-siren {SIRET_FIRM[:9]} --service DSN"
+        ),
         "entreprise inconnue",
     ),
-    ("bad since", ["audit", "export", "--since", "hier"], "date invalide"),
-    ("unknown option", ["company", "add", "--siret", SIRET_A, "--name", "X", "--bogus"], "bogus"),
+    ("bad since", argv("audit export --since hier"), "date invalide"),
+    ("unknown option", argv(f"company add --siret {SIRET_A} --name X --bogus"), "bogus"),
 ]
 
 

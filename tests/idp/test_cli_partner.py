@@ -5,41 +5,14 @@ import json
 import pytest
 
 from partners.services import hash_secret, secret_matches
+from tests.idp.cli_support import ok
 from tests.partners.sp_metadata import sp_metadata
 
 
 @pytest.fixture
 def dsn(idp):
-    assert (
-        idp(
-            "service",
-            "add",
-            "--code",
-            "DSN",
-            "--name",
-            "DSN",
-            "--partner",
-            "URSSAF",
-            "--pagm",
-            "DECLARANT=DSN_DECL",
-        ).code
-        == 0
-    )
-    assert (
-        idp(
-            "service",
-            "add",
-            "--code",
-            "ATMP",
-            "--name",
-            "AT/MP",
-            "--partner",
-            "CNAM",
-            "--pagm",
-            "DECLARANT=ATMP",
-        ).code
-        == 0
-    )
+    ok(idp, "service add --code DSN --name DSN --partner URSSAF --pagm DECLARANT=DSN_DECL")
+    ok(idp, "service add --code ATMP --name AT/MP --partner CNAM --pagm DECLARANT=ATMP")
 
 
 def test_add_saml_partner_from_metadata(idp, dsn, tmp_path) -> None:

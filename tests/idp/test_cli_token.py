@@ -6,59 +6,28 @@ import pytest
 
 from partners.services import default_identifier as partner_audience
 from tests.factories import PASSWORD, SIRET_A, SIRET_A2
+from tests.idp.cli_support import ok
 
 
 @pytest.fixture
 def declarant_id(idp) -> str:
-    idp("company", "add", "--siret", SIRET_A, "--name", "Boulangerie Dupont")
-    idp("company", "add", "--siret", SIRET_A2, "--name", "Boulangerie Dupont")
-    idp(
-        "service",
-        "add",
-        "--code",
-        "DSN",
-        "--name",
-        "DSN",
-        "--partner",
-        "URSSAF",
-        "--pagm",
-        "DECLARANT=DSN_DECL",
+    for siret in (SIRET_A, SIRET_A2):
+        ok(idp, f"company add --siret {siret} --name 'Boulangerie Dupont'")
+    ok(idp, "service add --code DSN --name DSN --partner URSSAF --pagm DECLARANT=DSN_DECL")
+    ok(
+        idp,
+        "service add --code ATMP --name AT/MP --partner 'Assurance Maladie' "
+        "--pagm DECLARANT=ATMP_GEST",
     )
-    idp(
-        "service",
-        "add",
-        "--code",
-        "ATMP",
-        "--name",
-        "AT/MP",
-        "--partner",
-        "Assurance Maladie",
-        "--pagm",
-        "DECLARANT=ATMP_GEST",
-    )
-    out = idp(
-        "declarant",
-        "add",
-        "--siret",
-        SIRET_A,
-        "--last-name",
-        "Dupont",
-        "--first-name",
-        "Élodie",
-        "--email",
-        "e@dupont.example",
-        "--password-stdin",
-        "--json",
+    out = ok(
+        idp,
+        f"declarant add --siret {SIRET_A} --last-name Dupont --first-name Élodie "
+        "--email e@dupont.example --password-stdin --json",
         stdin=PASSWORD + "\n",
     ).out
     person = json.loads(out)["declarant_id"]
     for siret, code in ((SIRET_A, "DSN"), (SIRET_A2, "DSN"), (SIRET_A, "ATMP")):
-        assert (
-            idp(
-                "habilitation", "grant", "--declarant", person, "--siret", siret, "--service", code
-            ).code
-            == 0
-        )
+        ok(idp, f"habilitation grant --declarant {person} --siret {siret} --service {code}")
     return person
 
 

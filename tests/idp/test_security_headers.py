@@ -24,7 +24,7 @@ def test_every_answer_has_the_secure_headers(app: Any, path: str) -> None:
         assert response.headers["X-Frame-Options"] == "DENY"
 
 
-def test_a_page_keeps_its_own_framing_choice(app: Any) -> None:
+def test_a_page_keeps_its_own_framing_choice_and_nothing_else_is_framed(app: Any) -> None:
     from flask import Response
 
     from idp.security_headers import secure
@@ -37,7 +37,14 @@ def test_a_page_keeps_its_own_framing_choice(app: Any) -> None:
         assert "X-Frame-Options" not in framed.headers
         already = Response("<p>x</p>", mimetype="text/html")
         already.headers["Content-Security-Policy"] = "base-uri 'self'"
-        assert secure(already).headers["Content-Security-Policy"] == "base-uri 'self'"
+        policy = secure(already).headers["Content-Security-Policy"]
+        assert policy == "base-uri 'self'; frame-ancestors 'none'"
+        # a page with its own script policy but no framing choice is still never framed
+        scripted = Response("<p>x</p>", mimetype="text/html")
+        scripted.headers["Content-Security-Policy"] = "script-src 'nonce-n'"
+        policy = secure(scripted).headers["Content-Security-Policy"]
+        assert policy == f"{BASE_POLICY}; script-src 'nonce-n'; frame-ancestors 'none'"
+        assert scripted.headers["X-Frame-Options"] == "DENY"
 
 
 def test_https_services_send_hsts(app_config: dict[str, Any]) -> None:
