@@ -130,6 +130,11 @@ def _verified(
         else m.has_xml_signature(root)
     )
     if not signed:
+        if required and not certificates:
+            raise m.MessageError(
+                "message non signé : une signature est exigée et ce partenaire n'a "
+                "enregistré aucun certificat de signature"
+            )
         if required:
             raise m.MessageError("message non signé : ce partenaire doit signer ses messages")
         return root
@@ -455,8 +460,15 @@ def _other_logout_urls(row: SsoRecord, sp: SamlServiceProvider) -> list[str]:
     return urls
 
 
+def _always(_sp: SamlServiceProvider) -> bool:
+    return True
+
+
 def _partner_logout() -> Response:
-    incoming, root, sp = _receive("SAMLRequest", ["LogoutRequest"])
+    """A partner's LogoutRequest, which must be signed by one of its registered
+    certificates: an unsigned one (even from a partner registered without any
+    certificate) could end anyone's session cross-site, knowing only a NameID."""
+    incoming, root, sp = _receive("SAMLRequest", ["LogoutRequest"], required=_always)
     relay_state = incoming.relay_state
     logout = m.logout_request(root, destination=f"{_base()}/saml/slo", now=_now())
     session = db.session()

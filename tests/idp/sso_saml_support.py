@@ -43,7 +43,12 @@ class World:
 
 
 def make_world(
-    app: Any, session: Any, *, signed_requests: bool = False, claims: tuple[str, ...] = ()
+    app: Any,
+    session: Any,
+    *,
+    signed_requests: bool = False,
+    claims: tuple[str, ...] = (),
+    certificate: bool = True,
 ) -> World:
     """A declarant habilitated on DSN (URSSAF) and ATMP (Assurance Maladie); an SP
     partner that receives DSN only."""
@@ -56,7 +61,9 @@ def make_world(
         grant_habilitation(
             session, declarant_id=person.id, siret=factories.SIRET_A, service_code=code
         )
-    metadata, key = sp_metadata(SP_ENTITY, ACS, signed_requests=signed_requests, slo=SLO)
+    metadata, key = sp_metadata(
+        SP_ENTITY, ACS, signed_requests=signed_requests, slo=SLO, certificate=certificate
+    )
     add_partner(
         session,
         PartnerSettings(

@@ -95,6 +95,23 @@ def test_unsigned_logout_request_is_refused(app, client, world, session) -> None
     assert _alive(app, row.sid)
 
 
+def test_unsigned_logout_request_is_refused_from_a_partner_without_certificate(
+    app, session
+) -> None:
+    """SLO needs a signature: a partner registered without a signing certificate cannot
+    end anyone's session, with the victim's cookie (a cross-site GET) or without it."""
+    world = make_world(app, session, certificate=False)
+    victim = app.test_client()
+    row = _signed_in(app, victim, world)
+    xml = logout_request(name_id=world.declarant_id, session_index=row.sid)
+    response = victim.get(f"/saml/slo?{redirect_query(xml)}")
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "signature" in response.get_data(as_text=True)
+    encoded = base64.b64encode(xml).decode()
+    assert app.test_client().post("/saml/slo", data={"SAMLRequest": encoded}).status_code == 400
+    assert _alive(app, row.sid)
+
+
 def test_logout_request_signed_by_another_key_is_refused(app, client, world, session) -> None:
     row = _signed_in(app, client, world)
     stranger = generate_key(KeyUse.SAML, now=datetime.now(UTC))
