@@ -35,7 +35,6 @@ from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from idp import csrf, db, login, sessions, tokens
-from idp import saml_messages as m
 from idp.session_store import SsoRecord
 from idp.signing import keyring
 from keys.model import KeyUse, SigningKey
@@ -44,6 +43,8 @@ from partners.models import SamlServiceProvider
 from rcd_store import audit
 from rcd_store.errors import NotFound
 from rcd_store.models import Declarant, DeclarantStatus
+from token_suite import bindings as b
+from token_suite import messages as m
 
 bp = Blueprint("sso_saml", __name__)
 csrf.exempt("sso_saml")  # SAML POST bindings come from partner sites; their messages are signed
@@ -69,11 +70,11 @@ def _entity_id() -> str:
     return str(current_app.config["SAML_ENTITY_ID"])
 
 
-@bp.errorhandler(m.MessageError)
-def _refused(exc: m.MessageError) -> tuple[str, int]:
+@bp.errorhandler(b.MessageError)
+def _refused(exc: b.MessageError) -> tuple[str, int]:
     """Every refusal is a page on our origin: nothing is redirected or posted anywhere."""
     current_app.logger.info("SAML refusé : %s", exc)
-    return render_template("saml_error.html", reason=str(exc)), 400
+    return render_template("saml_error.html", reason=exc.reason), 400
 
 
 # ------------------------------------------------------------------ incoming
@@ -85,20 +86,20 @@ class Incoming:
 
     xml: bytes
     relay_state: str | None
-    redirect: m.RedirectParameters | None
+    redirect: b.RedirectParameters | None
 
 
 def _incoming(kind: str) -> Incoming:
     if request.method == "GET":
-        params = m.redirect_parameters(request.query_string, kind)
-        incoming = Incoming(m.decode_redirect(params.message), params.relay_state, params)
+        params = b.redirect_parameters(request.query_string, kind)
+        incoming = Incoming(b.decode_redirect(params.message), params.relay_state, params)
     else:
         value = request.form.get(kind)
         if not value:
-            raise m.MessageError(f"{kind} absent")
-        incoming = Incoming(m.decode_post(value), request.form.get("RelayState"), None)
+            raise b.MessageError(f"{kind} absent")
+        incoming = Incoming(b.decode_post(value), request.form.get("RelayState"), None)
     if incoming.relay_state is not None and len(incoming.relay_state) > MAX_RELAY_STATE:
-        raise m.MessageError("RelayState trop long")
+        raise b.MessageError("RelayState trop long")
     return incoming
 
 
@@ -107,7 +108,7 @@ def _service_provider(session: Session, entity_id: str) -> SamlServiceProvider:
         select(SamlServiceProvider).where(SamlServiceProvider.entity_id == entity_id)
     ).first()
     if sp is None:
-        raise m.MessageError("émetteur inconnu : aucun partenaire SAML enregistré sous ce nom")
+        raise b.MessageError("émetteur inconnu : aucun partenaire SAML enregistré sous ce nom")
     return sp
 
 
@@ -127,25 +128,27 @@ def _verified(
     signed = (
         incoming.redirect.signature is not None
         if incoming.redirect is not None
-        else m.has_xml_signature(root)
+        else b.has_xml_signature(root)
     )
     if not signed:
         if required and not certificates:
-            raise m.MessageError(
+            raise b.MessageSignatureError(
                 "message non signé : une signature est exigée et ce partenaire n'a "
                 "enregistré aucun certificat de signature"
             )
         if required:
-            raise m.MessageError("message non signé : ce partenaire doit signer ses messages")
+            raise b.MessageSignatureError(
+                "message non signé : ce partenaire doit signer ses messages"
+            )
         return root
     if not certificates:
-        raise m.MessageError("message signé mais aucun certificat enregistré pour ce partenaire")
+        raise b.MessageError("message signé mais aucun certificat enregistré pour ce partenaire")
     if incoming.redirect is not None:
-        m.verify_redirect_signature(incoming.redirect, certificates)
+        b.verify_redirect_signature(incoming.redirect, certificates)
         return root
-    copy = m.verified_xml(root, certificates)
-    if m.issuer_of(copy) != m.issuer_of(root):
-        raise m.MessageError("Issuer modifié")
+    copy = b.verified_xml(root, certificates)
+    if b.issuer_of(copy) != b.issuer_of(root):
+        raise b.MessageError("Issuer modifié")
     return copy
 
 
@@ -162,8 +165,8 @@ def _receive(
     """Parse, find the partner by Issuer, verify (a signature is ``required(sp)``:
     by default whenever the partner has registered certificates)."""
     incoming = _incoming(kind)
-    root = m.parse_message(incoming.xml, tags)
-    sp = _service_provider(db.session(), m.issuer_of(root))
+    root = b.parse_message(incoming.xml, tags)
+    sp = _service_provider(db.session(), b.issuer_of(root))
     return incoming, _verified(incoming, root, sp, required=required(sp)), sp
 
 
@@ -192,25 +195,25 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _post_acs(sp: SamlServiceProvider) -> list[dict[str, Any]]:
-    return [a for a in sp.acs if a.get("binding") == m.BINDING_POST]
+    return [a for a in sp.acs if a.get("binding") == b.BINDING_POST]
 
 
 def _acs(sp: SamlServiceProvider, authn: m.AuthnRequest) -> str:
     """The registered HTTP-POST ACS the response goes to (exact match only)."""
-    if authn.protocol_binding not in (None, m.BINDING_POST):
-        raise m.MessageError("ProtocolBinding non pris en charge (HTTP-POST seulement)")
+    if authn.protocol_binding not in (None, b.BINDING_POST):
+        raise b.MessageError("ProtocolBinding non pris en charge (HTTP-POST seulement)")
     candidates = _post_acs(sp)
     if authn.acs_url is not None:
         if authn.acs_url not in [a["url"] for a in candidates]:
-            raise m.MessageError("AssertionConsumerServiceURL non enregistrée pour ce partenaire")
+            raise b.MessageError("AssertionConsumerServiceURL non enregistrée pour ce partenaire")
         return authn.acs_url
     if authn.acs_index is not None:
         for endpoint in candidates:
             if endpoint.get("index") == authn.acs_index:
                 return str(endpoint["url"])
-        raise m.MessageError("AssertionConsumerServiceIndex inconnu pour ce partenaire")
+        raise b.MessageError("AssertionConsumerServiceIndex inconnu pour ce partenaire")
     if not candidates:
-        raise m.MessageError("aucune AssertionConsumerService HTTP-POST enregistrée")
+        raise b.MessageError("aucune AssertionConsumerService HTTP-POST enregistrée")
     return str(min(candidates, key=lambda a: (not a.get("default"), a.get("index") or 0))["url"])
 
 
@@ -243,12 +246,12 @@ def resume() -> Response:
         )
         pending = Pending(**data)
     except (BadSignature, TypeError):
-        raise m.MessageError(
+        raise b.MessageError(
             "demande expirée ou altérée : recommencez depuis le site partenaire"
         ) from None
     sp = _service_provider(db.session(), pending.sp)
     if pending.acs not in [a["url"] for a in _post_acs(sp)]:
-        raise m.MessageError("AssertionConsumerService retirée entre-temps")
+        raise b.MessageError("AssertionConsumerService retirée entre-temps")
     return _proceed(pending, resumed=True)
 
 
@@ -311,7 +314,7 @@ def _success(pending: Pending, row: SsoRecord) -> Response:
     return _post_page(
         pending.acs,
         "SAMLResponse",
-        m.encode_post(issued.token.encode("utf-8")),
+        b.encode_post(issued.token.encode("utf-8")),
         pending.relay_state,
     )
 
@@ -326,7 +329,7 @@ def _status(pending: Pending, codes: list[str]) -> Response:
         now=_now(),
         signer=_signer(),
     )
-    return _post_page(pending.acs, "SAMLResponse", m.encode_post(document), pending.relay_state)
+    return _post_page(pending.acs, "SAMLResponse", b.encode_post(document), pending.relay_state)
 
 
 def _no_store(response: Response, *, frame_ancestors: str = "'none'") -> Response:
@@ -377,7 +380,7 @@ def _slo_endpoint(
     sp: SamlServiceProvider, *, redirect_only: bool = False
 ) -> tuple[str, str] | None:
     """(binding, url) of the partner's SLO: HTTP-Redirect preferred, else HTTP-POST."""
-    order = [m.BINDING_REDIRECT] if redirect_only else [m.BINDING_REDIRECT, m.BINDING_POST]
+    order = [b.BINDING_REDIRECT] if redirect_only else [b.BINDING_REDIRECT, b.BINDING_POST]
     for binding in order:
         for endpoint in sp.slo or []:
             if endpoint.get("binding") == binding and endpoint.get("url"):
@@ -404,8 +407,8 @@ def logout_url(participant: dict[str, Any], row: SsoRecord) -> str | None:
         session_index=str(participant.get("session_index") or row.sid),
         now=_now(),
     )
-    return m.with_query(
-        endpoint[1], m.signed_redirect_query("SAMLRequest", document, None, _signer())
+    return b.with_query(
+        endpoint[1], b.signed_redirect_query("SAMLRequest", document, None, _signer())
     )
 
 
@@ -420,7 +423,7 @@ def slo() -> Response:
         return _partner_logout()
     if "SAMLResponse" in source:
         return _logout_answered()
-    raise m.MessageError("SAMLRequest ou SAMLResponse attendu")
+    raise b.MessageError("SAMLRequest ou SAMLResponse attendu")
 
 
 def _session_to_end(
@@ -500,7 +503,7 @@ def _answer_logout(
     if endpoint is None:
         return _no_store(make_response(render_template("saml_logout.html", others=others)))
     binding, url = endpoint
-    signer = _signer() if binding == m.BINDING_POST else None
+    signer = _signer() if binding == b.BINDING_POST else None
     document = m.build_logout_response(
         issuer=_entity_id(),
         destination=url,
@@ -509,18 +512,18 @@ def _answer_logout(
         now=_now(),
         signer=signer,
     )
-    if binding == m.BINDING_POST:
+    if binding == b.BINDING_POST:
         if not others:
-            return _post_page(url, "SAMLResponse", m.encode_post(document), relay_state)
+            return _post_page(url, "SAMLResponse", b.encode_post(document), relay_state)
         post = {
             "action": url,
             "field": "SAMLResponse",
-            "value": m.encode_post(document),
+            "value": b.encode_post(document),
             "relay_state": relay_state,
         }
         return _logout_page(others, post=post)
-    target = m.with_query(
-        url, m.signed_redirect_query("SAMLResponse", document, relay_state, _signer())
+    target = b.with_query(
+        url, b.signed_redirect_query("SAMLResponse", document, relay_state, _signer())
     )
     if not others:
         return _no_store(redirect(target))
@@ -541,7 +544,7 @@ def _logout_answered() -> Response:
     _, root, _sp = _receive("SAMLResponse", ["LogoutResponse"])
     answer = m.logout_response(root, destination=f"{_base()}/saml/slo", now=_now())
     if not _is_our_logout_request(answer.in_response_to):
-        raise m.MessageError("réponse à une demande de déconnexion que nous n'avons pas émise")
+        raise b.MessageError("réponse à une demande de déconnexion que nous n'avons pas émise")
     html = render_template(
         "saml_logout.html", others=[], answered=True, success=answer.status == m.SUCCESS
     )

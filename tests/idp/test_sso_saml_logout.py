@@ -11,12 +11,13 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree
 
-from idp import saml_messages as m
 from idp import sessions
 from idp.signing import keyring
 from keys.generate import generate_key
 from keys.model import KeyUse
 from tests.conftest import sso_session_by_sid
+from token_suite import bindings as b
+from token_suite import messages as m
 
 from .sso_saml_support import (
     SAML,
@@ -75,8 +76,8 @@ def test_signed_redirect_logout_request_ends_the_session(app, client, world, ses
     location = response.headers["Location"]
     assert location.startswith(SLO + "?")
     # our LogoutResponse: signed over the exact query octets with our active SAML key
-    params = m.redirect_parameters(urlsplit(location).query.encode(), "SAMLResponse")
-    m.verify_redirect_signature(params, [_idp_certificate(app)])
+    params = b.redirect_parameters(urlsplit(location).query.encode(), "SAMLResponse")
+    b.verify_redirect_signature(params, [_idp_certificate(app)])
     assert params.relay_state == "retour"
     answer = etree.fromstring(inflate(params.message))
     assert answer.tag == f"{{{SAMLP}}}LogoutResponse"
@@ -149,8 +150,8 @@ def test_idp_initiated_logout_url_and_the_partner_answer(app, client, world, ses
     with app.test_request_context():
         urls = sessions.logout_urls(live)
     assert len(urls) == 1 and urls[0].startswith(SLO + "?")
-    params = m.redirect_parameters(urlsplit(urls[0]).query.encode(), "SAMLRequest")
-    m.verify_redirect_signature(params, [_idp_certificate(app)])
+    params = b.redirect_parameters(urlsplit(urls[0]).query.encode(), "SAMLRequest")
+    b.verify_redirect_signature(params, [_idp_certificate(app)])
     request = etree.fromstring(inflate(params.message))
     assert request.findtext(f"{{{SAML}}}NameID") == world.declarant_id
     assert request.findtext(f"{{{SAMLP}}}SessionIndex") == row.sid
@@ -205,15 +206,15 @@ def test_post_logout_response_when_the_partner_has_only_a_post_slo(
     from partners.models import SamlServiceProvider
 
     sp = session.query(SamlServiceProvider).one()
-    sp.slo = [{"binding": m.BINDING_POST, "url": SLO}]
+    sp.slo = [{"binding": b.BINDING_POST, "url": SLO}]
     session.commit()
     row = _signed_in(app, client, world)
     xml = sign_xml(logout_request(name_id=world.declarant_id, session_index=row.sid), world.sp_key)
     response = client.post("/saml/slo", data={"SAMLRequest": base64.b64encode(xml).decode()})
     form = posted_form(response.get_data(as_text=True))
     assert form.action == SLO
-    signed = m.verified_xml(
-        m.parse_message(form.document, ["LogoutResponse"]), [_idp_certificate(app)]
+    signed = b.verified_xml(
+        b.parse_message(form.document, ["LogoutResponse"]), [_idp_certificate(app)]
     )
     assert signed.get("InResponseTo") == etree.fromstring(xml).get("ID")
     assert not _alive(app, row.sid)
@@ -233,6 +234,6 @@ def test_the_logout_page_sends_the_partner_a_signed_logout_request(
     html = response.get_data(as_text=True)
     frames = [unescape(u) for u in re.findall(r'<iframe src="([^"]+)"', html)]
     assert len(frames) == 1 and frames[0].startswith(SLO + "?SAMLRequest=")
-    params = m.redirect_parameters(urlsplit(frames[0]).query.encode(), "SAMLRequest")
-    m.verify_redirect_signature(params, [_idp_certificate(app)])
+    params = b.redirect_parameters(urlsplit(frames[0]).query.encode(), "SAMLRequest")
+    b.verify_redirect_signature(params, [_idp_certificate(app)])
     assert etree.fromstring(inflate(params.message)).findtext(f"{{{SAMLP}}}SessionIndex") == row.sid

@@ -1,28 +1,33 @@
-"""SAML 2.0 protocol messages of the IdP: bindings, request signatures, parsing, building.
+"""SAML 2.0 bindings for both sides of a federation: HTTP-Redirect and HTTP-POST.
 
-No Flask, no database: the blueprint (:mod:`idp.sso_saml`) calls these with what
-it read from the request and the registry.
+Partners use these to send the operator their AuthnRequests and logout messages and
+to check the operator's; the operator uses the same code for the other direction.
+No Flask, no database: the caller hands in what it read from the request.
 
 * HTTP-Redirect: :func:`redirect_parameters` reads the raw query string and keeps
-  the exact octets the sender signed; :func:`verify_redirect_signature` checks them
-  with pyca/cryptography (RSA-SHA256 or ECDSA-SHA256 only: no SHA-1, no HMAC);
-  :func:`signed_redirect_query` signs ours.
+  the exact octets the sender signed (SAML Bindings 3.4.4.1);
+  :func:`verify_redirect_signature` checks them with pyca/cryptography (RSA-SHA256 or
+  ECDSA-SHA256 only: no SHA-1, no HMAC); :func:`signed_redirect_query` signs ours.
 * HTTP-POST: enveloped XML signatures, verified with python-xmlsec through
   :func:`token_suite._xmldsig.verified_copy` (only the signed copy is read).
 * Every document from outside goes through ``_xmldsig.parse_xml`` (no DTD, no
   entities, no network) after a size cap, and a deflated message is inflated with
   a cap too (stops deflate bombs).
+* :func:`receive_redirect` and :func:`receive_post` do all of it for a message from a
+  trusted operator (its metadata's certificates and entityID, never the message's).
+
+Every refusal is a :class:`MessageError` (an :class:`~token_suite.errors.InteropsError`):
+``wsse:InvalidSecurityToken`` for a malformed message, ``wsse:FailedCheck`` for a
+missing or wrong signature.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from urllib.parse import quote_plus, unquote_plus
 
 from cryptography import x509
@@ -35,6 +40,7 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 from keys.model import SigningKey
 from token_suite import _xmldsig
 from token_suite.errors import FailedCheck, InvalidSecurityToken
+from token_suite.trust import Trust
 
 SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -42,13 +48,6 @@ A = f"{{{SAML_NS}}}"
 P = f"{{{SAMLP_NS}}}"
 BINDING_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
-SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
-REQUESTER = "urn:oasis:names:tc:SAML:2.0:status:Requester"
-RESPONDER = "urn:oasis:names:tc:SAML:2.0:status:Responder"
-NO_PASSIVE = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
-AUTHN_FAILED = "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
-REQUEST_DENIED = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
 
 RSA_SHA256 = _xmldsig.RSA_SHA256
 ECDSA_SHA256 = _xmldsig.ECDSA_SHA256
@@ -56,16 +55,19 @@ ECDSA_SHA256 = _xmldsig.ECDSA_SHA256
 REDIRECT_SIG_ALGS = frozenset({RSA_SHA256, ECDSA_SHA256})
 #: Largest SAML message read, before and after inflating (bytes).
 MAX_MESSAGE_SIZE = 64 * 1024
-#: How far from our clock a request's IssueInstant may be.
-MAX_REQUEST_AGE = timedelta(minutes=10)
 MESSAGE_KINDS = ("SAMLRequest", "SAMLResponse")
 
 
-class MessageError(ValueError):
-    """A SAML message we refuse: malformed, unsigned where it must be, badly signed."""
+class MessageError(InvalidSecurityToken):
+    """A SAML protocol message refused: malformed, or unexpected where it arrived."""
 
 
-# --------------------------------------------------------------------- bindings
+class MessageSignatureError(MessageError, FailedCheck):
+    """A SAML protocol message unsigned where it must be, or not signed by a trusted key
+    (a :class:`FailedCheck` as well as a :class:`MessageError`)."""
+
+    code = FailedCheck.code
+    http_status = FailedCheck.http_status
 
 
 def _b64decode(value: str) -> bytes:
@@ -179,14 +181,14 @@ def verify_redirect_signature(
     :class:`MessageError`.
     """
     if params.sig_alg not in REDIRECT_SIG_ALGS:
-        raise MessageError("algorithme de signature refusé (RSA-SHA256 ou ECDSA-SHA256)")
+        raise MessageSignatureError("algorithme de signature refusé (RSA-SHA256 ou ECDSA-SHA256)")
     if not params.signature:
-        raise MessageError("signature absente")
+        raise MessageSignatureError("signature absente")
     signature = _b64decode(params.signature)
     for certificate in certificates:
         if _verify_with(certificate.public_key(), params.sig_alg, signature, params.signed_octets):
             return
-    raise MessageError("la signature ne correspond à aucun certificat du partenaire")
+    raise MessageSignatureError("la signature ne correspond à aucun certificat du partenaire")
 
 
 def signed_redirect_query(
@@ -209,13 +211,16 @@ def with_query(url: str, query: str) -> str:
 # ---------------------------------------------------------------------- parsing
 
 
-def parse_message(xml: bytes, tags: Sequence[str]) -> etree._Element:
-    """Parse a message safely (no DTD, no entities) and check its root is one of ``tags``."""
+def parse_message(xml: bytes, tags: Sequence[str] | None) -> etree._Element:
+    """Parse a message safely (no DTD, no entities) and check it is a SAML 2.0 protocol
+    message, whose root is one of ``tags`` when given."""
     try:
         root = _xmldsig.parse_xml(xml)
     except InvalidSecurityToken as exc:
         raise MessageError(f"XML refusé : {exc.reason}") from None
-    if root.tag not in [f"{P}{t}" for t in tags]:
+    if not isinstance(root.tag, str) or not root.tag.startswith(P):
+        raise MessageError("message inattendu : pas un message du protocole SAML 2.0")
+    if tags is not None and root.tag not in [f"{P}{t}" for t in tags]:
         raise MessageError(f"message inattendu (attendu : {', '.join(tags)})")
     if root.get("Version") != "2.0" or not root.get("ID"):
         raise MessageError("message SAML 2.0 sans Version 2.0 ou sans ID")
@@ -240,207 +245,31 @@ def verified_xml(root: etree._Element, certificates: Sequence[x509.Certificate])
     try:
         return _xmldsig.verified_copy(root, certificates=certificates)
     except (FailedCheck, InvalidSecurityToken) as exc:
-        raise MessageError(f"signature XML refusée : {exc.reason}") from None
+        raise MessageSignatureError(f"signature XML refusée : {exc.reason}") from None
 
 
-def _instant(value: str | None) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value or "")
-    except ValueError:
-        raise MessageError("horodatage invalide") from None
-    if parsed.tzinfo is None:
-        raise MessageError("horodatage sans fuseau")
-    return parsed
+def receive_redirect(raw_query: bytes, kind: str, *, trust: Trust) -> etree._Element:
+    """A ``kind`` message (SAMLRequest or SAMLResponse) of the trusted operator on the
+    HTTP-Redirect binding, read from the raw query string: its signature checked over
+    the exact query octets with a certificate of ``trust``, then parsed safely, and its
+    Issuer must be ``trust.issuer``. Returns the root element (RelayState is in
+    :func:`redirect_parameters`)."""
+    params = redirect_parameters(raw_query, kind)
+    verify_redirect_signature(params, trust.saml_certificates)
+    return _from_operator(parse_message(decode_redirect(params.message), None), trust)
 
 
-def _check_envelope(root: etree._Element, *, destination: str, now: datetime) -> None:
-    """Destination (when given) must be this endpoint; IssueInstant must be recent."""
-    if root.get("Destination") is not None and root.get("Destination") != destination:
-        raise MessageError("Destination ne désigne pas ce service")
-    issued = _instant(root.get("IssueInstant"))
-    if abs(now - issued) > MAX_REQUEST_AGE:
-        raise MessageError("message trop ancien ou daté du futur")
+def receive_post(value: str, *, trust: Trust) -> etree._Element:
+    """A message of the trusted operator on the HTTP-POST binding (the base64 form
+    field): only the copy its enveloped signature covers, with a certificate of
+    ``trust``, is returned (stops signature wrapping); Issuer must be ``trust.issuer``."""
+    root = parse_message(decode_post(value), None)
+    if not has_xml_signature(root):
+        raise MessageSignatureError("message non signé")
+    return _from_operator(verified_xml(root, trust.saml_certificates), trust)
 
 
-def _flag(root: etree._Element, name: str) -> bool:
-    return root.get(name) in ("true", "1")
-
-
-@dataclass(frozen=True)
-class AuthnRequest:
-    id: str
-    issuer: str
-    acs_url: str | None
-    acs_index: int | None
-    protocol_binding: str | None
-    force_authn: bool
-    is_passive: bool
-
-
-def authn_request(root: etree._Element, *, destination: str, now: datetime) -> AuthnRequest:
-    """The fields of an AuthnRequest (from the verified copy when it was signed)."""
-    _check_envelope(root, destination=destination, now=now)
-    index = root.get("AssertionConsumerServiceIndex")
-    if index is not None and not index.isdigit():
-        raise MessageError("AssertionConsumerServiceIndex invalide")
-    request = AuthnRequest(
-        id=str(root.get("ID")),
-        issuer=issuer_of(root),
-        acs_url=root.get("AssertionConsumerServiceURL"),
-        acs_index=None if index is None else int(index),
-        protocol_binding=root.get("ProtocolBinding"),
-        force_authn=_flag(root, "ForceAuthn"),
-        is_passive=_flag(root, "IsPassive"),
-    )
-    if request.acs_url is not None and request.acs_index is not None:
-        raise MessageError("AssertionConsumerServiceURL et Index sont exclusifs")
-    return request
-
-
-@dataclass(frozen=True)
-class LogoutRequest:
-    id: str
-    issuer: str
-    name_id: str
-    session_indexes: tuple[str, ...]
-
-
-def logout_request(root: etree._Element, *, destination: str, now: datetime) -> LogoutRequest:
-    _check_envelope(root, destination=destination, now=now)
-    if root.get("NotOnOrAfter") is not None and _instant(root.get("NotOnOrAfter")) <= now:
-        raise MessageError("demande de déconnexion expirée")
-    name_id = root.find(f"{A}NameID")
-    if name_id is None or not (name_id.text or "").strip():
-        raise MessageError("NameID absent (identifiant chiffré non pris en charge)")
-    indexes = tuple((e.text or "").strip() for e in root.findall(f"{P}SessionIndex"))
-    return LogoutRequest(
-        str(root.get("ID")),
-        issuer_of(root),
-        (name_id.text or "").strip(),
-        tuple(i for i in indexes if i),
-    )
-
-
-@dataclass(frozen=True)
-class LogoutResponse:
-    id: str
-    issuer: str
-    in_response_to: str | None
-    status: str
-
-
-def logout_response(root: etree._Element, *, destination: str, now: datetime) -> LogoutResponse:
-    _check_envelope(root, destination=destination, now=now)
-    code = root.find(f"{P}Status/{P}StatusCode")
-    return LogoutResponse(
-        str(root.get("ID")),
-        issuer_of(root),
-        root.get("InResponseTo"),
-        "" if code is None else str(code.get("Value") or ""),
-    )
-
-
-# --------------------------------------------------------------------- building
-
-
-def new_id() -> str:
-    return "_" + secrets.token_hex(20)
-
-
-def _stamp(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _root(
-    tag: str,
-    *,
-    message_id: str,
-    issuer: str,
-    destination: str,
-    now: datetime,
-    in_response_to: str | None = None,
-) -> etree._Element:
-    root = etree.Element(f"{P}{tag}", nsmap={"samlp": SAMLP_NS, "saml": SAML_NS})
-    root.set("ID", message_id)
-    root.set("Version", "2.0")
-    root.set("IssueInstant", _stamp(now))
-    root.set("Destination", destination)
-    if in_response_to:
-        root.set("InResponseTo", in_response_to)
-    etree.SubElement(root, f"{A}Issuer").text = issuer
+def _from_operator(root: etree._Element, trust: Trust) -> etree._Element:
+    if trust.issuer is not None and issuer_of(root) != trust.issuer:
+        raise MessageError("émetteur inattendu")
     return root
-
-
-def _status(root: etree._Element, codes: Sequence[str]) -> None:
-    parent = etree.SubElement(root, f"{P}Status")
-    for code in codes:
-        parent = etree.SubElement(parent, f"{P}StatusCode", Value=code)
-
-
-def _serialise(root: etree._Element, signer: SigningKey | None) -> bytes:
-    if signer is not None:  # enveloped, right after Issuer (HTTP-POST binding)
-        _xmldsig.sign_enveloped(root, _xmldsig.material(signer), position=1)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
-
-
-def status_response(
-    *,
-    issuer: str,
-    destination: str,
-    in_response_to: str,
-    codes: Sequence[str],
-    now: datetime,
-    signer: SigningKey,
-) -> bytes:
-    """A signed ``samlp:Response`` with an error status and no assertion (e.g. NoPassive)."""
-    root = _root(
-        "Response",
-        message_id=new_id(),
-        issuer=issuer,
-        destination=destination,
-        now=now,
-        in_response_to=in_response_to,
-    )
-    _status(root, codes)
-    return _serialise(root, signer)
-
-
-def build_logout_request(
-    *,
-    message_id: str,
-    issuer: str,
-    destination: str,
-    name_id: str,
-    session_index: str | None,
-    now: datetime,
-    signer: SigningKey | None = None,
-) -> bytes:
-    root = _root(
-        "LogoutRequest", message_id=message_id, issuer=issuer, destination=destination, now=now
-    )
-    root.set("NotOnOrAfter", _stamp(now + timedelta(minutes=5)))
-    etree.SubElement(root, f"{A}NameID", Format=PERSISTENT).text = name_id
-    if session_index:
-        etree.SubElement(root, f"{P}SessionIndex").text = session_index
-    return _serialise(root, signer)
-
-
-def build_logout_response(
-    *,
-    issuer: str,
-    destination: str,
-    in_response_to: str,
-    codes: Sequence[str],
-    now: datetime,
-    signer: SigningKey | None = None,
-) -> bytes:
-    root = _root(
-        "LogoutResponse",
-        message_id=new_id(),
-        issuer=issuer,
-        destination=destination,
-        now=now,
-        in_response_to=in_response_to,
-    )
-    _status(root, codes)
-    return _serialise(root, signer)
