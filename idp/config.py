@@ -88,10 +88,33 @@ def load(
     return config
 
 
+#: SQLite creates its -wal and -shm files with the mode of the database file
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def secure_instance(config: Mapping[str, Any]) -> None:
+    """The instance folder readable by its owner only (0700), and the embedded database
+    with its -wal/-shm files 0600, created so before SQLite opens it: the database, the
+    master key and the demo's files are never readable by other local users, whatever
+    the umask (a folder or file left open by an earlier version is closed here)."""
+    instance = Path(config["INSTANCE_PATH"])
+    if not config["EMBEDDED_DATABASE"] and not instance.exists():
+        return
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(instance, 0o700)
+    if config["EMBEDDED_DATABASE"]:
+        database = Path(str(config["DATABASE_URL"]).removeprefix("sqlite:///"))
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        for suffix in _SQLITE_COMPANIONS:
+            companion = database.with_name(database.name + suffix)
+            if companion.exists():
+                os.chmod(companion, 0o600)
+
+
 def _instance_secret(instance: Path, name: str, make: Any, purpose: str) -> str:
     """Read a secret file of the instance folder, creating it (mode 0600) once."""
     path = instance / name
-    instance.mkdir(parents=True, exist_ok=True)
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -104,7 +127,9 @@ def _instance_secret(instance: Path, name: str, make: Any, purpose: str) -> str:
 
 def resolve_secrets(config: dict[str, Any]) -> None:
     """Master key and Flask secret: from the environment, or generated once into the
-    instance folder when the database is the embedded SQLite; refused otherwise."""
+    instance folder when the database is the embedded SQLite; refused otherwise. The
+    instance folder is made private first (:func:`secure_instance`)."""
+    secure_instance(config)
     instance = Path(config["INSTANCE_PATH"])
     if not config.get("MASTER_KEY"):
         if not config["EMBEDDED_DATABASE"]:

@@ -208,7 +208,7 @@ DEMO_PARTNER = "Partenaire démo"
 def partner_site(
     app: Flask, *, base_url: str, name: str = DEMO_PARTNER, service: str = "DSN"
 ) -> PartnerSite:
-    """A demo partner site living at ``base_url``, its key in the instance folder."""
+    """A demo partner site living at ``base_url`` (its SAML key is kept in memory)."""
     folder = Path(app.instance_path) / "partenaires" / slug(name)
     return PartnerSite(
         name=name,

@@ -7,9 +7,9 @@ document and its JWKS, all fetched over HTTP) and verifies every token with
 and habilitations.
 
 - SAML service provider: ``/saml/metadata`` (its own key and certificate, kept in
-  its folder), ``/saml/acs`` (jetons from portal navigation, or answers to its
-  own AuthnRequests), ``/saml/login`` (SP-initiated, HTTP-Redirect, signed),
-  ``/saml/slo`` (Single Logout both ways).
+  memory only: never in clear under the instance folder), ``/saml/acs`` (jetons
+  from portal navigation, or answers to its own AuthnRequests), ``/saml/login``
+  (SP-initiated, HTTP-Redirect, signed), ``/saml/slo`` (Single Logout both ways).
 - OpenID Connect relying party (public client): ``/oidc/login`` (code + PKCE
   S256, state, nonce), ``/oidc/callback``.
 - ``POST /deconnexion``: RP-initiated (OIDC) or SP-initiated (SAML) logout.
@@ -44,7 +44,6 @@ from flask import Flask
 from idp.demo_partner_api import api_blueprint
 from idp.demo_partner_saml import MD_NS, REDIRECT, parse_untrusted
 from keys.generate import generate_key
-from keys.io import export_pem, import_pem
 from keys.model import KeyUse, SigningKey
 from token_suite import Trust
 from token_suite.replay import InMemoryReplayCache
@@ -102,17 +101,23 @@ class PartnerSite:
 # ------------------------------------------------------------------ key, metadata
 
 
+_KEYS: dict[Path, SigningKey] = {}
+_KEYS_LOCK = threading.Lock()
+#: where earlier versions wrote the key in clear (deleted on sight)
+_OLD_KEY_FILE = "saml-key.pem"
+
+
 def load_key(folder: Path) -> SigningKey:
-    """The partner's SAML key and certificate, generated once into ``folder``."""
-    path = folder / "saml-key.pem"
-    now = datetime.now(UTC)
-    if path.exists():
-        return import_pem(path.read_bytes(), use=KeyUse.SAML, now=now)
-    folder.mkdir(parents=True, exist_ok=True)
-    key = generate_key(KeyUse.SAML, now=now, alg="RS256")
-    path.touch(mode=0o600)
-    path.write_bytes(export_pem(key, include_certificate=True))
-    return key
+    """The partner's SAML key and certificate for the site of ``folder``: made once per
+    process and kept in memory only, so no private key lies in clear on disk (the site
+    is registered again, with its new certificate, at every start). A key file left in
+    clear by an earlier version is deleted."""
+    with _KEYS_LOCK:
+        (folder / _OLD_KEY_FILE).unlink(missing_ok=True)
+        key = _KEYS.get(folder)
+        if key is None:
+            key = _KEYS[folder] = generate_key(KeyUse.SAML, now=datetime.now(UTC), alg="RS256")
+        return key
 
 
 # --------------------------------------------------------------- the operator
