@@ -6,9 +6,12 @@ trust anchor is chosen before any check from the token's issuer: only a partner
 registered as a trusted portal, with SAML metadata, has one; its certificates
 and entityID are the only ones accepted. The jeton must be for us (audience =
 our SAML entity ID), fresh, and never seen before (shared replay cache). Its
-NameID must be an active declarant; a session then opens, audited with the
-partner's name. Anything else is refused with its Interops code, and no
-session opens.
+NameID must be a declarant the portal may assert (:mod:`idp.asserted`: active,
+not locked, served by the portal); a session then opens at the level
+:data:`idp.oauth_grants.ASSERTED_ACR` (``amr`` empty: the portal's claimed level is
+kept in the audit event, never taken as ours), audited with the partner's name.
+Anything else is refused with its Interops code, and no session opens. RelayState
+is followed only to a local path (:mod:`idp.redirects`).
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import csrf, db, sessions
+from idp.asserted import NotAssertable, assertable
+from idp.oauth_grants import ASSERTED_ACR
+from idp.redirects import local_target
 from idp.replay import replay_cache
 from partners.models import Partner, SamlServiceProvider
 from rcd_store import audit
-from rcd_store.models import Declarant, DeclarantStatus
+from rcd_store.models import Declarant
 from token_suite import Trust
 from token_suite import saml as interops_saml
 from token_suite.errors import (
@@ -112,18 +118,13 @@ def _verified(session: Session, document: bytes) -> tuple[Partner, IdentityVecto
     return partner, vector
 
 
-def _declarant(session: Session, vector: IdentityVector) -> Declarant:
-    declarant = session.get(Declarant, vector.subject)
-    if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
-        raise InvalidVI("the subject is not an active declarant")
-    return declarant
-
-
-def _next_path(value: str | None) -> str:
-    """A local path only (stops open redirects through RelayState)."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
-        return value
-    return "/tableau-de-bord"
+def _declarant(session: Session, partner: Partner, vector: IdentityVector) -> Declarant:
+    """The declarant the portal may assert (:func:`idp.asserted.assertable`: active, not
+    locked, served by the portal); ``InvalidVI`` otherwise."""
+    try:
+        return assertable(session, partner, vector.subject)
+    except NotAssertable as refused:
+        raise InvalidVI(refused.reason) from None
 
 
 def _refused(session: Session, error: InteropsError) -> None:
@@ -144,15 +145,15 @@ def receive() -> Response:
     raw = request.form.get("SAMLResponse") or request.form.get("jeton") or ""
     try:
         partner, vector = _verified(session, _document(raw))
-        declarant = _declarant(session, vector)
+        declarant = _declarant(session, partner, vector)
     except InteropsError as error:
         _refused(session, error)
         raise
     opened = sessions.open_session(
         session,
         declarant.id,
-        acr=vector.acr,
-        amr=vector.amr,
+        acr=ASSERTED_ACR,
+        amr=[],
         origin=f"inbound:{partner.name}"[:40],
         replaces=request.cookies.get(sessions.COOKIE),
     )
@@ -161,9 +162,13 @@ def receive() -> Response:
         "login.inbound",
         actor=declarant.id,
         target=partner.name,
-        data={"token": str(vector.claims.get("id")), "acr": vector.acr, "sid": opened.row.sid},
+        data={
+            "token": str(vector.claims.get("id")),
+            "asserted_acr": vector.acr,
+            "sid": opened.row.sid,
+        },
     )
     session.commit()
-    response: Response = redirect(_next_path(request.form.get("RelayState")))  # type: ignore[assignment]
+    response: Response = redirect(local_target(request.form.get("RelayState")))  # type: ignore[assignment]
     sessions.set_cookie(response, opened.cookie)
     return response

@@ -7,7 +7,7 @@ Security properties (each stops an attack):
 - attempts reserved before the password is checked (:mod:`idp.throttle`: bursts of
   guesses cannot exceed the threshold);
 - a new session id at every login (session fixation);
-- ``next`` followed only when it is a local path (open redirect);
+- ``next`` followed only when it is a local path (:mod:`idp.redirects`: open redirect);
 - never cached; never framed (``idp.security_headers``: clickjacking).
 """
 
@@ -18,7 +18,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from sqlalchemy import or_, select, update
@@ -29,6 +29,7 @@ from idp import db, sessions, totp
 from idp.i18n import N_, _
 from idp.models import OneTimeSecret
 from idp.passwords import passwords
+from idp.redirects import local_target
 from idp.session_store import SsoRecord
 from idp.throttle import Reservation, account_key, throttle
 from rcd_store import audit
@@ -40,7 +41,6 @@ from token_suite.vector import ACR_PASSWORD, ACR_TOTP
 
 bp = Blueprint("login", __name__)
 
-DASHBOARD = "/tableau-de-bord"
 MFA_LIFETIME = timedelta(minutes=5)
 MAX_FIELD = 254
 BAD_CREDENTIALS = N_("Identifiants incorrects : vérifiez vos informations et réessayez.")
@@ -55,7 +55,7 @@ TOO_MANY = N_(
 
 def login_required(next_url: str, *, force: bool = False) -> BaseResponse:
     """Send the browser to the login page, to come back to ``next_url`` (a local path)."""
-    params = {"next": next_url if safe_next(next_url) else DASHBOARD}
+    params = {"next": local_target(next_url)}
     if force:
         params["force"] = "1"
     return redirect("/connexion?" + urlencode(params), code=302)
@@ -70,21 +70,6 @@ def authenticated_declarant() -> tuple[SsoRecord, Declarant] | None:
     if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
         return None
     return row, declarant
-
-
-def safe_next(value: str | None) -> bool:
-    """True for a local path only (``/x``), never ``//host``, ``/\\host`` or a URL: stops open
-    redirects through ``?next=``."""
-    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
-        return False
-    if any(c in value for c in "\\\r\n\t") or any(ord(c) < 32 for c in value):
-        return False
-    parts = urlsplit(value)
-    return not parts.scheme and not parts.netloc
-
-
-def _next_target(value: str | None) -> str:
-    return value if value and safe_next(value) else DASHBOARD
 
 
 @bp.after_request
@@ -186,13 +171,21 @@ def _dummy_hash(app: Flask) -> str:
     return str(found)
 
 
-def authenticate(session: Session, ident: Identification, password: str) -> AuthResult:
+def authenticate(
+    session: Session, ident: Identification, password: str, *, code_follows: bool = True
+) -> AuthResult:
     """Check ``password`` for the identified declarant, under the lockout and the address limit.
 
     Reserves the attempt (address, then account) BEFORE checking the password; a
     refused reservation checks nothing. An unknown identifier costs the same hash
     check and counts on its own key. The request session is committed before the
-    throttle's own transactions (the rehash on login)."""
+    throttle's own transactions (the rehash on login).
+
+    ``code_follows``: this path asks the second factor after the password (the login
+    page), so a declarant who has one may pass the account lock set from other
+    addresses (:meth:`idp.throttle.Throttle.reserve_declarant`). A path that asks no
+    code (the machine login) passes False: the account-wide lock then holds from every
+    address."""
     session.commit()  # hand the connection back: never hold two at once (pool exhaustion)
     guard = throttle()
     address = guard.reserve_address(client_address())
@@ -204,7 +197,9 @@ def authenticate(session: Session, ident: Identification, password: str) -> Auth
     tried: list[Reservation] = []
     for declarant in ident.candidates:
         reservation = guard.reserve_declarant(
-            declarant.id, client_address(), second_factor=bool(declarant.totp_secret)
+            declarant.id,
+            client_address(),
+            second_factor=code_follows and bool(declarant.totp_secret),
         )
         if not reservation.allowed:
             result.locked, result.retry_after = (
@@ -263,7 +258,7 @@ def finish_login(
         data={"method": method, "acr": acr, "amr": amr},
     )
     session.commit()
-    response = Response(status=303, headers={"Location": _next_target(next_url)})
+    response = Response(status=303, headers={"Location": local_target(next_url)})
     sessions.set_cookie(response, opened.cookie)
     return response
 
@@ -272,14 +267,14 @@ def finish_login(
 
 
 def _render(status: int = 200, **context: object) -> tuple[str, int]:
-    context.setdefault("next_url", _next_target(request.values.get("next")))
+    context.setdefault("next_url", local_target(request.values.get("next")))
     context.setdefault("force", request.values.get("force") == "1")
     return render_template("login.html", **context), status
 
 
 def too_many(retry_after: int, template: str = "login.html", **context: object) -> Response:
     """HTTP 429 with ``Retry-After`` and a French message saying the login is blocked."""
-    context.setdefault("next_url", _next_target(request.values.get("next")))
+    context.setdefault("next_url", local_target(request.values.get("next")))
     context.setdefault("force", request.values.get("force") == "1")
     message = _(TOO_MANY, minutes=max(1, (retry_after + 59) // 60))
     response = Response(render_template(template, error=message, **context), status=429)
@@ -291,7 +286,7 @@ def too_many(retry_after: int, template: str = "login.html", **context: object) 
 def connexion() -> BaseResponse | tuple[str, int]:
     """The login page; with a live session (and no ``force=1``) goes straight to ``next``."""
     if request.args.get("force") != "1" and authenticated_declarant() is not None:
-        return redirect(_next_target(request.args.get("next")), code=302)
+        return redirect(local_target(request.args.get("next")), code=302)
     return _render()
 
 
@@ -349,7 +344,7 @@ def _ask_code(session: Session, declarant: Declarant, method: str) -> Response |
         "totp_login.html",
         pending=token,
         method=method,
-        next_url=_next_target(request.form.get("next")),
+        next_url=local_target(request.form.get("next")),
     ), 200
 
 
@@ -368,7 +363,7 @@ def connexion_code() -> Response | tuple[str, int]:
     session = db.session()
     token = form_field("attente")
     pending = _pending(session, token)
-    next_url = _next_target(request.form.get("next"))
+    next_url = local_target(request.form.get("next"))
     if pending is None:
         return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
     declarant = session.get(Declarant, pending.declarant_id)

@@ -16,9 +16,12 @@ answers the claims as JSON. The token may be presented several times within its
 life (it stands for a login, as in the DSN protocol), so no replay check there.
 
 Failures: 401 with ``WWW-Authenticate: DSNLogin error="..."`` (``identifiants``,
-``service``, ``jeton``), 400 for a malformed body, 413 for a body too large, 403
-for a locked account (the same lockout as the login page; attempts are reserved
-before the password is checked). CSRF-exempt: no cookie is involved.
+``service``, ``jeton``, ``double_authentification``), 400 for a malformed body, 413
+for a body too large, 403 for a locked account (the same lockout and per-account
+count as the login page; attempts are reserved before the password is checked, and
+the account-wide lock holds from every address: no second factor follows here). A
+declarant with a second factor gets no token with the password alone
+(``double_authentification``). CSRF-exempt: no cookie is involved.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from idp import csrf, db
-from idp.login import authenticate, by_siret
+from idp.login import AuthResult, authenticate, by_siret
 from idp.oauth_server import own_trust
 from idp.throttle import throttle
 from idp.tokens import issue, vector_for
@@ -117,7 +120,7 @@ def authentifier() -> Response:
         return _refuse(400, "requete", "document XML <identifiants> invalide ou incomplet")
     session = db.session()
     ident = by_siret(session, values["siret"], values["nom"], values["prenom"])
-    result = authenticate(session, ident, values["motdepasse"][:1024])
+    result = authenticate(session, ident, values["motdepasse"][:1024], code_follows=False)
     if result.declarant is None:
         reason = "locked" if result.locked else "password" if ident.candidates else "unknown"
         actor = ident.candidates[0].id if len(ident.candidates) == 1 else None
@@ -129,8 +132,31 @@ def authentifier() -> Response:
             return response
         return _refuse(401, "identifiants", "identifiants incorrects")
     assert result.account is not None
+    if result.declarant.totp_secret:
+        return _second_factor_required(session, result)
     throttle().succeeded(result.account, result.address)
     return _issue(session, result.declarant, values["service"])
+
+
+def _second_factor_required(session: Session, result: AuthResult) -> Response:
+    """A declarant with a second factor gets no token from a password alone (this endpoint
+    carries no code): refused, saying why. The right password is not a failure: its
+    reservations are given back, and the account's count from other attempts stays."""
+    assert result.declarant is not None and result.account is not None
+    throttle().gave_back(result.account, result.address)
+    audit.record(
+        session,
+        "login.failed",
+        actor=result.declarant.id,
+        data={"method": "dsn", "reason": "second_factor"},
+    )
+    session.commit()
+    return _refuse(
+        401,
+        "double_authentification",
+        "ce compte est protégé par une double authentification : la connexion machine par "
+        "mot de passe seul lui est refusée (connectez-vous au portail)",
+    )
 
 
 def _issue(session: Session, declarant: Declarant, service_name: str) -> Response:

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import db
+from idp.asserted import NotAssertable, assertable
 from idp.models import IssuedToken
 from idp.oauth_clients import (
     ASSERTION_MAX_LIFETIME,
@@ -62,9 +63,7 @@ from idp.oauth_server import (
 from idp.replay import replay_cache
 from idp.tokens import vector_for
 from partners.models import OAuthClient
-from partners.services import services_of
 from rcd_store.models import Declarant, DeclarantStatus
-from rcd_store.services import active_habilitations
 from token_suite.errors import InteropsError
 from token_suite.vector import IdentityVector
 
@@ -179,8 +178,9 @@ class TokenExchange(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
 
 class JwtBearer(JWTBearerGrant):  # type: ignore[misc]
     """RFC 7523 2.1: an assertion signed with a key of the client's registered JWKS,
-    ``iss`` = client_id, ``sub`` = a declarant it serves, ``aud`` = our token endpoint,
-    at most 10 minutes, ``jti`` once (shared replay cache: stops a replayed assertion)."""
+    ``iss`` = client_id, ``sub`` = a declarant its partner may assert (:mod:`idp.asserted`),
+    ``aud`` = our token endpoint, at most 10 minutes, ``jti`` once (shared replay cache:
+    stops a replayed assertion)."""
 
     def get_audiences(self) -> list[str]:
         return [f"{issuer()}/oauth/token", issuer()]
@@ -227,17 +227,15 @@ class JwtBearer(JWTBearerGrant):  # type: ignore[misc]
             raise InvalidGrantError("Assertion deja presentee.")
 
     def authenticate_user(self, subject: str) -> Declarant | None:
-        declarant = db.session().get(Declarant, subject)
-        if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
-            return None
-        return declarant
+        """The declarant the client's partner may assert (:func:`idp.asserted.assertable`:
+        active, not locked, served by the partner); ``invalid_grant`` otherwise."""
+        try:
+            return assertable(db.session(), self.request.client.row.partner, subject)
+        except NotAssertable as refused:
+            raise InvalidGrantError(refused.description) from None
 
     def has_granted_permission(self, client: Client, user: Declarant) -> bool:
-        session = db.session()
-        services = {s.id for s in services_of(session, client.row.partner)}
-        if not any(h.service_id in services for h in active_habilitations(session, user.id)):
-            raise InvalidGrantError("Ce declarant n'a pas d'habilitation chez ce partenaire.")
-        return True
+        return True  # decided with the subject, by the one rule of idp.asserted
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         client: OAuthClient = self.request.client.row

@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import case, literal, update
+from sqlalchemy import case, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
@@ -71,6 +71,8 @@ class Backend(Protocol):
     def reset(self, key: str) -> None: ...
 
     def release(self, key: str) -> None: ...
+
+    def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int: ...
 
 
 def lock_seconds(rule: Rule, lock_count: int) -> int:
@@ -154,6 +156,13 @@ class SqlBackend:
                 .values(failures=LoginThrottle.failures - 1)
             )
 
+    def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int:
+        with self.engine.connect() as conn:
+            until = conn.execute(
+                select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+            ).scalar()
+        return max(1, math.ceil((until - now).total_seconds())) if until and until > now else 0
+
 
 _RESERVE_LUA = """
 local n = redis.call('INCR', KEYS[1])
@@ -207,6 +216,13 @@ class RedisBackend:
         pipe.decr(self.prefix + key)
         pipe.execute()
 
+    def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int:
+        pipe = self.client.pipeline()
+        pipe.get(self.prefix + key)
+        pipe.ttl(self.prefix + key)
+        count, ttl = pipe.execute()
+        return max(1, int(ttl)) if count is not None and int(count) >= rule.limit else 0
+
 
 @dataclass(frozen=True)
 class Throttle:
@@ -242,10 +258,24 @@ class Throttle:
         pair = self.reserve_account(f"{key}@{address}", now=now)
         return main if main.allowed else pair
 
+    def account_locked(self, declarant_id: str, *, now: datetime | None = None) -> int:
+        """Seconds left on the account-wide lock of a declarant (0 when not locked), read
+        without reserving: paths that take no password (a partner's assertion) honour the
+        lock the password paths set."""
+        key = account_key(declarant_id=declarant_id)
+        return self.backend.locked_for(key, self.account, now=now or _now())
+
     def failed(self, reservation: Reservation, *, now: datetime | None = None) -> None:
         """The reserved attempt failed: lock the counter if it reached its limit."""
         rule = self.address if reservation.key.startswith("ip:") else self.account
         self.backend.failed(reservation, rule, now=now or _now())
+
+    def gave_back(self, *reservations: Reservation | None) -> None:
+        """Attempts that were not failures (a right password refused for another reason)
+        are given back to their counters."""
+        for reservation in reservations:
+            if reservation is not None:
+                self.backend.release(reservation.key)
 
     def succeeded(self, account: Reservation, address: Reservation | None) -> None:
         """A successful login resets the account (and its count from this address) and

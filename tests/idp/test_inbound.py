@@ -33,7 +33,14 @@ def world(session: Any) -> Any:
     services.grant_habilitation(
         session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
     )
-    key = saml_partner(
+    key = _portal(session)
+    session.commit()
+    return person.id, key
+
+
+def _portal(session: Any) -> Any:
+    """The trusted portal « Plateforme Cabinet », serving DSN; returns its signing key."""
+    return saml_partner(
         session,
         "Plateforme Cabinet",
         ["DSN"],
@@ -41,8 +48,6 @@ def world(session: Any) -> Any:
         acs="https://cabinet-plateforme.example/acs",
         trusted_portal=True,
     )
-    session.commit()
-    return person.id, key
 
 
 def _jeton(
@@ -189,3 +194,103 @@ def test_replay_is_refused_with_the_redis_cache(app: Any, session: Any, world: A
     assert _post(app, jeton).status_code == 302
     clear_sso_sessions(app)
     _refused(app, session, jeton, "vi:Replay")
+
+
+# ------------------------------------------- who a portal may assert, and at which level
+
+
+def _stranger(session: Any) -> str:
+    """A declarant of another company, habilitated on a service the portal does not share."""
+    f.company(session, siret=f.SIRET_B, name="Menuiserie Martin")
+    f.service(session, "DUCS", "AUTRE")
+    other = f.declarant(
+        session, siret=f.SIRET_B, last="Martin", first="Paul", email="paul@martin.example"
+    )
+    services.grant_habilitation(
+        session, declarant_id=other.id, siret=f.SIRET_B, service_code="DUCS"
+    )
+    session.commit()
+    return str(other.id)
+
+
+def test_a_portal_cannot_assert_a_declarant_it_does_not_serve(
+    app: Any, session: Any, world: Any
+) -> None:
+    _declarant_id, key = world
+    _refused(app, session, _jeton(_stranger(session), key), "vi:InvalidVI")
+
+
+def test_a_revoked_habilitation_ends_what_the_portal_may_assert(
+    app: Any, session: Any, world: Any
+) -> None:
+    declarant_id, key = world
+    services.revoke_habilitation(
+        session, declarant_id=declarant_id, siret=f.SIRET_A, service_code="DSN"
+    )
+    session.commit()
+    _refused(app, session, _jeton(declarant_id, key), "vi:InvalidVI")
+
+
+def test_a_locked_account_cannot_be_asserted(app: Any, session: Any, world: Any) -> None:
+    """The account-wide lockout holds on every path: a portal cannot open the session of an
+    account locked by wrong passwords (DESIGN.md, security defaults)."""
+    from tests.idp.login_support import login_siret
+
+    declarant_id, key = world
+    browser = app.test_client()
+    for _ in range(5):
+        login_siret(browser, password="mauvais mot de passe")
+    assert login_siret(browser).status_code == 429
+    _refused(app, session, _jeton(declarant_id, key), "vi:InvalidVI")
+
+
+def _jeton_at(subject: str, key: Any, acr: str) -> str:
+    document = saml.issue(
+        IdentityVector(subject=subject, acr=acr),
+        signer=key,
+        issuer=PORTAL,
+        audience=IDP_ENTITY,
+        recipient="http://idp.test/confiance/entrante",
+        now=datetime.now(UTC),
+    )
+    return base64.b64encode(document).decode("ascii")
+
+
+def test_the_portal_level_is_recorded_as_asserted(app: Any, world: Any, sso_sessions: Any) -> None:
+    from idp.oauth_grants import ASSERTED_ACR
+    from token_suite.vector import ACR_TOTP
+
+    declarant_id, key = world
+    assert _post(app, _jeton_at(declarant_id, key, ACR_TOTP)).status_code == 302
+    [row] = sso_sessions()
+    assert row.acr == ASSERTED_ACR and row.amr == []
+
+
+def test_a_later_oidc_login_does_not_claim_our_second_factor(app: Any, session: Any) -> None:
+    """Issue 13 item 1: after inbound trust, the ID token said acr TimeSyncToken and
+    amr ["pwd", "otp"] for a declarant with no second factor."""
+    from idp.oauth_grants import ASSERTED_ACR
+    from tests.idp.oauth_support import auth_params, basic, get_code, pkce, setup_world
+    from token_suite.vector import ACR_TOTP
+
+    world = setup_world(app, session)
+    key = _portal(session)
+    browser = app.test_client()
+    jeton = _jeton_at(world.declarant_id, key, ACR_TOTP)
+    assert browser.post("/confiance/entrante", data={"SAMLResponse": jeton}).status_code == 302
+    verifier, challenge = pkce()
+    code = get_code(browser, auth_params(challenge=challenge))
+    tokens = app.test_client().post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": "https://rp.example/callback",
+            "code_verifier": verifier,
+        },
+        headers=basic(world.client_id, world.secret or ""),
+    )
+    assert tokens.status_code == 200, tokens.json
+    payload = tokens.json["id_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["acr"] == ASSERTED_ACR and claims["amr"] == []

@@ -148,3 +148,52 @@ def test_body_size_is_bounded(client: Any, declarant: Any) -> None:
 def test_no_csrf_needed(client: Any, declarant: Any) -> None:
     # no cookie, no form token: the machine login is exempt (it carries no ambient credential)
     assert client.post(URL, data=body(), content_type=XML).status_code == 200
+
+
+# ------------------------------------------------ lock and second factor (issue 13 item 2)
+
+
+def _from(app: Any, address: str) -> Any:
+    browser = app.test_client()
+    browser.environ_base["REMOTE_ADDR"] = address
+    return browser
+
+
+def _enrol_totp(app: Any, session: Any, declarant: Any) -> None:
+    from idp import totp
+
+    with app.app_context():
+        sealed = totp.seal_secret(declarant.id, totp.new_secret())
+    declarant.totp_secret = sealed
+    session.commit()
+
+
+def test_a_declarant_with_a_second_factor_gets_no_token_with_the_password_alone(
+    app: Any, session: Any, declarant: Any
+) -> None:
+    _enrol_totp(app, session, declarant)
+    response = app.test_client().post(URL, data=body(), content_type=XML)
+    assert response.status_code == 401, response.get_data(as_text=True)
+    assert response.headers["WWW-Authenticate"] == 'DSNLogin error="double_authentification"'
+    assert "double authentification" in response.get_json()["error_description"]
+    wrong = app.test_client().post(URL, data=body(motdepasse="faux faux"), content_type=XML)
+    assert wrong.headers["WWW-Authenticate"] == 'DSNLogin error="identifiants"'  # no oracle
+
+
+@pytest.mark.parametrize("second_factor", [False, True])
+def test_the_account_lock_holds_from_any_address(
+    app: Any, session: Any, declarant: Any, second_factor: bool
+) -> None:
+    """Issue 13: after the lock, the right password from another address got a token (each
+    new address had five more guesses)."""
+    if second_factor:
+        _enrol_totp(app, session, declarant)
+    attacker = _from(app, "192.0.2.66")
+    for _ in range(5):
+        assert attacker.post(URL, data=body(motdepasse="faux"), content_type=XML).status_code == 401
+    for address in ("192.0.2.10", "198.51.100.7"):
+        locked = _from(app, address).post(URL, data=body(), content_type=XML)
+        assert locked.status_code == 403, (address, locked.get_data(as_text=True))
+        assert locked.get_json()["error"] == "verrouille" and "Retry-After" in locked.headers
+    guesses = _from(app, "203.0.113.9").post(URL, data=body(motdepasse="x"), content_type=XML)
+    assert guesses.status_code == 403  # no fresh guesses from a new address
