@@ -97,6 +97,8 @@ def discovery() -> Response:
         "token_endpoint": f"{base}/oauth/token",
         "userinfo_endpoint": f"{base}/oauth/userinfo",
         "jwks_uri": f"{base}/.well-known/jwks.json",
+        # not an OpenID field: where partners' Trust.from_issuer finds our SAML keys
+        "saml_metadata_uri": f"{base}/saml/metadata",
         "end_session_endpoint": f"{base}/oauth/logout",
         "introspection_endpoint": f"{base}/oauth/introspect",
         "revocation_endpoint": f"{base}/oauth/revoke",

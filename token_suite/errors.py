@@ -120,6 +120,16 @@ class Replay(InteropsError):
     oauth_error = "invalid_token"
 
 
+class TrustUnavailable(FailedCheck):
+    """Check 2 cannot run: no valid key of the operator is known (its documents could not
+    be fetched and nothing usable is cached). The token is refused; the partner answers
+    503 (try again later), not a verdict on the token."""
+
+    code = "wsse:FailedCheck"
+    http_status = 503
+    oauth_error = "temporarily_unavailable"
+
+
 class DroitsInsuffisants(InteropsError):
     """Valid token whose PAGM does not allow the operation (application level)."""
 

@@ -55,7 +55,7 @@ from token_suite.errors import (
     Replay,
 )
 from token_suite.replay import DEFAULT_REPLAY_CACHE, InMemoryReplayCache, ReplayCache
-from token_suite.trust import Trust
+from token_suite.trust import Trust, TrustAnchor
 from token_suite.vector import ACR_LEVELS, ACR_PASSWORD, ACR_TOTP, Habilitation, IdentityVector
 
 __all__ = [
@@ -101,7 +101,7 @@ def issue(
     audience: str | list[str],
     now: datetime,
     lifetime: timedelta = DEFAULT_LIFETIME,
-    typ: str = "JWT",
+    typ: str | None = "JWT",
     jti: str | None = None,
     extra_claims: Mapping[str, Any] | None = None,
 ) -> str:
@@ -113,6 +113,7 @@ def issue(
     ``client_id``, ``scope``, ``act``...) are appended but may not name a core
     claim (``ValueError``: they never override). Lifetime is capped: 15 minutes
     for ``at+jwt``, 5 for navigation and ID tokens (``ValueError`` beyond).
+    ``typ=None`` issues a header without ``typ``.
     """
     entry = _ISSUING.get((id(signer), typ, lifetime))
     if entry is None or entry[0] is not signer:
@@ -132,11 +133,11 @@ def issue(
 #: function that signs and assembles the token, and the lifetime in seconds.
 _Issuing = tuple[SigningKey, bytes, _jws.Compact, int]
 #: Per ``(id(key), typ, lifetime)``: what :func:`_issuing` returns (at most 256, then afresh).
-_ISSUING: dict[tuple[int, str, timedelta], _Issuing] = {}
+_ISSUING: dict[tuple[int, str | None, timedelta], _Issuing] = {}
 _MAX_ISSUING = 256
 
 
-def _issuing(signer: SigningKey, typ: str, lifetime: timedelta) -> _Issuing:
+def _issuing(signer: SigningKey, typ: str | None, lifetime: timedelta) -> _Issuing:
     """Checked and built once per key, ``typ`` and lifetime, then read from :data:`_ISSUING`."""
     seconds = _lifetime_seconds(lifetime, typ)
     if signer.alg not in ALGORITHMS:
@@ -149,7 +150,7 @@ def _issuing(signer: SigningKey, typ: str, lifetime: timedelta) -> _Issuing:
     return entry
 
 
-def _lifetime_seconds(lifetime: timedelta, typ: str) -> int:
+def _lifetime_seconds(lifetime: timedelta, typ: str | None) -> int:
     """Whole seconds of an allowed lifetime for ``typ``."""
     if not _ZERO < lifetime <= MAX_LIFETIME.get(_normalise_typ(typ) or "", DEFAULT_LIFETIME):
         raise ValueError(f"lifetime {lifetime} not allowed for typ {typ!r}")
@@ -260,7 +261,7 @@ def _extra_json(extra: Mapping[str, Any]) -> bytes:
 def verify(
     token: str | bytes,
     *,
-    trust: Trust,
+    trust: TrustAnchor,
     audience: str,
     issuer: str | None = None,
     now: datetime | None = None,
@@ -306,7 +307,7 @@ def verify(
     return vector
 
 
-def _expected_issuer(issuer: str | None, trust: Trust) -> str:
+def _expected_issuer(issuer: str | None, trust: TrustAnchor) -> str:
     if issuer is None:
         if trust.issuer is None:
             raise ValueError("verify() needs issuer= or a Trust with an issuer")
@@ -328,7 +329,7 @@ def _aware(moment: datetime) -> datetime:
     return moment
 
 
-def _header_verifier(header: dict[str, Any], trust: Trust, typ: str | None) -> _jws.Verifier:
+def _header_verifier(header: dict[str, Any], anchor: TrustAnchor, typ: str | None) -> _jws.Verifier:
     """Check 2 (header): stops ``none``/HMAC/algorithm confusion and token-chosen keys."""
     alg = header.get("alg")
     if alg not in ALGORITHMS:
@@ -337,7 +338,10 @@ def _header_verifier(header: dict[str, Any], trust: Trust, typ: str | None) -> _
         refused = sorted(FORBIDDEN_HEADERS.intersection(header))
         raise FailedCheck(f"header members refused: {refused}")
     kid = header.get("kid")
-    if not isinstance(kid, str) or kid not in trust.jwt_keys:
+    if not isinstance(kid, str):
+        raise FailedCheck("unknown key id")
+    trust = anchor.for_jwt(kid)
+    if kid not in trust.jwt_keys:
         raise FailedCheck("unknown key id")
     if trust.jwt_algs.get(kid) != alg:
         raise FailedCheck("algorithm differs from the one published for this key")

@@ -32,7 +32,7 @@ from token_suite.errors import (
     SecurityTokenUnavailable,
 )
 from token_suite.replay import DEFAULT_REPLAY_CACHE, ReplayCache
-from token_suite.trust import Trust
+from token_suite.trust import Trust, TrustAnchor
 from token_suite.vector import ACR_LEVELS, Habilitation, IdentityVector
 
 __all__ = ["DEFAULT_LIFETIME", "DEFAULT_MAX_SIZE", "DEFAULT_SKEW", "issue", "verify"]
@@ -406,7 +406,7 @@ def _check_audience(read: _Read, audience: str) -> None:
 def verify(
     document: bytes | str,
     *,
-    trust: Trust,
+    trust: TrustAnchor,
     audience: str,
     issuer: str | None = None,
     now: datetime | None = None,
@@ -432,11 +432,19 @@ def verify(
     """
     now = now or datetime.now(UTC)
     root = _xmldsig.parse_xml(_document_bytes(document, max_size))
-    assertion, response_issuer = _signed_assertion(root, trust)
+    anchor = trust.for_saml()
+    try:
+        assertion, response_issuer = _signed_assertion(root, anchor)
+    except FailedCheck:
+        fresher = trust.refreshed_for_saml()  # the operator may have rotated its key
+        if fresher is None:
+            raise
+        anchor = fresher
+        assertion, response_issuer = _signed_assertion(root, anchor)
     read = _read(assertion)
     end = _check_window(read, now, skew)
     _check_audience(read, audience)
-    _check_issuer(read, response_issuer, issuer if issuer is not None else trust.issuer)
+    _check_issuer(read, response_issuer, issuer if issuer is not None else anchor.issuer)
     _check_acr(read.vector.acr, min_acr)
     _check_pagm(read.vector.pagm, known_pagm)
     cache = replay if replay is not None else DEFAULT_REPLAY_CACHE
