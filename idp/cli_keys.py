@@ -57,7 +57,8 @@ def keys_list(as_json: bool) -> None:
     emit(as_json, payload, "\n".join(lines))
 
 
-def _audit_rotation(app: object, rotations: list[Rotation]) -> None:
+def audit_rotations(app: object, rotations: list[Rotation]) -> None:
+    """One ``keys.rotated`` audit event per rotation that changed something."""
     with directory_session(app) as session:  # type: ignore[arg-type]
         for rotation in rotations:
             if rotation.changed:
@@ -90,7 +91,7 @@ def keys_rotate(uses: tuple[str, ...], as_json: bool) -> None:
             )
     except KeyStoreConflict as exc:
         raise CommandError(f"rotation concurrente refusée, réessayez : {exc}") from None
-    _audit_rotation(app, rotations)
+    audit_rotations(app, rotations)
     emit(
         as_json,
         {"rotations": [r.as_dict() for r in rotations]},

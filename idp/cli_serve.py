@@ -111,14 +111,26 @@ def db_group() -> None:
 @db_group.command("upgrade")
 @json_option
 def db_upgrade(as_json: bool) -> None:
-    """Applique les migrations (Alembic) jusqu'à la dernière version."""
+    """Applique les migrations (Alembic) jusqu'à la dernière version et crée les premières
+    clés de signature s'il n'y en a pas : les workers servent des jetons dès leur départ."""
+    from idp.cli_keys import audit_rotations
     from idp.db import database
+    from idp.signing import ensure_keys
     from rcd_store import migrate
 
     app = make_app()
     database(app).upgrade()
     revision = migrate.current_revision(database(app).engine)
-    emit(as_json, {"revision": revision}, f"base de données à jour (révision {revision})")
+    rotations = ensure_keys(app)
+    audit_rotations(app, rotations)
+    created = [
+        {"use": r.use.value, "kid": t.kid, "alg": t.alg, "state": t.state.value}
+        for r in rotations
+        for t in r.transitions
+    ]
+    lines = [f"base de données à jour (révision {revision})"]
+    lines += [f"clé {c['use']} {c['kid']} ({c['alg']}) : {c['state']}" for c in created]
+    emit(as_json, {"revision": revision, "keys_created": created}, "\n".join(lines))
 
 
 def register(cli: click.Group) -> None:

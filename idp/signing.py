@@ -11,13 +11,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
+from werkzeug.exceptions import ServiceUnavailable
 
 from idp.config import ConfigError
 from idp.db import database
+from idp.i18n import _
 from idp.keystore import SqlKeyStore
 from keys.crypto import MasterKey
 from keys.jwks import jwks
-from keys.keyring import Keyring
+from keys.keyring import Keyring, NoActiveKey, Rotation
 from keys.model import KeyUse
 
 EXTENSION = "idp.keyring"
@@ -34,7 +36,21 @@ def init_app(app: Flask) -> Keyring:
     keyring = Keyring(SqlKeyStore(database(app).sessions), master_key, ttl=ROW_CACHE)
     app.extensions[EXTENSION] = keyring
     app.extensions["idp.master_key"] = master_key
+    app.register_error_handler(NoActiveKey, _no_signing_key)
     return keyring
+
+
+def _no_signing_key(_exc: NoActiveKey) -> Response | tuple[str, int]:
+    """A worker started before any signing key exists answers 503 with what the operator
+    must do (JSON for APIs, a page otherwise), never a traceback or an empty JWKS."""
+    from idp.errors import handle_http
+
+    message = _(
+        "Service momentanément indisponible : aucune clé de signature active "
+        "(l'exploitant doit lancer « idp db upgrade »)."
+    )
+    current_app.logger.error("aucune clé de signature active : lancez « idp db upgrade »")
+    return handle_http(ServiceUnavailable(description=message))
 
 
 def master_key(app: Flask | None = None) -> MasterKey:
@@ -46,12 +62,15 @@ def keyring(app: Flask | None = None) -> Keyring:
     return (app or current_app).extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
-def ensure_keys(app: Flask) -> None:
-    """First start: an active and a next key for SAML and for JWT (idempotent)."""
+def ensure_keys(app: Flask) -> list[Rotation]:
+    """First start: an active and a next key for SAML and for JWT (idempotent); returns
+    what was created or activated."""
     ring = keyring(app)
     now = datetime.now(UTC)
-    ring.ensure(KeyUse.SAML, now=now, rsa_bits=int(app.config.get("SAML_RSA_BITS", 2048)))
-    ring.ensure(KeyUse.JWT, now=now, alg=app.config.get("JWT_ALG") or None)
+    return [
+        ring.ensure(KeyUse.SAML, now=now, rsa_bits=int(app.config.get("SAML_RSA_BITS", 2048))),
+        ring.ensure(KeyUse.JWT, now=now, alg=app.config.get("JWT_ALG") or None),
+    ]
 
 
 def max_token_lifetime(app: Flask) -> timedelta:
@@ -64,8 +83,12 @@ def max_token_lifetime(app: Flask) -> timedelta:
 
 @bp.get("/.well-known/jwks.json")
 def jwks_document() -> Response:
-    """The JWKS of the next, active and retiring JWT keys (kid = RFC 7638 thumbprint)."""
-    response = jsonify(jwks(keyring().published(KeyUse.JWT)))
+    """The JWKS of the next, active and retiring JWT keys (kid = RFC 7638 thumbprint);
+    503 rather than an empty set while no key exists."""
+    published = keyring().published(KeyUse.JWT)
+    if not published:
+        raise NoActiveKey("no JWT key to publish")
+    response = jsonify(jwks(published))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
 
