@@ -197,14 +197,27 @@ def parse(token: str | bytes, max_size: int) -> tuple[dict[str, Any], dict[str, 
     return header, decode_object(payload, "payload"), signing_input, signature
 
 
+#: Header members RFC 7515 and RFC 7519 define as strings: each is checked to be one before
+#: anything reads it (a list ``alg`` is not hashable, a number ``kid`` is no key id).
+TEXT_HEADERS = ("alg", "kid", "typ", "cty")
+
+
 @lru_cache(maxsize=128)
 def parse_header(segment: bytes) -> dict[str, Any]:
-    """The decoded header; cached (a few headers per issuer). Never mutate the result."""
+    """The decoded header; cached (a few headers per issuer). Never mutate the result.
+
+    Stops ill-typed members: ``alg``, ``kid``, ``typ``, ``cty`` present and not a string
+    (any other JSON type, ``null`` included) is :class:`InvalidSecurityToken` (check 1).
+    """
     try:
         data = b64decode(segment)
     except ValueError as exc:
         raise InvalidSecurityToken(str(exc)) from None
-    return decode_object(data, "header")
+    header = decode_object(data, "header")
+    for name in TEXT_HEADERS:
+        if name in header and type(header[name]) is not str:
+            raise InvalidSecurityToken(f"header member {name} is not a string")
+    return header
 
 
 @lru_cache(maxsize=256)
@@ -395,7 +408,14 @@ def _es256_verifier(key: ec.EllipticCurvePublicKey, native: Any = _speedups) -> 
 
 
 def _rsa_verifier(key: rsa.RSAPublicKey, pad: padding.AsymmetricPadding) -> Verifier:
+    """``verify(signing_input, signature)``: the signature must be exactly as long as the
+    modulus (RFC 8017 8.1.2 and 8.2.2, step 1), which OpenSSL does not enforce for PSS: a
+    signature has one spelling, its leading zero bytes included."""
+    size = (key.key_size + 7) // 8
+
     def verify_rsa(data: bytes, signature: bytes) -> bool:
+        if len(signature) != size:
+            return False
         try:
             key.verify(signature, data, pad, _SHA256)
         except InvalidSignature:

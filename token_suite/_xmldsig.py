@@ -198,6 +198,18 @@ def sign(element: etree._Element, signature: etree._Element, material: SignerMat
     ctx.sign(signature)
 
 
+def canonical_bytes(element: etree._Element) -> bytes:
+    """Inclusive c14n of ``element`` without comments (libxml2's), or
+    :class:`InvalidSecurityToken` when a namespace URI in scope is relative or not a
+    URI (``xmlns:zz="relative"``): C14N 1.0 refuses those, and so does this check 1."""
+    try:
+        return bytes(etree.tostring(element, method="c14n", with_comments=False))
+    except etree.C14NError as exc:
+        raise InvalidSecurityToken(
+            "the document cannot be canonicalised: relative or malformed namespace URI"
+        ) from exc
+
+
 def _c14n(element: etree._Element) -> bytes:
     return bytes(etree.tostring(element, method="c14n", exclusive=True, with_comments=False))
 
@@ -302,13 +314,13 @@ def verified_copy(
     ``certificates`` (each tried in turn): ``KeyInfo`` is removed before
     verification, so a key carried in the token is never used. Algorithms are
     allow-listed (no SHA-1, HMAC, XPath/XSLT transforms, external references).
-    Raises :class:`FailedCheck`.
+    Raises :class:`FailedCheck`; :class:`InvalidSecurityToken` for an element that
+    canonicalisation refuses (a relative or malformed namespace URI in scope).
     """
     element_id = element.get("ID")
     if not element_id:
         raise FailedCheck("the signed element has no ID")
-    canonical = etree.tostring(element, method="c14n", with_comments=False)
-    copy = parse_xml(canonical)
+    copy = parse_xml(canonical_bytes(element))
     refuse_duplicate_ids(copy)
     signature = _signature_child(copy)
     _check_signed_info(signature, element_id)

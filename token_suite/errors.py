@@ -130,6 +130,18 @@ class TrustUnavailable(FailedCheck):
     oauth_error = "temporarily_unavailable"
 
 
+class InvalidSecurity(InteropsError):
+    """Any other failure while processing the token: a defect of the verifier itself,
+    never a verdict on the token. ``verify`` turns every unexpected exception into this
+    one at its boundary (:mod:`token_suite._boundary`: logged with the input's SHA-256,
+    never the input), so that callers catching :class:`InteropsError` refuse the token
+    instead of failing with a server error."""
+
+    code = "wsse:InvalidSecurity"
+    http_status = 401
+    oauth_error = "invalid_token"
+
+
 class DroitsInsuffisants(InteropsError):
     """Valid token whose PAGM does not allow the operation (application level)."""
 
@@ -148,6 +160,7 @@ ALL_ERRORS: tuple[type[InteropsError], ...] = (
     InvalidAuthLevel,
     InvalidPagm,
     Replay,
+    InvalidSecurity,
     DroitsInsuffisants,
 )
 

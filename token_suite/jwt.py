@@ -43,9 +43,10 @@ import orjson
 
 from keys.jwks import public_keys_from_jwks
 from keys.model import SigningKey
-from token_suite import _jws
+from token_suite import _boundary, _jws
 from token_suite.errors import (
     FailedCheck,
+    InteropsError,
     InvalidAuthLevel,
     InvalidIssuer,
     InvalidPagm,
@@ -88,6 +89,10 @@ _MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 #: assertion) authenticated no person here: empty ``amr``. Written as JSON arrays.
 _AMR_BY_ACR: dict[str, tuple[str, ...]] = {ACR_TOTP: ("pwd", "otp"), ACR_PASSWORD: ("pwd",)}
 _ZERO = timedelta(0)
+#: The latest instant a ``datetime`` holds, given to a replay cache for later expiries.
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+_END_OF_TIME_S = _END_OF_TIME.timestamp()
+_utc = partial(datetime.fromtimestamp, tz=UTC)
 
 
 # --------------------------------------------------------------------------- issue
@@ -284,26 +289,37 @@ def verify(
     clock, so callers verifying with a ``now=`` far from it pass their own cache. The vector holds only
     signed values (``acr`` defaults to the lowest level when absent); ``claims``
     is the whole signed payload.
+
+    Whatever ``token`` holds, only an :class:`InteropsError` escapes: any other
+    exception is a defect, logged with the token's SHA-256 (never the token) and
+    raised as :class:`~token_suite.errors.InvalidSecurity` (:mod:`token_suite._boundary`).
+    The arguments are checked first and keep their ``ValueError``.
     """
     expected_issuer = _expected_issuer(issuer, trust)
     min_level = None if min_acr is None else _acr_level(min_acr)
     now_ts = time.time() if now is None else _aware(now).timestamp()
     skew_s = _DEFAULT_SKEW_S if skew is DEFAULT_SKEW else skew.total_seconds()
-    header, payload, signing_input, signature = _jws.parse(token, max_size)  # 1
-    if not _header_verifier(header, trust, typ)(signing_input, signature):  # 2
-        raise FailedCheck("signature does not verify")
-    vector = _build_vector(payload) or py_vector(payload)  # None: py_vector names the bad claim
-    exp = _check_window(payload, now_ts, skew_s)  # 3
-    aud = payload["aud"]
-    if audience != aud and (type(aud) is not list or audience not in aud):  # 4
-        raise InvalidService("token audience is not this service")
-    if payload["iss"] != expected_issuer:  # 5
-        raise InvalidIssuer("issuer is not the trusted operator")
-    if min_level is not None:
-        _check_acr(vector.acr, min_level)  # 6
-    if known_pagm is not None:
-        _check_pagm(vector.pagm, known_pagm)  # 7
-    _check_replay(DEFAULT_REPLAY_CACHE if replay is None else replay, payload["jti"], exp + skew_s)
+    try:
+        header, payload, signing_input, signature = _jws.parse(token, max_size)  # 1
+        if not _header_verifier(header, trust, typ)(signing_input, signature):  # 2
+            raise FailedCheck("signature does not verify")
+        vector = _build_vector(payload) or py_vector(payload)  # None: py_vector names it
+        exp = _check_window(payload, now_ts, skew_s)  # 3
+        aud = payload["aud"]
+        if audience != aud and (type(aud) is not list or audience not in aud):  # 4
+            raise InvalidService("token audience is not this service")
+        if payload["iss"] != expected_issuer:  # 5
+            raise InvalidIssuer("issuer is not the trusted operator")
+        if min_level is not None:
+            _check_acr(vector.acr, min_level)  # 6
+        if known_pagm is not None:
+            _check_pagm(vector.pagm, known_pagm)  # 7
+        cache = DEFAULT_REPLAY_CACHE if replay is None else replay
+        _check_replay(cache, payload["jti"], exp + skew_s)  # 8
+    except InteropsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the documented boundary (token_suite._boundary)
+        raise _boundary.unexpected(exc, "jwt.verify", token) from None
     return vector
 
 
@@ -535,12 +551,15 @@ def _check_pagm(pagm: tuple[str, ...], known_pagm: Collection[str]) -> None:
 def _check_replay(cache: ReplayCache, jti: str, until: float) -> None:
     """Check 8: remembered until ``exp`` + skew, the last instant it could still pass.
 
-    The in-memory cache takes the POSIX instant as is; other caches a ``datetime``.
+    The in-memory cache takes the POSIX instant as is; other caches a ``datetime``,
+    at the latest ``datetime.max`` (an ``exp`` of 9999-12-31T23:59:59Z plus the skew
+    never overflows: it is remembered until the end of time).
     """
     if isinstance(cache, InMemoryReplayCache):
         seen = cache.seen_until(jti, until)
     else:
-        seen = cache.seen(jti, expires_at=datetime.fromtimestamp(until, UTC))
+        expires_at = _END_OF_TIME if until >= _END_OF_TIME_S else _utc(until)
+        seen = cache.seen(jti, expires_at=expires_at)
     if seen:
         raise Replay("token ID already presented")
 

@@ -19,9 +19,10 @@ from xml.sax.saxutils import escape
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from keys.model import SigningKey
-from token_suite import _xmldsig
+from token_suite import _boundary, _xmldsig
 from token_suite.errors import (
     FailedCheck,
+    InteropsError,
     InvalidAuthLevel,
     InvalidIssuer,
     InvalidPagm,
@@ -189,7 +190,12 @@ def issue(
 
 def _document_bytes(document: bytes | str, max_size: int) -> bytes:
     """Check 1 (presence, size): raw XML, or base64 as posted by the HTTP-POST binding."""
-    data = (document.encode("utf-8") if isinstance(document, str) else document).strip()
+    if not document:
+        raise SecurityTokenUnavailable("no SAML token")
+    try:
+        data = (document.encode("utf-8") if isinstance(document, str) else document).strip()
+    except UnicodeEncodeError as exc:  # lone surrogates: no text XML can carry
+        raise InvalidSecurityToken("the SAML token is not Unicode text") from exc
     if not data:
         raise SecurityTokenUnavailable("no SAML token")
     if len(data) > max_size:
@@ -367,11 +373,9 @@ def _check_issuer(read: _Read, response_issuer: str | None, expected: str | None
 
 
 def _check_acr(acr: str, min_acr: str | None) -> None:
-    """Check 6: the authentication context is at least ``min_acr``."""
+    """Check 6: the authentication context is at least ``min_acr`` (one of ``ACR_LEVELS``)."""
     if min_acr is None:
         return
-    if min_acr not in ACR_LEVELS:
-        raise ValueError(f"unknown authentication level {min_acr!r}")
     if acr not in ACR_LEVELS or ACR_LEVELS.index(acr) < ACR_LEVELS.index(min_acr):
         raise InvalidAuthLevel(f"authentication level {acr!r} below {min_acr!r}")
 
@@ -429,25 +433,58 @@ def verify(
     ``audience``, ``id``, ``not_before``, ``not_on_or_after`` (datetimes),
     ``in_response_to``, ``recipient`` and ``authn_instant``. Comments are not
     signed content: ``a<!---->b`` in NameID reads ``ab`` (never truncated).
+
+    Whatever ``document`` holds, only an :class:`InteropsError` escapes: any other
+    exception is a defect, logged with the document's SHA-256 (never the document)
+    and raised as :class:`~token_suite.errors.InvalidSecurity`
+    (:mod:`token_suite._boundary`). A naive ``now`` or an unknown ``min_acr`` is the
+    caller's mistake: ``ValueError``, before the document is read.
     """
-    now = now or datetime.now(UTC)
-    root = _xmldsig.parse_xml(_document_bytes(document, max_size))
-    anchor = trust.for_saml()
+    now = datetime.now(UTC) if now is None else _aware(now)
+    if min_acr is not None and min_acr not in ACR_LEVELS:
+        raise ValueError(f"unknown authentication level {min_acr!r}")
     try:
-        assertion, response_issuer = _signed_assertion(root, anchor)
-    except FailedCheck:
-        fresher = trust.refreshed_for_saml()  # the operator may have rotated its key
-        if fresher is None:
-            raise
-        anchor = fresher
-        assertion, response_issuer = _signed_assertion(root, anchor)
-    read = _read(assertion)
-    end = _check_window(read, now, skew)
-    _check_audience(read, audience)
-    _check_issuer(read, response_issuer, issuer if issuer is not None else anchor.issuer)
-    _check_acr(read.vector.acr, min_acr)
-    _check_pagm(read.vector.pagm, known_pagm)
-    cache = replay if replay is not None else DEFAULT_REPLAY_CACHE
-    if cache.seen(read.assertion_id, expires_at=end + skew):
-        raise Replay(f"assertion {read.assertion_id} already presented")
-    return replace(read.vector, claims=_claims(read, audience, assertion))
+        root = _xmldsig.parse_xml(_document_bytes(document, max_size))
+        anchor = trust.for_saml()
+        try:
+            assertion, response_issuer = _signed_assertion(root, anchor)
+        except FailedCheck:
+            fresher = trust.refreshed_for_saml()  # the operator may have rotated its key
+            if fresher is None:
+                raise
+            anchor = fresher
+            assertion, response_issuer = _signed_assertion(root, anchor)
+        read = _read(assertion)
+        end = _check_window(read, now, skew)
+        _check_audience(read, audience)
+        _check_issuer(read, response_issuer, issuer if issuer is not None else anchor.issuer)
+        _check_acr(read.vector.acr, min_acr)
+        _check_pagm(read.vector.pagm, known_pagm)
+        cache = replay if replay is not None else DEFAULT_REPLAY_CACHE
+        if cache.seen(read.assertion_id, expires_at=_later(end, skew)):
+            raise Replay(f"assertion {read.assertion_id} already presented")
+        return replace(read.vector, claims=_claims(read, audience, assertion))
+    except InteropsError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the documented boundary (token_suite._boundary)
+        raise _boundary.unexpected(exc, "saml.verify", document) from None
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("datetimes must be timezone-aware")
+    return moment
+
+
+#: The latest instant a ``datetime`` holds.
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
+
+
+def _later(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, at most :data:`_END_OF_TIME`: a ``NotOnOrAfter`` of
+    9999-12-31T23:59:59Z plus the skew is remembered until the end of time, never
+    an ``OverflowError``."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return _END_OF_TIME

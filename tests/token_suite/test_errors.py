@@ -18,6 +18,7 @@ EXPECTED = {
     errors.InvalidAuthLevel: ("vi:InvalidAuthLevel", 401, "insufficient_user_authentication"),
     errors.InvalidPagm: ("vi:InvalidPagm", 403, "insufficient_scope"),
     errors.Replay: ("vi:Replay", 401, "invalid_token"),
+    errors.InvalidSecurity: ("wsse:InvalidSecurity", 401, "invalid_token"),
     errors.DroitsInsuffisants: ("DroitsInsuffisants", 403, "insufficient_scope"),
 }
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
