@@ -207,8 +207,12 @@ def _known_audiences(session: Session) -> set[str]:
 
 
 def verify_presented(session: Session) -> dict[str, Any]:
-    """Verify the presented DSNLogin token: operator signature, issuer, expiry, and an
-    audience that is the host of one of our services. Raises ``InteropsError``."""
+    """Verify the presented DSNLogin token: operator signature, issuer, expiry, the
+    Interops-R type ``JWT`` (an access token, ``at+jwt``, or an ID token, untyped, is
+    refused even when its audience is a service host's identifier that is also a client
+    id: stops token confusion), and an audience that is the host of one of our services.
+    Raises ``InteropsError``."""
+    from idp.tokens import INTEROPS_R_TYP
     from token_suite.errors import InvalidService, SecurityTokenUnavailable
 
     token = presented_token()
@@ -222,6 +226,7 @@ def verify_presented(session: Session) -> dict[str, Any]:
                 token,
                 trust=trust,
                 audience=audience,
+                typ=INTEROPS_R_TYP,
                 replay=_NoReplayCheck(),
                 skew=timedelta(seconds=30),
             )

@@ -15,8 +15,6 @@ rule stops:
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +32,7 @@ from idp import csrf, db, oauth_endpoints, oauth_exchange, oauth_grants, session
 from idp.i18n import N_, _
 from idp.login import authenticated_declarant, login_required
 from idp.models import Consent
-from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, issuer
+from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, default_audience, issuer
 from idp.oauth_server import (
     SCOPES,
     ResourceOwner,
@@ -43,13 +41,16 @@ from idp.oauth_server import (
     live_access_token,
     owner_vector,
     server,
+    unverified_part,
     verify_own_token,
 )
 from idp.session_store import SsoRecord
+from idp.tokens import ID_TOKEN_TYP
+from partners.models import Partner
 from partners.services import client_by_id
 from rcd_store import audit
-from token_suite.errors import InteropsError, InvalidSecurityToken
-from token_suite.vector import ACR_LEVELS
+from token_suite.errors import InteropsError, InvalidSecurityToken, InvalidService
+from token_suite.vector import ACR_LEVELS, IdentityVector
 
 bp = Blueprint("oauth", __name__, template_folder="templates")
 csrf.exempt("oauth.token")
@@ -345,10 +346,18 @@ def _bearer() -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
+def _login_token(vector: IdentityVector, partner: Partner) -> bool:
+    """An access token from the client's own login (code or refresh): aimed at the
+    client's default audience, with no ``act`` (not exchanged)."""
+    return vector.claims.get("aud") == default_audience(partner) and "act" not in vector.claims
+
+
 @bp.route("/oauth/userinfo", methods=["GET", "POST"])
 def userinfo() -> Response:
     """Claims of the token's declarant, minimised to the client's partner; refuses a token
-    not issued here, revoked, expired or forged."""
+    not issued here, revoked, expired or forged, and any access token but the client's
+    own login token: aimed at the client's default audience, not exchanged (an exchanged
+    token is for another API, whose holder must not read the first client's view)."""
     presented = _bearer()
     if presented is None:
         response = jsonify(error="invalid_request", error_description="Jeton d'accès absent.")
@@ -362,7 +371,9 @@ def userinfo() -> Response:
         return _bearer_error("invalid_token", exc.reason)
     scope = str(vector.claims.get("scope", ""))
     client = client_by_id(session, row.client_id)
-    if "openid" not in scope.split() or client is None or vector.auth_time is None:
+    if client is None or not _login_token(vector, client.partner):
+        return _bearer_error("invalid_token", "Jeton destine a une autre API.")
+    if "openid" not in scope.split() or vector.auth_time is None:
         return _bearer_error("insufficient_scope", "Portée openid requise.", 403)
     owner = ResourceOwner(vector.subject, vector.auth_time, vector.acr)
     fresh = owner_vector(session, owner, client.partner, scope)
@@ -385,24 +396,18 @@ def userinfo() -> Response:
 # ------------------------------------------------------------------------ logout
 
 
-def _unverified_claims(token: str) -> dict[str, Any]:
-    try:
-        segment = token.split(".")[1]
-        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
 def verify_id_token_hint(token: str) -> dict[str, Any]:
-    """Our own ID token, by our signature and issuer, accepted even when expired (OIDC
+    """Our own ID token (no ``typ``: never a partner's Interops-R token or an access token),
+    for a registered client, by our signature and issuer, accepted even when expired (OIDC
     RP-Initiated Logout); raises :class:`InteropsError` otherwise."""
-    peek = _unverified_claims(token)
+    peek = unverified_part(token, 1)
     audience, issued_at = peek.get("aud"), peek.get("iat")
     if not isinstance(audience, str) or not isinstance(issued_at, int):
         raise InvalidSecurityToken("id_token_hint malformed")
+    if client_by_id(db.session(), audience) is None:
+        raise InvalidService("id_token_hint for no registered client")
     vector = verify_own_token(
-        token, audience=audience, typ="JWT", now=datetime.fromtimestamp(issued_at, UTC)
+        token, audience=audience, typ=ID_TOKEN_TYP, now=datetime.fromtimestamp(issued_at, UTC)
     )
     return vector.claims
 

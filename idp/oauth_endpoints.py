@@ -6,8 +6,8 @@ or ``private_key_jwt``, as registered) and look tokens up by their SHA-256 in
 ``IssuedToken``. Decisions:
 
 - *Introspection*: a client learns about a token issued to it, or about a token aimed
-  at its partner's own API (``api_audience`` or identifier: the resource server's
-  case). Any other token, and every revoked, rotated or expired one, is
+  at its partner's own API (``api_audience``: the resource server's case; never its
+  identifier, the audience of navigation and ID tokens). Any other token, and every revoked, rotated or expired one, is
   ``{"active": false}``, the same answer as for a token that does not exist (stops
   token scanning through introspection: nothing is revealed).
 - *Revocation*: a client revokes only tokens issued to it (RFC 7009 2.1); a refresh
@@ -93,8 +93,8 @@ class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
     def check_permission(self, token: StoredToken, client: Client, request: OAuth2Request) -> bool:
         if token.check_client(client):
             return True
-        partner = client.row.partner
-        return token.row.audience in {partner.api_audience, partner.identifier} - {None}
+        api = client.row.partner.api_audience
+        return api is not None and token.row.audience == api
 
     def introspect_token(self, token: StoredToken) -> dict[str, Any]:
         row = token.row

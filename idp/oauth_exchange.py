@@ -81,10 +81,10 @@ def verify_own_access_token(session: Session, token: str) -> tuple[IdentityVecto
 
 def _may_exchange(session: Session, client: OAuthClient, row: IssuedToken) -> bool:
     """A client exchanges only tokens meant for its partner: issued to one of the
-    partner's clients, or aimed at the partner's own API (stops a partner from
-    exchanging tokens it intercepted elsewhere)."""
+    partner's clients, or aimed at the partner's own API (``api_audience``; stops a
+    partner from exchanging tokens it intercepted elsewhere)."""
     partner = client.partner
-    if row.audience in {partner.api_audience, partner.identifier} - {None}:
+    if partner.api_audience is not None and row.audience == partner.api_audience:
         return True
     holder = session.scalars(
         select(OAuthClient).where(OAuthClient.client_id == row.client_id)

@@ -14,11 +14,13 @@ Decisions (documented here, tested in tests/idp/test_oauth_a2a*.py):
 *Service agreement.* A client acts under its partner's agreement: the services the
 partner may receive (:func:`partners.services.services_of`). A token may be aimed
 (RFC 8707 ``resource``, or RFC 8693 ``audience``) at the client's own audiences (its
-partner's ``api_audience`` or identifier, or ``<issuer>/api``), speaking of all those
-services; or at another partner B (by B's ``api_audience`` or identifier) when both
-partners receive at least one common service, and then speaking of the common services
-only. Anything else is ``invalid_target`` (stops a client from minting tokens for APIs
-it has no business calling).
+partner's ``api_audience``, or ``<issuer>/api``), speaking of all those services; or at
+another partner B's API (B's ``api_audience``) when both partners receive at least one
+common service, and then speaking of the common services only. Anything else is
+``invalid_target`` (stops a client from minting tokens for APIs it has no business
+calling), a partner identifier or a client id above all: those are the audiences of
+navigation, DSN login and ID tokens, and an access token carrying one could pass for
+them (token confusion).
 
 *Machine tokens* (``client_credentials``): ``sub`` = client_id; no habilitations (a
 machine holds no establishment); ``pagm`` = the PAGM agreed for the role DECLARANT on
@@ -53,7 +55,7 @@ from authlib.oauth2.rfc6749.grants import (
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp import db
@@ -113,20 +115,28 @@ def requested_target(request: OAuth2Request, *names: str) -> str | None:
     return values.pop() if values else None
 
 
-def _partner_for(session: Session, audience: str) -> Partner | None:
-    return session.scalars(
-        select(Partner).where(or_(Partner.api_audience == audience, Partner.identifier == audience))
-    ).first()
+def _names_a_party(session: Session, audience: str) -> bool:
+    """Whether ``audience`` is a partner's identifier or a client id: the audience of
+    that party's navigation, DSN login or ID tokens, never of an access token."""
+    partner = select(Partner.id).where(Partner.identifier == audience)
+    client = select(OAuthClient.id).where(OAuthClient.client_id == audience)
+    return session.execute(partner.union_all(client).limit(1)).first() is not None
 
 
 def resolve_target(session: Session, client: OAuthClient, requested: str | None) -> Target:
     """The audience a token of ``client`` may carry, by its service agreement (module
-    docstring); ``invalid_target`` for an unknown resource or one without agreement."""
+    docstring): a registered API audience (``<issuer>/api`` or a partner's
+    ``api_audience``) only; ``invalid_target`` for anything else (a partner identifier or
+    a client id above all: stops token confusion) or an API without agreement."""
     own = client.partner
     own_services = tuple(services_of(session, own))
-    if requested is None or requested in (default_audience(own), f"{issuer()}/api"):
-        return Target(requested or default_audience(own), own_services, own)
-    other = _partner_for(session, requested)
+    if requested is None:
+        return Target(default_audience(own), own_services, own)
+    if _names_a_party(session, requested):
+        raise InvalidTargetError("Ressource inconnue : seules les API enregistrees sont permises.")
+    if requested in (default_audience(own), f"{issuer()}/api"):
+        return Target(requested, own_services, own)
+    other = session.scalars(select(Partner).where(Partner.api_audience == requested)).first()
     if other is None:
         raise InvalidTargetError("Ressource inconnue.")
     if other.id == own.id:

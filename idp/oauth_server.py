@@ -13,6 +13,8 @@ active JWT key; secrets (codes) are stored as SHA-256 digests only.
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -44,7 +46,7 @@ from idp.oauth_clients import (
 )
 from idp.session_store import SsoRecord
 from idp.signing import keyring
-from idp.tokens import vector_for
+from idp.tokens import ACCESS_TOKEN_TYP, ID_TOKEN_TYP, vector_for
 from keys.jwks import jwks
 from keys.model import KeyUse
 from partners.models import OAuthClient, Partner
@@ -53,7 +55,7 @@ from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.models import Declarant
 from token_suite import jwt as interops_jwt
-from token_suite.errors import InvalidSecurityToken
+from token_suite.errors import FailedCheck, InvalidSecurityToken
 from token_suite.jwt import trust_from_jwks
 from token_suite.trust import Trust
 from token_suite.vector import IdentityVector
@@ -154,7 +156,7 @@ def issue_access_token(
         audience=audience,
         now=now,
         lifetime=lifetime,
-        typ="at+jwt",
+        typ=ACCESS_TOKEN_TYP,
         jti=jti,
         extra_claims={**(extra_claims or {}), "client_id": client.client_id, "scope": scope},
     )
@@ -373,7 +375,8 @@ class Pkce(CodeChallenge):  # type: ignore[misc]
 
 class OidcCode(OpenIDCode):  # type: ignore[misc]
     """OpenID Connect on the code grant: the ID token is an Interops-R JWT (aud =
-    client_id, ``nonce``, ``auth_time``, ``acr``, ``amr``, ``azp``, ``sid``), 5 min at most."""
+    client_id, ``nonce``, ``auth_time``, ``acr``, ``amr``, ``azp``, ``sid``), 5 min at most,
+    with no ``typ`` (:data:`idp.tokens.ID_TOKEN_TYP`: never taken for a partner's token)."""
 
     def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         """Never refused here: the nonce binds the ID token to the RP's own session and
@@ -399,6 +402,7 @@ class OidcCode(OpenIDCode):  # type: ignore[misc]
             audience=client.client_id,
             now=now,
             lifetime=_lifetime("TOKEN_LIFETIME_SECONDS", ID_TOKEN_MAX),
+            typ=ID_TOKEN_TYP,
             jti=jti,
             extra_claims=extra,
         )
@@ -473,11 +477,26 @@ def own_trust() -> Trust:
     return trust_from_jwks(jwks(keyring().published(KeyUse.JWT)), issuer=issuer())
 
 
+def unverified_part(token: str, index: int) -> dict[str, Any]:
+    """The header (0) or payload (1) of a compact JWS, read WITHOUT verification (``{}``
+    when unreadable): only to choose how to verify it, never to trust it."""
+    try:
+        segment = token.split(".")[index]
+        part = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return part if isinstance(part, dict) else {}
+
+
 def verify_own_token(
-    token: str, *, audience: str, typ: str, now: datetime | None = None
+    token: str, *, audience: str, typ: str | None, now: datetime | None = None
 ) -> IdentityVector:
-    """One of our tokens, by our published keys and issuer (:func:`token_suite.jwt.verify`:
-    stops forged, foreign and expired tokens); raises :class:`InteropsError`."""
+    """One of our tokens of kind ``typ`` (``None``: an ID token, whose header has no
+    ``typ``), by our published keys and issuer (:func:`token_suite.jwt.verify`: stops
+    forged, foreign and expired tokens, and tokens of another kind); raises
+    :class:`InteropsError`."""
+    if typ is None and unverified_part(token, 0).get("typ") is not None:
+        raise FailedCheck("unexpected token type")
     return interops_jwt.verify(
         token,
         trust=own_trust(),
@@ -498,4 +517,4 @@ def live_access_token(session: Session, token: str) -> tuple[IdentityVector, Iss
     ).first()
     if row is None or row.kind != "access" or row.revoked_at is not None or not row.audience:
         raise InvalidSecurityToken("access token unknown or revoked")
-    return verify_own_token(token, audience=row.audience, typ="at+jwt"), row
+    return verify_own_token(token, audience=row.audience, typ=ACCESS_TOKEN_TYP), row

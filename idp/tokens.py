@@ -2,6 +2,14 @@
 
 Minimisation: a token for a partner carries only the PAGM and habilitations of
 that partner's services (INTEROPS_PROFILE.md, "PAGM").
+
+Each kind of JWT we sign has its own header ``typ``, and each place that accepts one
+of our tokens asks for its kind (stops token confusion: a token minted for one use
+presented for another whose audience happens to be the same string):
+:data:`INTEROPS_R_TYP` for Interops-R navigation and DSN login tokens (the profile's
+``JWT``), :data:`ACCESS_TOKEN_TYP` for OAuth access tokens (RFC 9068), and no ``typ``
+at all for OpenID Connect ID tokens (:data:`ID_TOKEN_TYP`: their audience is a
+client id, which may also be a partner's identifier).
 """
 
 from __future__ import annotations
@@ -27,6 +35,13 @@ from rcd_store.services import active_habilitations, get_declarant
 from token_suite import jwt as interops_jwt
 from token_suite import saml as interops_saml
 from token_suite.vector import ACR_PASSWORD, Habilitation, IdentityVector
+
+#: ``typ`` of an Interops-R token for a partner (navigation, DSN login)
+INTEROPS_R_TYP = "JWT"
+#: ``typ`` of an OAuth access token (RFC 9068)
+ACCESS_TOKEN_TYP = "at+jwt"
+#: ``typ`` of an OpenID Connect ID token: none (told apart from Interops-R tokens by it)
+ID_TOKEN_TYP: str | None = None
 
 
 def partner_services(session: Session, partner: str) -> list[Service]:
@@ -136,6 +151,7 @@ def issue(
             audience=audience,
             now=now,
             lifetime=lifetime,
+            typ=INTEROPS_R_TYP,
             jti=token_id,
         )
     else:

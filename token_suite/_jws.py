@@ -221,9 +221,11 @@ def parse_header(segment: bytes) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=256)
-def header_segment(kid: str, alg: str, typ: str) -> bytes:
-    """The encoded protected header ``{"alg","kid","typ"}``, built once per key and type."""
-    return b64encode(encode_json({"alg": alg, "kid": kid, "typ": typ}))
+def header_segment(kid: str, alg: str, typ: str | None) -> bytes:
+    """The encoded protected header ``{"alg","kid","typ"}``, built once per key and type;
+    ``typ=None`` leaves ``typ`` out (an OpenID Connect ID token, told apart by it)."""
+    header = {"alg": alg, "kid": kid} if typ is None else {"alg": alg, "kid": kid, "typ": typ}
+    return b64encode(encode_json(header))
 
 
 # ------------------------------------------------------------------------ signing
