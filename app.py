@@ -10,8 +10,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import idp.models  # noqa: F401  (web tables)
 import partners.models  # noqa: F401  (partner registry tables)
-from idp import config as idp_config
 from idp import (
+    body_limit,
     csrf,
     dashboard,
     db,
@@ -32,6 +32,7 @@ from idp import (
     sso_saml,
     totp,
 )
+from idp import config as idp_config
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -47,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     passwords.init_app(app)
     signing.init_app(app)
     i18n.init_app(app)
+    body_limit.init_app(app)  # before csrf: an oversize body is refused before any read
     csrf.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)

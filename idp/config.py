@@ -33,6 +33,16 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_RATE_LIMIT": 600,
     "TOKEN_RATE_WINDOW": 60,
     "REFRESH_TOKEN_LIFETIME_SECONDS": 24 * 3600,
+    #: request bodies larger than this (bytes) are refused with 413 before being read
+    "MAX_BODY_BYTES": 1024 * 1024,
+    #: database: seconds to connect, and for one statement (the server cancels it; the
+    #: client gives up one second later if the server is not heard from); 0: no bound
+    "DB_CONNECT_TIMEOUT": 2.0,
+    "DB_STATEMENT_TIMEOUT": 2.0,
+    #: seconds a request waits for a free connection of the pool
+    "DB_POOL_TIMEOUT": 2.0,
+    #: seconds for one Redis call (connecting included)
+    "REDIS_TIMEOUT": 1.0,
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
@@ -45,7 +55,9 @@ _INTS = {
     "ARGON2_MEMORY_KIB",
     "TOKEN_LIFETIME_SECONDS",
     "ACCESS_TOKEN_LIFETIME_SECONDS",
+    "MAX_BODY_BYTES",
 }
+_FLOATS = {"DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_POOL_TIMEOUT", "REDIS_TIMEOUT"}
 
 
 class ConfigError(RuntimeError):
@@ -60,6 +72,14 @@ def _coerce(name: str, value: str) -> Any:
             return int(value)
         except ValueError:
             raise ConfigError(f"IDP_{name} doit être un nombre entier : {value!r}") from None
+    if name in _FLOATS:
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < 3600:
+            raise ConfigError(f"IDP_{name} doit être un nombre de secondes : {value!r}")
+        return seconds
     return value
 
 

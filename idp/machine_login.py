@@ -112,7 +112,7 @@ def authentifier() -> Response:
     """Exchange a declarant's credentials and a service for a short-lived signed token."""
     if (request.content_length or 0) > MAX_BODY:
         return _refuse(413, "requete", "corps de requête trop volumineux (64 Ko au plus)")
-    body = request.get_data(cache=False)
+    body = request.stream.read(MAX_BODY + 1)  # bounded: a chunked body is never read in full
     if len(body) > MAX_BODY:
         return _refuse(413, "requete", "corps de requête trop volumineux (64 Ko au plus)")
     values = _parse(body)
