@@ -31,7 +31,7 @@ from idp.models import OneTimeSecret
 from idp.passwords import passwords
 from idp.redirects import local_target
 from idp.session_store import SsoRecord
-from idp.throttle import Reservation, account_key, throttle
+from idp.throttle import CodeAttempt, Reservation, account_key, throttle
 from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.models import Declarant, DeclarantStatus, Establishment, Habilitation, Role
@@ -44,6 +44,8 @@ bp = Blueprint("login", __name__)
 MFA_LIFETIME = timedelta(minutes=5)
 MAX_FIELD = 254
 BAD_CREDENTIALS = N_("Identifiants incorrects : vérifiez vos informations et réessayez.")
+PENDING_EXPIRED = N_("Votre demande de connexion a expiré : identifiez-vous de nouveau.")
+CODES_SPENT = N_("Code incorrect : trop d'essais pour cette connexion, identifiez-vous de nouveau.")
 TOO_MANY = N_(
     "Trop de tentatives : la connexion est temporairement bloquée. "
     "Réessayez dans {minutes} minute(s) ou réinitialisez votre mot de passe."
@@ -359,61 +361,74 @@ def _pending(session: Session, token: str) -> OneTimeSecret | None:
 
 @bp.post("/connexion/code")
 def connexion_code() -> Response | tuple[str, int]:
-    """Second step: the TOTP code (or a recovery code), counted on the account's lockout."""
+    """Second step: the TOTP code (or a recovery code), under the budgets of
+    :meth:`idp.throttle.Throttle.reserve_code` (address, account, the account's codes
+    from any address, and 5 wrong codes per pending login, which then ends)."""
     session = db.session()
     token = form_field("attente")
     pending = _pending(session, token)
     next_url = local_target(request.form.get("next"))
     if pending is None:
-        return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
+        return _render(error=_(PENDING_EXPIRED))
     declarant = session.get(Declarant, pending.declarant_id)
     if declarant is None or not declarant.totp_secret:
         return _render(error=_(BAD_CREDENTIALS))
     session.commit()  # hand the connection back before the throttle takes its own
     guard = throttle()
-    address = guard.reserve_address(client_address())
-    account = guard.reserve_declarant(declarant.id, client_address(), second_factor=True)
-    if not (address.allowed and account.allowed):
+    attempt = guard.reserve_code(declarant.id, client_address(), pending=pending.secret_hash)
+    if attempt.pending_spent:
+        _end_pending(session, pending.secret_hash)
+        session.commit()
+        return _render(error=_(PENDING_EXPIRED))
+    if not attempt.allowed:
         return too_many(
-            max(address.retry_after if not address.allowed else 0, account.retry_after),
-            template="totp_login.html",
-            pending=token,
-            next_url=next_url,
+            attempt.retry_after, template="totp_login.html", pending=token, next_url=next_url
         )
     if not totp.check_second_factor(session, declarant, form_field("code")):
+        return _wrong_code(session, declarant, attempt, token, next_url)
+    if not _end_pending(session, pending.secret_hash):
         session.rollback()
-        guard.failed(account)
-        guard.failed(address)
-        audit.record(
-            session, "login.failed", actor=declarant.id, data={"method": "totp", "reason": "code"}
-        )
-        session.commit()
-        return render_template(
-            "totp_login.html",
-            pending=token,
-            next_url=next_url,
-            error=_(
-                "Code incorrect : saisissez le code affiché par votre "
-                "application ou un code de secours."
-            ),
-        ), 200
-    used = rows_affected(
-        session.execute(
-            update(OneTimeSecret)
-            .where(
-                OneTimeSecret.secret_hash == pending.secret_hash, OneTimeSecret.used_at.is_(None)
-            )
-            .values(used_at=datetime.now(UTC))
-        )
-    )
-    if used != 1:
-        session.rollback()
-        return _render(error=_("Votre demande de connexion a expiré : identifiez-vous de nouveau."))
+        return _render(error=_(PENDING_EXPIRED))
     session.commit()
-    guard.succeeded(account, address)
+    guard.code_succeeded(attempt)
     return finish_login(
         session, declarant, acr=ACR_TOTP, amr=["pwd", "otp"], method="totp", next_url=next_url
     )
+
+
+def _end_pending(session: Session, secret_hash: str) -> bool:
+    """Mark the pending login used (one conditional UPDATE: once only, even concurrently);
+    False when it already was. The caller commits."""
+    ended = session.execute(
+        update(OneTimeSecret)
+        .where(OneTimeSecret.secret_hash == secret_hash, OneTimeSecret.used_at.is_(None))
+        .values(used_at=datetime.now(UTC))
+    )
+    return rows_affected(ended) == 1
+
+
+def _wrong_code(
+    session: Session, declarant: Declarant, attempt: CodeAttempt, token: str, next_url: str
+) -> Response | tuple[str, int]:
+    """A wrong code fails every budget; the pending login ends with its last one."""
+    session.rollback()
+    spent = throttle().code_failed(attempt)
+    audit.record(
+        session, "login.failed", actor=declarant.id, data={"method": "totp", "reason": "code"}
+    )
+    if spent:
+        _end_pending(session, secret_digest(token))
+    session.commit()
+    if spent:
+        return _render(error=_(CODES_SPENT))
+    return render_template(
+        "totp_login.html",
+        pending=token,
+        next_url=next_url,
+        error=_(
+            "Code incorrect : saisissez le code affiché par votre application ou un code de secours."
+        ),
+    ), 200
 
 
 # ------------------------------------------------------------------ logout

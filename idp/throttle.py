@@ -9,7 +9,10 @@ threshold is refused without checking the password. Never read-then-write.
 
 Keys: ``acct:<declarant id>`` for a known account, ``acct:<sha256 of the typed
 identifier>`` for an unknown one (the same 429 after the same number of failures:
-the answer reveals no account), ``ip:<client address>`` for the address limit.
+the answer reveals no account), ``ip:<client address>`` for the address limit;
+second-factor codes also count on ``otp:<declarant id>`` (the account's code budget,
+whatever the address) and ``mfa:<pending login digest>`` (5 wrong codes end a
+pending login): see :meth:`Throttle.reserve_code`.
 
 Lockout is temporary (``LOCKOUT_SECONDS``, 15 minutes by default) and doubles on
 each repeat (at most 24 hours); a successful login resets the account counter and
@@ -39,6 +42,10 @@ MAX_THRESHOLD = 10
 DEFAULT_LOCKOUT_SECONDS = 15 * 60
 MAX_LOCKOUT_SECONDS = 24 * 3600
 DEFAULT_IP_LIMIT = 20
+#: wrong second-factor codes one pending login takes, whatever the address; then it ends
+PENDING_CODE_LIMIT = 5
+#: a pending login lives 5 minutes (``idp.login.MFA_LIFETIME``): so does its budget
+PENDING_CODE_RULE_SECONDS = 5 * 60
 #: a lock count older than this is forgotten (the doubling starts over)
 LOCK_MEMORY = timedelta(hours=24)
 
@@ -225,12 +232,44 @@ class RedisBackend:
 
 
 @dataclass(frozen=True)
+class CodeAttempt:
+    """The reservations of one second-factor code, all taken BEFORE the code is checked:
+    the address; the account as at the password step; the account's code budget
+    (``otp:<id>``, whatever the address: wrong codes from many addresses add up); and,
+    at login, the pending login's own budget (``mfa:<pending>``)."""
+
+    address: Reservation
+    account: Reservation
+    codes: Reservation
+    pending: Reservation | None = None
+
+    def reservations(self) -> tuple[Reservation, ...]:
+        found = (self.address, self.account, self.codes, self.pending)
+        return tuple(r for r in found if r is not None)
+
+    @property
+    def allowed(self) -> bool:
+        """True when every budget still has room: only then is the code checked."""
+        return all(r.allowed for r in self.reservations())
+
+    @property
+    def pending_spent(self) -> bool:
+        """The pending login used up its budget: it ends, the password is asked again."""
+        return self.pending is not None and not self.pending.allowed
+
+    @property
+    def retry_after(self) -> int:
+        return max((r.retry_after for r in self.reservations() if not r.allowed), default=0)
+
+
+@dataclass(frozen=True)
 class Throttle:
     """The app's lockout policy over one backend."""
 
     backend: Backend
     account: Rule
     address: Rule
+    pending: Rule = Rule(PENDING_CODE_LIMIT, PENDING_CODE_RULE_SECONDS, doubling=False)
 
     def reserve_address(self, address: str, *, now: datetime | None = None) -> Reservation:
         """Reserve one attempt from ``address`` (20 failures per 15 minutes by default)."""
@@ -265,9 +304,45 @@ class Throttle:
         key = account_key(declarant_id=declarant_id)
         return self.backend.locked_for(key, self.account, now=now or _now())
 
+    def reserve_code(
+        self,
+        declarant_id: str,
+        address: str,
+        *,
+        pending: str | None = None,
+        now: datetime | None = None,
+    ) -> CodeAttempt:
+        """Reserve one second-factor code attempt (see :class:`CodeAttempt`); ``pending``
+        names the pending login at the login step (none when disabling the factor)."""
+        now = now or _now()
+        return CodeAttempt(
+            address=self.reserve_address(address, now=now),
+            account=self.reserve_declarant(declarant_id, address, second_factor=True, now=now),
+            codes=self.backend.reserve("otp:" + declarant_id, self.account, now=now),
+            pending=(
+                None
+                if pending is None
+                else self.backend.reserve("mfa:" + pending, self.pending, now=now)
+            ),
+        )
+
+    def code_failed(self, attempt: CodeAttempt, *, now: datetime | None = None) -> bool:
+        """The code was wrong: every counter of the attempt fails (and locks at its
+        limit). True when the pending login has now spent its budget (end it)."""
+        for reservation in attempt.reservations():
+            self.failed(reservation, now=now)
+        return attempt.pending is not None and attempt.pending.count >= self.pending.limit
+
+    def code_succeeded(self, attempt: CodeAttempt) -> None:
+        """The code was right: as a successful login, and the code budget starts over."""
+        self.succeeded(attempt.account, attempt.address)
+        self.backend.reset(attempt.codes.key)
+
     def failed(self, reservation: Reservation, *, now: datetime | None = None) -> None:
         """The reserved attempt failed: lock the counter if it reached its limit."""
-        rule = self.address if reservation.key.startswith("ip:") else self.account
+        rule = {"ip": self.address, "mfa": self.pending}.get(
+            reservation.key.partition(":")[0], self.account
+        )
         self.backend.failed(reservation, rule, now=now or _now())
 
     def gave_back(self, *reservations: Reservation | None) -> None:

@@ -10,6 +10,7 @@
   and as an ``otpauth://`` URI, and is kept only once a code from it is confirmed;
   the pending secret rides in a signed, 10-minute hidden field bound to the
   declarant (a forged or swapped field is refused).
+- Disabling takes a code under the same attempt budgets as the login's code step.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from idp import db
 from idp.i18n import _
 from idp.models import OneTimeSecret
 from idp.signing import master_key
+from idp.throttle import throttle
 from keys.crypto import KeyDecryptionError
 from rcd_store import audit
 from rcd_store.db import rows_affected
@@ -269,9 +271,20 @@ def enrol_post() -> BaseResponse | tuple[str, int]:
     return render_template("totp_codes.html", codes=codes), 200
 
 
-def _disable(session: Session, declarant: Declarant) -> tuple[str, int]:
+def _disable(session: Session, declarant: Declarant) -> Response | tuple[str, int]:
+    """Turn the second factor off with a code (TOTP or recovery), under the same budgets as
+    the login's code step (:meth:`idp.throttle.Throttle.reserve_code`): stops a stolen
+    session from guessing its way to removing the factor."""
+    from idp.login import client_address, too_many
+
+    session.commit()  # hand the connection back before the throttle takes its own
+    guard = throttle()
+    attempt = guard.reserve_code(declarant.id, client_address())
+    if not attempt.allowed:
+        return too_many(attempt.retry_after, template="totp_status.html")
     if not check_second_factor(session, declarant, request.form.get("code", "")):
         session.rollback()
+        guard.code_failed(attempt)
         return render_template(
             "totp_status.html", error=_("Code incorrect : la double authentification reste active.")
         ), 200
@@ -283,4 +296,5 @@ def _disable(session: Session, declarant: Declarant) -> tuple[str, int]:
     )
     audit.record(session, "totp.disabled", actor=declarant.id)
     session.commit()
+    guard.code_succeeded(attempt)
     return render_template("totp_status.html", disabled=True), 200
