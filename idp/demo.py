@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.db import database
-from idp.demo_partner import PartnerSite, load_key, slug
-from idp.demo_partner_saml import sp_metadata
+from idp.demo_partner import PartnerSite, load_key, site_metadata, slug
 from idp.passwords import passwords
 from partners.models import Partner
 from partners.services import ClientSettings, PartnerSettings, add_partner, edit_partner
@@ -224,7 +223,7 @@ def register_partner_site(app: Flask, site: PartnerSite) -> None:
     receiving ``site.service``, landing URL its ACS."""
     settings = PartnerSettings(
         name=site.name,
-        saml_metadata=sp_metadata(site, load_key(site.folder)),
+        saml_metadata=site_metadata(site, load_key(site.folder)),
         services=[site.service],
         landing_url=site.acs_url,
         token_format="saml",

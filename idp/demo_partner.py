@@ -14,9 +14,10 @@ and habilitations.
   S256, state, nonce), ``/oidc/callback``.
 - ``POST /deconnexion``: RP-initiated (OIDC) or SP-initiated (SAML) logout.
 
-The pages are in :mod:`idp.demo_partner_views`, the SAML binding in
-:mod:`idp.demo_partner_saml`; this module holds the site, the operator as the
-partner sees it, and the arrivals.
+The pages are in :mod:`idp.demo_partner_views`; SAML messages, bindings and metadata
+come from ``token_suite`` (:mod:`token_suite.bindings`, :mod:`token_suite.messages`),
+as a partner's own site would use them; this module holds the site, the operator as
+the partner sees it, and the arrivals.
 
 Arrivals are kept server side, keyed by the operator's session id (the SAML
 SessionIndex, the OIDC ``sid``), so a LogoutRequest from the operator ends them
@@ -42,10 +43,11 @@ from typing import Any
 from flask import Flask
 
 from idp.demo_partner_api import api_blueprint
-from idp.demo_partner_saml import MD_NS, REDIRECT, parse_untrusted
 from keys.generate import generate_key
 from keys.model import KeyUse, SigningKey
-from token_suite import Trust
+from token_suite import Trust, messages
+from token_suite.bindings import BINDING_REDIRECT
+from token_suite.metadata import idp_endpoints
 from token_suite.replay import InMemoryReplayCache
 
 CACHE = timedelta(minutes=5)
@@ -120,6 +122,13 @@ def load_key(folder: Path) -> SigningKey:
         return key
 
 
+def site_metadata(site: PartnerSite, key: SigningKey) -> bytes:
+    """The partner's SAML SP metadata: entityID, signing certificate, ACS and SLO."""
+    return messages.sp_metadata(
+        entity_id=site.entity_id, acs_url=site.acs_url, slo_url=site.slo_url, signing_key=key
+    )
+
+
 # --------------------------------------------------------------- the operator
 
 
@@ -146,11 +155,12 @@ class Operator:
         if self._saml is None or self._saml[0] < time.monotonic():
             document = self.fetch(f"{self.idp_url}/saml/metadata", None)
             trust = Trust.from_metadata(document)
-            endpoints = {}
-            for tag in ("SingleSignOnService", "SingleLogoutService"):
-                for node in parse_untrusted(document).iter(f"{{{MD_NS}}}{tag}"):
-                    if node.get("Binding") == REDIRECT:
-                        endpoints[tag] = str(node.get("Location"))
+            endpoints = {
+                tag: endpoint.location
+                for tag, found in idp_endpoints(document).items()
+                for endpoint in found
+                if endpoint.binding == BINDING_REDIRECT
+            }
             self._saml = (time.monotonic() + CACHE.total_seconds(), trust, endpoints)
         return self._saml[1], self._saml[2]
 

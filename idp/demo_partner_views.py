@@ -9,11 +9,9 @@ import hashlib
 import json
 import secrets
 import urllib.parse
-import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from xml.sax.saxutils import escape
 
 from flask import (
     Blueprint,
@@ -26,21 +24,11 @@ from flask import (
     session,
 )
 from flask.typing import ResponseReturnValue
-from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from idp.demo_partner_saml import (
-    POST,
-    SAML_NS,
-    SAMLP_NS,
-    SUCCESS,
-    redirect_query,
-    saml_message,
-    sp_metadata,
-    verified_redirect,
-)
+from idp.demo_partner import site_metadata
 from keys.model import SigningKey
+from token_suite import bindings, messages, saml
 from token_suite import jwt as interops_jwt
-from token_suite import saml
 from token_suite.errors import InteropsError
 from token_suite.replay import InMemoryReplayCache
 
@@ -107,7 +95,8 @@ def home() -> ResponseReturnValue:
 @bp.get("/saml/metadata")
 def metadata() -> ResponseReturnValue:
     partner = _state()
-    return Response(sp_metadata(partner.site, partner.key), mimetype="application/samlmetadata+xml")
+    document = site_metadata(partner.site, partner.key)
+    return Response(document, mimetype="application/samlmetadata+xml")
 
 
 @bp.get("/saml/login")
@@ -116,16 +105,24 @@ def saml_login() -> ResponseReturnValue:
     partner = _state()
     _, endpoints = partner.operator.saml()
     destination = endpoints["SingleSignOnService"]
-    request_id, xml = saml_message(
-        "AuthnRequest",
-        destination,
-        partner.site.entity_id,
-        "",
-        AssertionConsumerServiceURL=partner.site.acs_url,
-        ProtocolBinding=POST,
+    request_id = messages.new_id()
+    xml = messages.build_authn_request(
+        issuer=partner.site.entity_id,
+        destination=destination,
+        acs_url=partner.site.acs_url,
+        now=datetime.now(UTC),
+        message_id=request_id,
     )
     session["pending"] = [*session.get("pending", [])[-4:], request_id]
-    return redirect(f"{destination}?{redirect_query('SAMLRequest', xml, partner.key)}")
+    return redirect(_signed(destination, "SAMLRequest", xml, partner.key))
+
+
+def _signed(
+    destination: str, kind: str, xml: bytes, key: SigningKey, relay_state: str | None = None
+) -> str:
+    """``destination`` with the message in a signed HTTP-Redirect query."""
+    query = bindings.signed_redirect_query(kind, xml, relay_state, key)
+    return bindings.with_query(destination, query)
 
 
 @bp.post("/saml/acs")
@@ -245,13 +242,15 @@ def logout() -> ResponseReturnValue:
         _, endpoints = partner.operator.saml()
         destination = endpoints["SingleLogoutService"]
         arrival = ended["saml"]
-        body = (
-            f'<saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">'
-            f"{escape(arrival['subject'])}</saml:NameID>"
-            f"<samlp:SessionIndex>{escape(arrival['sid'] or '')}</samlp:SessionIndex>"
+        xml = messages.build_logout_request(
+            message_id=messages.new_id(),
+            issuer=partner.site.entity_id,
+            destination=destination,
+            name_id=arrival["subject"],
+            session_index=arrival["sid"],
+            now=datetime.now(UTC),
         )
-        _, xml = saml_message("LogoutRequest", destination, partner.site.entity_id, body)
-        return redirect(f"{destination}?{redirect_query('SAMLRequest', xml, partner.key)}")
+        return redirect(_signed(destination, "SAMLRequest", xml, partner.key))
     return redirect(partner.site.logged_out_url)
 
 
@@ -267,25 +266,23 @@ def slo() -> ResponseReturnValue:
     partner = _state()
     trust, endpoints = partner.operator.saml()
     kind = "SAMLRequest" if "SAMLRequest" in request.args else "SAMLResponse"
+    now = datetime.now(UTC)
     try:
-        root = verified_redirect(kind, trust)
-    except (ValueError, KeyError, zlib.error, etree.XMLSyntaxError) as error:
-        return refused(f"Message de déconnexion refusé : {error}", 400)
-    if kind == "SAMLResponse":
-        return redirect(partner.site.logged_out_url)
-    subject = root.findtext(f"{{{SAML_NS}}}NameID") or ""
-    sids = [node.text or "" for node in root.iter(f"{{{SAMLP_NS}}}SessionIndex")]
-    partner.arrivals.end(subject, sids)
+        root = bindings.receive_redirect(request.query_string, kind, trust=trust)
+        if kind == "SAMLResponse":
+            messages.logout_response(root, destination=partner.site.slo_url, now=now)
+            return redirect(partner.site.logged_out_url)
+        logout = messages.logout_request(root, destination=partner.site.slo_url, now=now)
+    except InteropsError as error:
+        return refused(f"Message de déconnexion refusé : {error.reason}", 400)
+    partner.arrivals.end(logout.name_id, list(logout.session_indexes))
     destination = endpoints["SingleLogoutService"]
-    status = f'<samlp:Status><samlp:StatusCode Value="{SUCCESS}"/></samlp:Status>'
-    _, answer = saml_message(
-        "LogoutResponse",
-        destination,
-        partner.site.entity_id,
-        status,
-        InResponseTo=str(root.get("ID")),
+    answer = messages.build_logout_response(
+        issuer=partner.site.entity_id,
+        destination=destination,
+        in_response_to=logout.id,
+        codes=[messages.SUCCESS],
+        now=now,
     )
     relay_state = request.args.get("RelayState")
-    return redirect(
-        f"{destination}?{redirect_query('SAMLResponse', answer, partner.key, relay_state)}"
-    )
+    return redirect(_signed(destination, "SAMLResponse", answer, partner.key, relay_state))

@@ -258,6 +258,15 @@ def trust_from_idp_metadata(
     return Trust(issuer=entity.get("entityID"), saml_certificates=certificates)
 
 
+def idp_endpoints(source: bytes | str | Path) -> dict[str, tuple[Endpoint, ...]]:
+    """The IdP's ``SingleSignOnService`` and ``SingleLogoutService`` endpoints (by tag)
+    from its metadata (XML bytes/text or a file path), for a partner's own messages."""
+    _, descriptor = _entity(_load(source), "IDPSSODescriptor")
+    return {
+        tag: _endpoints(descriptor, tag) for tag in ("SingleSignOnService", "SingleLogoutService")
+    }
+
+
 def parse_sp_metadata(source: bytes | str | Path) -> SpMetadata:
     """Read a service provider's metadata (XML bytes/text or a file path).
 
