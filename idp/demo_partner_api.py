@@ -1,4 +1,5 @@
-"""Interops-A at the demo partner: its API, verified with ``token_suite`` alone.
+"""Interops-A at the demo partner: its API, verified with ``token_suite`` alone (its
+framework helpers, :mod:`token_suite.web`, as a partner's own API would use them).
 
 Two doors onto the same operation (the declarations the caller may see):
 
@@ -29,103 +30,19 @@ with ``DroitsInsuffisants`` (403): the token is fine, the operation is not allow
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 from flask import Blueprint, Response, jsonify, request
-from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
-from token_suite import _xmldsig, saml
-from token_suite import jwt as interops_jwt
-from token_suite.errors import (
-    DroitsInsuffisants,
-    InteropsError,
-    InvalidSecurityToken,
-    SecurityTokenUnavailable,
-)
+from token_suite import web
+from token_suite.errors import DroitsInsuffisants, InteropsError, InvalidSecurityToken
 from token_suite.vector import IdentityVector
 
 if TYPE_CHECKING:
     from idp.demo_partner import Operator, PartnerSite
 
-SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
-SAML_NS = "urn:oasis:names:tc:SAML:2.0:assertion"
 API_NS = "urn:interops:demo:declarations"
-#: Largest SOAP request read (the envelope and its one assertion).
-MAX_SOAP_BYTES = 64 * 1024
-#: Largest ``Authorization`` header value considered (a JWT is far smaller).
-MAX_BEARER_BYTES = 16 * 1024
-SOAP_FAULT_STATUS = 500
-
-
-class BearerReuse:
-    """A :class:`token_suite.replay.ReplayCache` that never refuses: bearer tokens.
-
-    An access token is presented many times until it expires (RFC 6750); refusing
-    a ``jti`` already seen would make it single-use. The validity window (check 3)
-    bounds its reuse instead.
-    """
-
-    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
-        return False
-
-
-BEARER_REUSE = BearerReuse()
-
-
-# ------------------------------------------------------------------ extraction
-
-
-def bearer_token(authorization: str | None) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header, or raise.
-
-    No header, another scheme or an empty token is
-    :class:`SecurityTokenUnavailable`; a header with extra parts or oversized is
-    :class:`InvalidSecurityToken`. Tokens in the query string are not read (they
-    leak into logs and Referer headers).
-    """
-    if not authorization:
-        raise SecurityTokenUnavailable("no Authorization header")
-    if len(authorization) > MAX_BEARER_BYTES:
-        raise InvalidSecurityToken("Authorization header too large")
-    scheme, _, token = authorization.strip().partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise SecurityTokenUnavailable("no Bearer token")
-    if len(token.split()) != 1:
-        raise InvalidSecurityToken("malformed Bearer token")
-    return token.strip()
-
-
-def _one(parent: etree._Element, tag: str, what: str) -> etree._Element | None:
-    found = parent.findall(tag)
-    if len(found) > 1:
-        raise InvalidSecurityToken(f"more than one {what}")
-    return found[0] if found else None
-
-
-def soap_assertion(body: bytes) -> bytes:
-    """The single ``saml:Assertion`` of the envelope's ``wsse:Security`` header.
-
-    Stops XXE and entity bombs (hardened parser, DOCTYPE refused), oversized
-    envelopes, and ambiguity (two Security headers or two assertions, where the
-    verifier and the application could read different ones): the Assertion is
-    serialised alone and only what :func:`token_suite.saml.verify` returns is used.
-    """
-    if not body.strip():
-        raise SecurityTokenUnavailable("empty SOAP request")
-    if len(body) > MAX_SOAP_BYTES:
-        raise InvalidSecurityToken(f"SOAP request larger than {MAX_SOAP_BYTES} bytes")
-    envelope = _xmldsig.parse_xml(body)
-    if envelope.tag != f"{{{SOAP_NS}}}Envelope":
-        raise InvalidSecurityToken("not a SOAP 1.1 Envelope")
-    header = _one(envelope, f"{{{SOAP_NS}}}Header", "SOAP Header")
-    security = None if header is None else _one(header, f"{{{WSSE_NS}}}Security", "Security")
-    assertion = None if security is None else _one(security, f"{{{SAML_NS}}}Assertion", "Assertion")
-    if assertion is None:
-        raise SecurityTokenUnavailable("no SAML assertion in wsse:Security")
-    return bytes(etree.tostring(assertion))
 
 
 # ------------------------------------------------------------------- operation
@@ -155,34 +72,8 @@ def declarations(vector: IdentityVector, service: str) -> dict[str, Any]:
 # --------------------------------------------------------------------- answers
 
 
-def rest_error(error: InteropsError) -> Response:
-    """JSON error with the profile's status and an RFC 6750 ``WWW-Authenticate``."""
-    response = jsonify(error=error.oauth_error, code=error.code, error_description=error.reason)
-    response.status_code = error.http_status
-    response.headers["WWW-Authenticate"] = error.www_authenticate()
-    response.headers["Cache-Control"] = "no-store"
-    return response
-
-
-def _envelope(body: str) -> str:
-    return (
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<soap:Envelope xmlns:soap="{SOAP_NS}">'
-        f"<soap:Body>{body}</soap:Body></soap:Envelope>"
-    )
-
-
-def soap_response(body: str, status: int = 200) -> Response:
-    return Response(
-        _envelope(body),
-        status=status,
-        content_type="text/xml; charset=utf-8",
-        headers={"Cache-Control": "no-store"},
-    )
-
-
-def soap_error(error: InteropsError) -> Response:
-    """A SOAP 1.1 Fault carrying the profile's code (HTTP 500, SOAP 1.1 section 6.2)."""
-    return soap_response(error.soap_fault(), SOAP_FAULT_STATUS)
+def _flask(answer: web.Answer) -> Response:
+    return Response(answer.body, status=answer.status, headers=list(answer.headers))
 
 
 def soap_declarations(answer: dict[str, Any]) -> str:
@@ -204,41 +95,46 @@ def api_blueprint(site: PartnerSite, operator: Operator) -> Blueprint:
     @bp.get("/api/declarations")
     def rest_declarations() -> Response:
         """Interops-R: a bearer access token for this API, then the PAGM check."""
+        discovery, trust = operator.oidc()
+        result = web.authenticate(
+            trust=trust,
+            audience=site.api_audience,
+            authorization=request.headers.get("Authorization"),
+            issuer=discovery["issuer"],
+        )
+        if isinstance(result, web.Answer):
+            return _flask(result)
         try:
-            token = bearer_token(request.headers.get("Authorization"))
-            discovery, trust = operator.oidc()
-            vector = interops_jwt.verify(
-                token,
-                trust=trust,
-                issuer=discovery["issuer"],
-                audience=site.api_audience,
-                typ="at+jwt",
-                replay=BEARER_REUSE,
-            )
-            require_pagm(vector, site.api_pagm)
+            require_pagm(result, site.api_pagm)
         except InteropsError as error:
-            return rest_error(error)
-        response = jsonify(declarations(vector, site.service))
+            return _flask(web.rest_error(error))
+        response = jsonify(declarations(result, site.service))
         response.headers["Cache-Control"] = "no-store"
         return response
 
     @bp.post("/api/soap")
     def soap_endpoint() -> Response:
         """Interops-A: a signed assertion in wsse:Security, then the PAGM check."""
+        if (request.content_length or 0) > web.MAX_SOAP_BYTES:
+            too_large = InvalidSecurityToken(f"SOAP request larger than {web.MAX_SOAP_BYTES} bytes")
+            return _flask(web.soap_error(too_large))
+        trust, _ = operator.saml()
+        result = web.authenticate(
+            trust=trust,
+            audience=site.api_audience,
+            soap_body=request.stream.read(web.MAX_SOAP_BYTES + 1),
+        )
+        if isinstance(result, web.Answer):
+            return _flask(result)
         try:
-            if (request.content_length or 0) > MAX_SOAP_BYTES:
-                raise InvalidSecurityToken(f"SOAP request larger than {MAX_SOAP_BYTES} bytes")
-            assertion = soap_assertion(request.stream.read(MAX_SOAP_BYTES + 1))
-            trust, _ = operator.saml()
-            vector = saml.verify(
-                assertion, trust=trust, audience=site.api_audience, replay=BEARER_REUSE
-            )
-            require_pagm(vector, site.api_pagm)
+            require_pagm(result, site.api_pagm)
         except InteropsError as error:
-            return soap_error(error)
-        return soap_response(soap_declarations(declarations(vector, site.service)))
+            return _flask(web.soap_error(error))
+        body = web.soap_envelope(soap_declarations(declarations(result, site.service)))
+        headers = {"Content-Type": "text/xml; charset=utf-8", "Cache-Control": "no-store"}
+        return Response(body, status=200, headers=headers)
 
     return bp
 
 
-__all__ = ["BEARER_REUSE", "api_blueprint", "bearer_token", "soap_assertion"]
+__all__ = ["api_blueprint"]
