@@ -109,9 +109,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from idp import cli_directory, cli_keys, cli_partner, cli_serve, cli_token
+    from idp import cli_audit, cli_directory, cli_keys, cli_partner, cli_serve, cli_token
 
-    for module in (cli_serve, cli_directory, cli_keys, cli_token, cli_partner):
+    for module in (cli_serve, cli_directory, cli_audit, cli_keys, cli_token, cli_partner):
         module.register(cli)
 
 

@@ -1,17 +1,14 @@
-"""Directory administration commands: companies, declarants, services, rights, audit."""
+"""Directory administration commands: companies, declarants, services, rights."""
 
 from __future__ import annotations
 
-import json
 import sys
-from datetime import UTC, datetime
 
 import click
 
 from idp.cli import CommandError, F, directory_session, emit, json_option, ready_app
 from idp.passwords import passwords
-from rcd_store import audit, services
-from rcd_store.models import AuditEvent
+from rcd_store import services
 
 
 @click.group("company")
@@ -243,47 +240,8 @@ def mandate_add(
     emit(as_json, payload, f"mandat enregistré ({client_siren} -> {firm_siren})")
 
 
-@click.group("audit")
-def audit_group() -> None:
-    """Journal d'audit chaîné."""
-
-
-@audit_group.command("verify")
-@json_option
-def audit_verify(as_json: bool) -> None:
-    """Vérifie le chaînage du journal ; échoue en nommant chaque événement en cause."""
-    with directory_session() as session:
-        problems = audit.verify(session)
-        count = session.query(AuditEvent).count()
-    if problems:
-        if as_json:
-            emit(True, {"ok": False, "events": count, "problems": [str(p) for p in problems]}, "")
-        for problem in problems:
-            click.echo(f"erreur : {problem}", err=True)
-        raise SystemExit(1)
-    emit(as_json, {"ok": True, "events": count}, f"journal intègre ({count} événements)")
-
-
-@audit_group.command("export")
-@click.option("--since", help="Date ou instant ISO 8601 (UTC par défaut).")
-def audit_export(since: str | None) -> None:
-    """Exporte le journal en JSON Lines (un événement par ligne)."""
-    start = _parse_since(since) if since else None
-    with directory_session() as session:
-        for event in audit.export(session, since=start):
-            click.echo(json.dumps(event, ensure_ascii=False))
-
-
-def _parse_since(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"date invalide : {value!r} (format AAAA-MM-JJ)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def register(cli: click.Group) -> None:
-    for group in (company, declarant, habilitation, service, mandate, audit_group):
+    for group in (company, declarant, habilitation, service, mandate):
         cli.add_command(group)
     from idp import cli_import
 

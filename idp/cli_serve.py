@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from idp.cli import CommandError, emit, json_option, make_app
+from idp.cli import CommandError, directory_session, emit, json_option, make_app
 
 
 @click.command("serve")
@@ -116,11 +116,13 @@ def db_upgrade(as_json: bool) -> None:
     from idp.cli_keys import audit_rotations
     from idp.db import database
     from idp.signing import ensure_keys
-    from rcd_store import migrate
+    from rcd_store import audit, migrate
 
     app = make_app()
     database(app).upgrade()
     revision = migrate.current_revision(database(app).engine)
+    with directory_session(app) as session:  # the audit chain key, sealing older events
+        audit.chain_key(session)
     rotations = ensure_keys(app)
     audit_rotations(app, rotations)
     created = [

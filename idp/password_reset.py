@@ -5,7 +5,9 @@ Security properties (each stops an attack):
 - the same answer whether or not the address is known (no account enumeration), and
   20 requests per client address per 15 minutes (no mail bombing);
 - links carry 256 random bits, are stored hashed, single use (also under concurrent
-  use), and expire after one hour; using one kills the declarant's other links;
+  use), and expire after one hour; using one kills the declarant's other links; the
+  email waiting in the outbox holds the link sealed under the master key, and is
+  deleted once sent or after the hour (a database dump reveals no usable link);
 - the new password meets the policy; every SSO session of the declarant ends and the
   login lockout is lifted;
 - ``frame-ancestors 'none'`` (clickjacking), as on the login pages.
@@ -26,10 +28,11 @@ from idp.i18n import N_, _
 from idp.login import by_email, client_address, form_field, no_store, secret_digest, too_many
 from idp.models import OneTimeSecret
 from idp.passwords import passwords
+from idp.sealing import app_sealer
 from idp.throttle import account_key, throttle
-from rcd_store import audit
+from rcd_store import audit, outbox
 from rcd_store.db import rows_affected
-from rcd_store.models import Declarant, Outbox
+from rcd_store.models import Declarant
 from rcd_store.passwords import PasswordPolicyError, check_policy
 
 bp = Blueprint("password_reset", __name__)
@@ -73,14 +76,15 @@ def _send_reset_link(session: Session, declarant: Declarant) -> None:
     body = render_template(
         "reset_email.txt", link=link, minutes=int(RESET_LIFETIME.total_seconds()) // 60
     )
-    session.add(
-        Outbox(
-            channel="email",
-            kind="password_reset",
-            recipient=declarant.email or "",
-            subject=_("Réinitialisation de votre mot de passe"),
-            body=body,
-        )
+    outbox.put(  # the link sealed under the master key, purged once sent or expired
+        session,
+        app_sealer(),
+        channel="email",
+        kind="password_reset",
+        recipient=declarant.email or "",
+        subject=_("Réinitialisation de votre mot de passe"),
+        body=body,
+        lifetime=RESET_LIFETIME,
     )
     audit.record(session, "password.reset_requested", actor=declarant.id)
     session.commit()

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from werkzeug.exceptions import ServiceUnavailable
 
+from idp import sealing
 from idp.config import ConfigError
 from idp.db import database
 from idp.i18n import _
@@ -21,6 +22,7 @@ from keys.crypto import MasterKey
 from keys.jwks import jwks
 from keys.keyring import Keyring, NoActiveKey, Rotation
 from keys.model import KeyUse
+from rcd_store import audit
 
 EXTENSION = "idp.keyring"
 ROW_CACHE = timedelta(seconds=10)
@@ -36,6 +38,8 @@ def init_app(app: Flask) -> Keyring:
     keyring = Keyring(SqlKeyStore(database(app).sessions), master_key, ttl=ROW_CACHE)
     app.extensions[EXTENSION] = keyring
     app.extensions["idp.master_key"] = master_key
+    sealer = app.extensions[sealing.EXTENSION] = sealing.MasterKeySealer(master_key)
+    audit.bind(database(app).engine, sealer)  # the audit chain key is sealed by it
     app.register_error_handler(NoActiveKey, _no_signing_key)
     return keyring
 

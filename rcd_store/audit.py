@@ -1,34 +1,61 @@
-"""Append-only, hash-chained audit trail.
+"""Append-only audit trail, chained under a secret key.
 
 Each writer (one per process and thread) appends to its own chain segment so
 that auditing never serialises the service. A segment opens with an anchor
 event whose data names the hash of the latest event known at that moment.
-``verify`` recomputes every hash and link: an altered, removed or reordered
-event breaks its segment, and a removed anchor target breaks the next segment.
+
+Every event's hash is an HMAC-SHA256, under the chain key, of all its fields and
+of its predecessor's hash. The chain key is random, stored in ``audit_key``
+sealed under the master key (the application's :class:`~rcd_store.sealing.Sealer`,
+bound to the engine with :func:`bind`), and made on first need or by ``idp db
+upgrade``. Without the master key, someone who can write the database cannot
+recompute a valid hash: an edited event and every later one fail ``verify``, even
+after the attacker recomputed them.
+
+Events written before the chain was keyed (plain SHA-256) stay verifiable as
+*legacy*: the sealed key also holds the head (rank, hash) of every segment at the
+moment it was made, so those events are checked up to that marker and cannot be
+rewritten either. Cutting off the newest events, or a whole segment, leaves a
+consistent chain: a signed checkpoint of every segment head kept outside the
+database (:class:`Checkpoint`, ``idp audit checkpoint``) makes it detectable.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
+import os
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+import weakref
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rcd_store.db import utcnow
-from rcd_store.models import AuditEvent
+from rcd_store.models import AuditEvent, AuditKey
+from rcd_store.sealing import Sealer
 
 GENESIS = "0" * 64
 ANCHOR_KIND = "audit.segment_opened"
+KEY_ROW = 1
+_KEY_CONTEXT = b"audit-chain-key/v1"
+_KEY_ID_LABEL = b"interops-idp/audit-key-id/v1"
 
 _local = threading.local()
+
+
+class AuditKeyUnavailable(RuntimeError):
+    """No sealer is bound to this database: the chain cannot be written or checked."""
 
 
 def _writer_segment() -> str:
@@ -43,27 +70,128 @@ def new_writer_segment() -> None:
     _local.segment = None
 
 
-# Committed head (seq, hash) of each segment this process writes, so that appending
-# does not read the database: a segment has one writer (this thread), and a head
-# enters the cache only once its transaction has committed (session events below).
-_committed_heads: dict[str, tuple[int, str]] = {}
+# ----------------------------------------------------------------------- chain key
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """The HMAC key of the chain and the legacy heads it was made over."""
+
+    secret: bytes = field(repr=False)
+    #: segment -> (rank, hash) of its last unkeyed event when the key was made
+    legacy: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    def mac(self, payload: bytes) -> str:
+        return hmac.new(self.secret, payload, hashlib.sha256).hexdigest()
+
+    @property
+    def key_id(self) -> str:
+        """A public fingerprint of the key: a checkpoint names the key it covers."""
+        return self.mac(_KEY_ID_LABEL)[:32]
+
+    def is_legacy(self, segment: str, seq: int) -> bool:
+        head = self.legacy.get(segment)
+        return head is not None and seq <= head[0]
+
+    def dumps(self) -> bytes:
+        data = {
+            "v": 1,
+            "secret": base64.b64encode(self.secret).decode("ascii"),
+            "legacy": {segment: list(head) for segment, head in self.legacy.items()},
+        }
+        return json.dumps(data, sort_keys=True).encode("utf-8")
+
+    @classmethod
+    def loads(cls, raw: bytes) -> ChainKey:
+        data = json.loads(raw)
+        legacy = {str(s): (int(head[0]), str(head[1])) for s, head in data["legacy"].items()}
+        return cls(base64.b64decode(data["secret"]), legacy)
+
+
+_sealers: weakref.WeakKeyDictionary[Engine, Sealer] = weakref.WeakKeyDictionary()
+_keys: weakref.WeakKeyDictionary[Engine, ChainKey] = weakref.WeakKeyDictionary()
+_PENDING_KEY = "rcd_store.audit.pending_key"
+
+
+def bind(engine: Engine, sealer: Sealer) -> None:
+    """Let sessions on ``engine`` read and make the chain key, sealed by ``sealer``."""
+    _sealers[engine] = sealer
+    _keys.pop(engine, None)
+    _committed_heads.pop(engine, None)
+
+
+def _engine(session: Session) -> Engine:
+    bound = session.get_bind()
+    return bound if isinstance(bound, Engine) else bound.engine
+
+
+def _sealer(engine: Engine) -> Sealer:
+    sealer = _sealers.get(engine)
+    if sealer is None:
+        raise AuditKeyUnavailable("audit chain key not bound to this database (audit.bind)")
+    return sealer
+
+
+def chain_key(session: Session, *, create: bool = True) -> ChainKey | None:
+    """The chain key of the session's database; made (and sealed) when there is none and
+    ``create`` is true, in the caller's transaction: kept only if that commits."""
+    engine = _engine(session)
+    key = _keys.get(engine) or session.info.get(_PENDING_KEY)
+    if key is not None:
+        return key
+    sealer = _sealer(engine)
+    row = session.get(AuditKey, KEY_ROW)
+    if row is None:
+        if not create:
+            return None
+        return _create_key(session, sealer)
+    key = ChainKey.loads(sealer.open(bytes(row.sealed), context=_KEY_CONTEXT))
+    _keys[engine] = key
+    return key
+
+
+def _create_key(session: Session, sealer: Sealer) -> ChainKey:
+    key = ChainKey(os.urandom(32), {s: (h.seq, h.hash) for s, h in _heads(session).items()})
+    try:
+        with session.begin_nested():
+            session.add(AuditKey(id=KEY_ROW, sealed=sealer.seal(key.dumps(), context=_KEY_CONTEXT)))
+    except IntegrityError:  # another writer made it first: use theirs
+        row = session.get(AuditKey, KEY_ROW, populate_existing=True)
+        assert row is not None
+        return ChainKey.loads(sealer.open(bytes(row.sealed), context=_KEY_CONTEXT))
+    session.info[_PENDING_KEY] = key
+    return key
+
+
+# ------------------------------------------------------------------------ writing
+
+# Committed head (seq, hash) of each segment this process writes, per database, so
+# that appending does not read the database: a segment has one writer (this thread),
+# and a head enters the cache only once its transaction has committed.
+_committed_heads: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, str]]] = (
+    weakref.WeakKeyDictionary()
+)
 _PENDING = "rcd_store.audit.pending_heads"
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _remember_heads(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
-    if pending:
-        _committed_heads.update(pending)
+    key = session.info.pop(_PENDING_KEY, None)
+    if pending or key:
+        engine = _engine(session)
+        if key is not None:
+            _keys[engine] = key
+        _committed_heads.setdefault(engine, {}).update(pending or {})
 
 
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_heads(session: Session) -> None:
     session.info.pop(_PENDING, None)
+    session.info.pop(_PENDING_KEY, None)
 
 
-def event_hash(
-    *,
+def _payload(
     segment: str,
     seq: int,
     occurred_at: datetime,
@@ -72,20 +200,42 @@ def event_hash(
     target: str | None,
     data: str,
     prev_hash: str,
-) -> str:
-    """SHA-256 over the canonical JSON of every field of an event and its predecessor."""
-    payload = json.dumps(
-        [segment, seq, occurred_at.isoformat(), kind, actor, target, data, prev_hash],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+) -> bytes:
+    fields = [segment, seq, occurred_at.isoformat(), kind, actor, target, data, prev_hash]
+    return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def legacy_hash(**fields: Any) -> str:
+    """SHA-256 of an event written before the chain was keyed (same fields)."""
+    return hashlib.sha256(_payload(**fields)).hexdigest()
+
+
+def _fields(event: AuditEvent) -> dict[str, Any]:
+    return {
+        "segment": event.segment,
+        "seq": event.seq,
+        "occurred_at": event.occurred_at,
+        "kind": event.kind,
+        "actor": event.actor,
+        "target": event.target,
+        "data": event.data,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def expected_hash(key: ChainKey | None, event: AuditEvent) -> str:
+    """The hash ``event`` must carry: HMAC under the key, SHA-256 for a legacy event."""
+    fields = _fields(event)
+    if key is None or key.is_legacy(event.segment, event.seq):
+        return legacy_hash(**fields)
+    return key.mac(_payload(**fields))
 
 
 def _cached_head(session: Session, segment: str) -> tuple[int, str] | None:
     """This transaction's latest append to the segment, else the last committed one."""
     pending = session.info.get(_PENDING, {})
-    return pending.get(segment) or _committed_heads.get(segment)
+    committed = _committed_heads.get(_engine(session), {})
+    return pending.get(segment) or committed.get(segment)
 
 
 def _head(session: Session, segment: str) -> AuditEvent | None:
@@ -101,37 +251,26 @@ def _head(session: Session, segment: str) -> AuditEvent | None:
 
 def _append(
     session: Session,
-    segment: str,
-    seq: int,
-    prev_hash: str,
+    key: ChainKey,
+    position: tuple[str, int, str],
     kind: str,
     actor: str | None,
     target: str | None,
     data: dict[str, Any],
 ) -> AuditEvent:
-    occurred_at = utcnow()
+    segment, seq, prev_hash = position
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    digest = event_hash(
-        segment=segment,
-        seq=seq,
-        occurred_at=occurred_at,
-        kind=kind,
-        actor=actor,
-        target=target,
-        data=text,
-        prev_hash=prev_hash,
-    )
     event = AuditEvent(
         segment=segment,
         seq=seq,
-        occurred_at=occurred_at,
+        occurred_at=utcnow(),
         kind=kind,
         actor=actor,
         target=target,
         data=text,
         prev_hash=prev_hash,
-        hash=digest,
     )
+    event.hash = key.mac(_payload(**_fields(event)))
     session.add(event)  # flushed with the caller's transaction
     return event
 
@@ -148,6 +287,8 @@ def record(
 
     ``actor`` and ``target`` name people by declarant id only, never by name.
     """
+    key = chain_key(session)
+    assert key is not None
     segment = _writer_segment()
     cached = _cached_head(session, segment)
     if cached is None:
@@ -157,12 +298,67 @@ def record(
                 select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
             ).first()
             anchor = {"anchor": latest.hash if latest else GENESIS}
-            row = _append(session, segment, 0, GENESIS, ANCHOR_KIND, None, None, anchor)
+            row = _append(session, key, (segment, 0, GENESIS), ANCHOR_KIND, None, None, anchor)
         cached = (row.seq, row.hash)
     seq, prev_hash = cached
-    appended = _append(session, segment, seq + 1, prev_hash, kind, actor, target, data or {})
+    position = (segment, seq + 1, prev_hash)
+    appended = _append(session, key, position, kind, actor, target, data or {})
     session.info.setdefault(_PENDING, {})[segment] = (appended.seq, appended.hash)
     return appended
+
+
+def _heads(session: Session) -> dict[str, AuditEvent]:
+    """The last event of every segment."""
+    session.flush()
+    heads: dict[str, AuditEvent] = {}
+    for event in session.scalars(select(AuditEvent).order_by(AuditEvent.segment, AuditEvent.seq)):
+        heads[event.segment] = event
+    return heads
+
+
+# ---------------------------------------------------------------------- checkpoint
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The head of every segment at one instant, under one chain key: every event it
+    covers must still be there, unchanged, for the trail to verify against it."""
+
+    taken_at: datetime
+    key_id: str
+    heads: Mapping[str, tuple[int, str]]
+    events: int
+
+    def as_claims(self) -> dict[str, Any]:
+        return {
+            "taken_at": self.taken_at.isoformat(),
+            "key_id": self.key_id,
+            "events": self.events,
+            "segments": {s: {"seq": h[0], "hash": h[1]} for s, h in sorted(self.heads.items())},
+        }
+
+    @classmethod
+    def from_claims(cls, claims: Mapping[str, Any]) -> Checkpoint:
+        """Read the claims of a checkpoint whose signature was checked; ``ValueError``
+        (or ``KeyError``/``TypeError``) if malformed."""
+        segments = claims["segments"]
+        if not isinstance(segments, dict):
+            raise TypeError("segments must be an object")
+        heads = {str(s): (int(h["seq"]), str(h["hash"])) for s, h in segments.items()}
+        taken_at = datetime.fromisoformat(str(claims["taken_at"]))
+        return cls(taken_at, str(claims["key_id"]), heads, int(claims["events"]))
+
+
+def checkpoint(session: Session) -> Checkpoint:
+    """The heads of every segment now (to be signed and kept outside the database)."""
+    key = chain_key(session)
+    assert key is not None
+    heads = {s: (e.seq, e.hash) for s, e in _heads(session).items()}
+    count = sum(seq + 1 for seq, _ in heads.values())
+    return Checkpoint(utcnow(), key.key_id, heads, count)
+
+
+# -------------------------------------------------------------------------- checks
 
 
 @dataclass(frozen=True)
@@ -173,12 +369,16 @@ class AuditProblem:
     message: str
 
     def __str__(self) -> str:
+        if not self.segment:
+            return self.message
+        if self.event_id is None:
+            return f"segment {self.segment[:8]} (n° {self.seq}) : {self.message}"
         where = f"événement {self.event_id} (segment {self.segment[:8]}, n° {self.seq})"
         return f"{where} : {self.message}"
 
 
 def _check_segment(
-    segment: str, events: list[AuditEvent], known_hashes: set[str]
+    key: ChainKey | None, segment: str, events: list[AuditEvent], known_hashes: set[str]
 ) -> Iterator[AuditProblem]:
     previous: AuditEvent | None = None
     for event in events:
@@ -193,17 +393,7 @@ def _check_segment(
             )
         elif event.prev_hash != expected_prev:
             yield AuditProblem(event.id, segment, event.seq, "chaînage rompu : événement réordonné")
-        recomputed = event_hash(
-            segment=event.segment,
-            seq=event.seq,
-            occurred_at=event.occurred_at,
-            kind=event.kind,
-            actor=event.actor,
-            target=event.target,
-            data=event.data,
-            prev_hash=event.prev_hash,
-        )
-        if recomputed != event.hash:
+        if not hmac.compare_digest(expected_hash(key, event), event.hash):
             yield AuditProblem(
                 event.id, segment, event.seq, "contenu altéré (empreinte différente)"
             )
@@ -224,16 +414,50 @@ def _check_anchor(event: AuditEvent, segment: str, known: set[str]) -> Iterator[
         yield AuditProblem(event.id, segment, event.seq, "ancre introuvable : événement supprimé")
 
 
-def verify(session: Session) -> list[AuditProblem]:
-    """Every problem of the trail, in order; an empty list means it is intact."""
+def _check_heads(
+    heads: Mapping[str, tuple[int, str]],
+    events: Mapping[tuple[str, int], AuditEvent],
+    segments: set[str],
+    what: str,
+) -> Iterator[AuditProblem]:
+    """Every (segment, rank) -> hash of ``heads`` is still in the trail, unchanged."""
+    for segment, (seq, digest) in sorted(heads.items()):
+        event = events.get((segment, seq))
+        if event is None:
+            cut = "segment supprimé" if segment not in segments else "derniers événements coupés"
+            yield AuditProblem(None, segment, seq, f"{cut} : absent alors que {what} le couvre")
+        elif not hmac.compare_digest(event.hash, digest):
+            yield AuditProblem(event.id, segment, seq, f"réécrit depuis {what}")
+
+
+def verify(session: Session, against: Checkpoint | None = None) -> list[AuditProblem]:
+    """Every problem of the trail, in order; an empty list means it is intact.
+
+    Each event's keyed hash and link is recomputed (an edit is found even if every
+    later hash was recomputed without the key); the heads sealed with the key must
+    still hold (legacy events); with ``against``, every event the checkpoint covers
+    must still be there unchanged (truncation, rewrite, or a replaced key).
+    """
     events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.segment, AuditEvent.seq)))
-    known = {e.hash for e in events}
+    key = chain_key(session, create=False)
+    problems: list[AuditProblem] = []
+    if key is None and events:
+        problems.append(AuditProblem(None, "", None, "journal sans clé de chaînage"))
     by_segment: dict[str, list[AuditEvent]] = {}
     for event in events:
         by_segment.setdefault(event.segment, []).append(event)
-    problems: list[AuditProblem] = []
+    known = {e.hash for e in events}
     for segment, segment_events in by_segment.items():
-        problems.extend(_check_segment(segment, segment_events, known))
+        problems.extend(_check_segment(key, segment, segment_events, known))
+    located = {(e.segment, e.seq): e for e in events}
+    if key is not None:
+        problems.extend(_check_heads(key.legacy, located, set(by_segment), "la clé du journal"))
+    if against is not None:
+        if key is None or against.key_id != key.key_id:
+            problems.append(AuditProblem(None, "", None, "clé du journal remplacée"))
+        problems.extend(
+            _check_heads(against.heads, located, set(by_segment), "le point de contrôle")
+        )
     return sorted(problems, key=lambda p: p.event_id or 0)
 
 

@@ -233,8 +233,21 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64), unique=True)
 
 
+class AuditKey(Base):
+    """The key of the audit chain (one row, id 1), sealed under the master key together
+    with the heads of the trail written before the chain was keyed (rcd_store.audit)."""
+
+    __tablename__ = "audit_key"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Outbox(Base):
-    """A letter or an email waiting to be sent by the pluggable sender."""
+    """A letter or an email waiting to be sent by the pluggable sender; its body (a
+    reset link, a code) is sealed under the master key, and the row is deleted once
+    sent or expired (rcd_store.outbox)."""
 
     __tablename__ = "outbox"
 
@@ -243,8 +256,9 @@ class Outbox(Base):
     kind: Mapped[str] = mapped_column(String(40))
     recipient: Mapped[str] = mapped_column(String(400))
     subject: Mapped[str] = mapped_column(String(200))
-    body: Mapped[str] = mapped_column(Text)
+    body_sealed: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 

@@ -12,9 +12,12 @@ import pytest
 from sqlalchemy import select, update
 
 from idp.models import OneTimeSecret
+from idp.sealing import MasterKeySealer
+from keys.crypto import MasterKey
+from rcd_store import outbox
 from rcd_store.models import Outbox
 from tests import factories
-from tests.conftest import live_sso_sessions
+from tests.conftest import MASTER_KEY, live_sso_sessions, snapshot
 from tests.idp.login_support import error_of, login_siret, post, session_cookie, setup_directory
 
 NEW_PASSWORD = "un tout nouveau secret solide"
@@ -36,11 +39,15 @@ def _ask(client: Any, email: str) -> Any:
     )
 
 
+SEALER = MasterKeySealer(MasterKey.from_text(MASTER_KEY))
+
+
 def _link(session: Any) -> str:
     session.expire_all()
     mail = session.scalars(select(Outbox).order_by(Outbox.id.desc())).first()
     assert mail is not None and mail.kind == "password_reset"
-    return re.search(r"http://idp\.test(/mot-de-passe/nouveau\?jeton=\S+)", mail.body).group(1)
+    body = outbox.open_message(SEALER, mail).body
+    return re.search(r"http://idp\.test(/mot-de-passe/nouveau\?jeton=\S+)", body).group(1)
 
 
 def _set(
@@ -138,3 +145,69 @@ def test_reset_lifts_the_lockout(client: Any, session: Any, declarant: Any) -> N
     _set(client, _link(session))
     assert login_siret(client, password=NEW_PASSWORD).status_code == 303
     assert session_cookie(client)
+
+
+# ---------------------------------------------------------- outbox (issue 13, item 13)
+
+
+def test_reset_link_is_never_in_clear_in_the_database(
+    client: Any, session: Any, declarant: Any, engine: Any
+) -> None:
+    """A database dump reveals no usable link: the mail's body is sealed, the link's
+    secret stored only hashed."""
+    _ask(client, "elodie@dupont.example")
+    token = parse_qs(urlsplit(_link(session)).query)["jeton"][0]
+    dump = repr(snapshot(engine))
+    assert token not in dump and "mot-de-passe/nouveau" not in dump
+    assert _set(client, _link(session)).status_code == 200
+
+
+class Recorder:
+    """A sender that keeps what it was given, or refuses while ``down``."""
+
+    def __init__(self) -> None:
+        self.sent: list[outbox.Message] = []
+        self.down = False
+
+    def send(self, message: outbox.Message) -> None:
+        if self.down:
+            raise outbox.SendError("service de courriel injoignable")
+        self.sent.append(message)
+
+
+def test_outbox_sends_then_purges(client: Any, session: Any, declarant: Any) -> None:
+    _ask(client, "elodie@dupont.example")
+    sender = Recorder()
+    sender.down = True
+    assert outbox.deliver(session, SEALER, sender) == outbox.Delivery(0, 1, 0)
+    row = session.scalars(select(Outbox)).one()
+    assert row.attempts == 1  # kept for the next round
+    sender.down = False
+    assert outbox.deliver(session, SEALER, sender) == outbox.Delivery(1, 0, 0)
+    assert [m.recipient for m in sender.sent] == ["elodie@dupont.example"]
+    assert "/mot-de-passe/nouveau?jeton=" in sender.sent[0].body
+    assert session.scalars(select(Outbox)).all() == []  # purged once sent
+
+
+def test_outbox_purges_expired_links_unsent(client: Any, session: Any, declarant: Any) -> None:
+    _ask(client, "elodie@dupont.example")
+    row = session.scalars(select(Outbox)).one()
+    assert row.expires_at is not None
+    assert row.expires_at - row.created_at == timedelta(hours=1)
+    assert outbox.purge(session, now=row.expires_at - timedelta(seconds=1)) == 0
+    assert outbox.purge(session, now=row.expires_at) == 1
+    sender = Recorder()
+    assert outbox.deliver(session, SEALER, sender) == outbox.Delivery(0, 0, 0)
+    assert sender.sent == []
+
+
+def test_sealed_body_does_not_open_for_another_recipient(
+    client: Any, session: Any, declarant: Any
+) -> None:
+    from keys.crypto import KeyDecryptionError
+
+    _ask(client, "elodie@dupont.example")
+    row = session.scalars(select(Outbox)).one()
+    row.recipient = "attaquant@evil.example"
+    with pytest.raises(KeyDecryptionError):
+        outbox.open_message(SEALER, row)

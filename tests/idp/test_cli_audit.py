@@ -1,0 +1,173 @@
+"""``idp audit checkpoint`` and ``idp audit verify --checkpoint`` (issue 13, item 6)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from sqlalchemy import delete, select
+
+from idp.audit_checkpoint import TYP
+from keys.generate import generate_key
+from keys.model import KeyUse
+from rcd_store.models import AuditEvent, AuditKey
+from tests.factories import SIRET_A, SIRET_A2
+from tests.idp.cli_support import ok
+
+
+@pytest.fixture
+def trail(idp: Any, tmp_path: Path) -> Path:
+    """A few audited changes and a checkpoint of them."""
+    ok(idp, "db upgrade")
+    ok(idp, f"company add --siret {SIRET_A} --name 'Boulangerie Dupont'")
+    ok(idp, f"company add --siret {SIRET_A2} --name 'Boulangerie Dupont'")
+    path = tmp_path / "audit.checkpoint"
+    ok(idp, f"audit checkpoint {path}")
+    return path
+
+
+def test_checkpoint_is_written_and_verifies(idp: Any, trail: Path) -> None:
+    result = ok(idp, f"audit verify --checkpoint {trail}")
+    assert "journal intègre" in result.out and "conforme au point de contrôle" in result.out
+    payload = json.loads(ok(idp, f"audit verify --checkpoint {trail} --json").out)
+    assert payload["ok"] is True and payload["checkpoint"]["events"] == payload["events"]
+    header = jwt.get_unverified_header(trail.read_text().strip())
+    assert header["typ"] == TYP
+
+
+def test_checkpoint_json_output(idp: Any, tmp_path: Path) -> None:
+    ok(idp, "db upgrade")
+    path = tmp_path / "cp.jws"
+    payload = json.loads(ok(idp, f"audit checkpoint {path} --json").out)
+    assert payload["file"] == str(path) and payload["segments"]
+    assert all(len(head["hash"]) == 64 for head in payload["segments"].values())
+
+
+def test_later_events_still_verify(idp: Any, trail: Path) -> None:
+    ok(idp, "service add --code DSN --name DSN --partner URSSAF --pagm DECLARANT=DSN_DECL")
+    ok(idp, f"audit verify --checkpoint {trail}")
+
+
+def test_truncated_newest_events_are_reported(idp: Any, trail: Path, session: Any) -> None:
+    newest = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+    session.execute(delete(AuditEvent).where(AuditEvent.id == newest.id))
+    session.commit()
+    ok(idp, "audit verify")  # the cut-off chain is consistent in itself
+    result = idp("audit", "verify", "--checkpoint", str(trail))
+    assert result.code == 1 and "derniers événements coupés" in result.err
+    payload = json.loads(idp("audit", "verify", "--checkpoint", str(trail), "--json").out)
+    assert payload["ok"] is False and any("coupés" in p for p in payload["problems"])
+
+
+def test_deleted_segment_is_reported(idp: Any, trail: Path, session: Any) -> None:
+    newest = session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)).one()
+    session.execute(delete(AuditEvent).where(AuditEvent.segment == newest.segment))
+    session.commit()
+    result = idp("audit", "verify", "--checkpoint", str(trail))
+    assert result.code == 1 and "segment supprimé" in result.err
+
+
+def _forge(session: Any) -> None:
+    """Edit the first company event and recompute every later hash without the key."""
+    from tests.rcd_store.test_audit import _rewrite_from
+
+    events = list(session.scalars(select(AuditEvent).order_by(AuditEvent.segment, AuditEvent.seq)))
+    _rewrite_from(session, events, 2, json.dumps({"siret": "00000000000000"}))
+
+
+def test_edit_and_recompute_is_reported(idp: Any, trail: Path, session: Any) -> None:
+    _forge(session)
+    result = idp("audit", "verify")
+    assert result.code == 1 and "altéré" in result.err
+    assert idp("audit", "verify", "--checkpoint", str(trail)).code == 1
+
+
+def test_replaced_key_and_forged_trail_are_reported(idp: Any, trail: Path, session: Any) -> None:
+    """An attacker who deletes the key row and rewrites the trail in plain SHA-256 gets a
+    trail that verifies alone, never against the checkpoint."""
+    session.execute(delete(AuditKey))
+    session.commit()
+    _forge(session)
+    result = idp("audit", "verify", "--checkpoint", str(trail))
+    assert result.code == 1 and "clé du journal remplacée" in result.err
+
+
+def _flip_signature(text: str) -> str:
+    head, payload, signature = text.strip().split(".")
+    raw = bytearray(base64.urlsafe_b64decode(signature + "=" * (-len(signature) % 4)))
+    raw[0] ^= 1
+    return ".".join([head, payload, base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")])
+
+
+def _claims(text: str) -> dict[str, Any]:
+    return jwt.decode(text.strip(), options={"verify_signature": False})
+
+
+@pytest.mark.parametrize(
+    ("tamper", "reason"),
+    [
+        (_flip_signature, "signature invalide"),
+        (
+            lambda text: jwt.encode(
+                _claims(text) | {"events": 999},
+                generate_key(KeyUse.JWT, now=_now(), alg="ES256").private_key,
+                algorithm="ES256",
+                headers={"typ": TYP, "kid": jwt.get_unverified_header(text.strip())["kid"]},
+            ),
+            "signature invalide",
+        ),
+        (
+            lambda text: jwt.encode(
+                _claims(text),
+                (key := generate_key(KeyUse.JWT, now=_now(), alg="ES256")).private_key,
+                algorithm="ES256",
+                headers={"typ": TYP, "kid": key.kid},
+            ),
+            "clé de signature inconnue",
+        ),
+        (lambda text: "pas un point de contrôle", "pas un point de contrôle signé"),
+    ],
+    ids=["altered-signature", "resigned-with-our-kid", "foreign-key", "garbage"],
+)
+def test_bad_checkpoint_is_refused(idp: Any, trail: Path, tamper: Any, reason: str) -> None:
+    trail.write_text(tamper(trail.read_text()))
+    result = idp("audit", "verify", "--checkpoint", str(trail))
+    assert result.code != 0 and "point de contrôle refusé" in result.err and reason in result.err
+
+
+def test_a_token_is_not_a_checkpoint(idp: Any, trail: Path, app: Any) -> None:
+    """A JWS we signed for another use (another ``typ``) is refused."""
+    from idp.signing import keyring
+
+    key = keyring(app).active(KeyUse.JWT)
+    token = jwt.encode(
+        _claims(trail.read_text()),
+        key.private_key,
+        algorithm=key.alg,
+        headers={"kid": key.kid, "typ": "at+jwt"},
+    )
+    trail.write_text(token)
+    result = idp("audit", "verify", "--checkpoint", str(trail))
+    assert result.code != 0 and "typ" in result.err
+
+
+def test_checkpoint_of_a_broken_trail_is_refused(idp: Any, trail: Path, session: Any) -> None:
+    _forge(session)
+    result = idp("audit", "checkpoint", str(trail.with_name("other")))
+    assert result.code != 0 and "journal non intègre" in result.err
+    assert not trail.with_name("other").exists()
+
+
+def test_unreadable_checkpoint_file(idp: Any, tmp_path: Path) -> None:
+    result = idp("audit", "verify", "--checkpoint", str(tmp_path / "absent"))
+    assert result.code != 0 and "point de contrôle illisible" in result.err
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
