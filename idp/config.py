@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     #: token endpoint requests per client and window (0: no limit)
     "TOKEN_RATE_LIMIT": 600,
     "TOKEN_RATE_WINDOW": 60,
+    #: failed OAuth client authentications per source address and window (0: no limit)
+    "CLIENT_AUTH_FAILURE_LIMIT": 60,
     "REFRESH_TOKEN_LIFETIME_SECONDS": 24 * 3600,
     #: request bodies larger than this (bytes) are refused with 413 before being read
     "MAX_BODY_BYTES": 1024 * 1024,
@@ -50,6 +52,7 @@ _INTS = {
     "TRUSTED_PROXIES",
     "TOKEN_RATE_LIMIT",
     "TOKEN_RATE_WINDOW",
+    "CLIENT_AUTH_FAILURE_LIMIT",
     "REFRESH_TOKEN_LIFETIME_SECONDS",
     "ARGON2_TIME_COST",
     "ARGON2_MEMORY_KIB",

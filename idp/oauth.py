@@ -308,10 +308,7 @@ def authorize() -> BaseResponse | tuple[str, int]:
 @bp.post("/oauth/token")
 def token() -> Response:
     """RFC 6749 token endpoint (JSON errors); the work, or a replayed code's revocation,
-    is committed either way. Each client is rate-limited (:mod:`idp.oauth_endpoints`)."""
-    limited = oauth_endpoints.rate_limited()
-    if limited is not None:
-        return limited
+    is committed either way. Each client is rate-limited (:mod:`idp.oauth_limits`)."""
     response = server().create_token_response()
     db.session().commit()
     response.headers["Cache-Control"] = "no-store"

@@ -103,11 +103,18 @@ def authenticate_client_secret_basic(query: Any, request: OAuth2Request) -> Clie
     raw_id, colon, raw_secret = decoded.partition(":")
     if not colon:
         return None
-    client_id, secret = unquote_plus(raw_id), unquote_plus(raw_secret)
-    client = query(client_id)
-    if client is None:
-        raise InvalidClientError(status_code=401, description="Client inconnu.")
-    return client if client.check_client_secret(secret) else None
+    client = query(unquote_plus(raw_id))
+    return (
+        client
+        if client is not None and client.check_client_secret(unquote_plus(raw_secret))
+        else None
+    )
+
+
+def client_refused() -> InvalidClientError:
+    """The one answer to a failed client authentication, whatever failed (an unknown
+    client gets exactly what a wrong secret gets: stops client id enumeration)."""
+    return InvalidClientError(status_code=401, description="Authentification du client refusee.")
 
 
 class PrivateKeyJwt(JWTBearerClientAssertion):  # type: ignore[misc]

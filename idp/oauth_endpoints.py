@@ -1,5 +1,4 @@
-"""Token introspection (RFC 7662), revocation (RFC 7009) and the token endpoint's
-per-client rate limit.
+"""Token introspection (RFC 7662) and revocation (RFC 7009).
 
 Both endpoints authenticate the client (``client_secret_basic``, ``client_secret_post``
 or ``private_key_jwt``, as registered) and look tokens up by their SHA-256 in
@@ -12,32 +11,24 @@ or ``private_key_jwt``, as registered) and look tokens up by their SHA-256 in
   token scanning through introspection: nothing is revealed).
 - *Revocation*: a client revokes only tokens issued to it (RFC 7009 2.1); a refresh
   token takes its whole family with it (access tokens included), an access token goes
-  alone. An unknown token is answered 200 (RFC 7009 2.2). Access tokens are JWTs:
-  revocation is seen by introspection and userinfo, not by partners verifying the
-  signature offline (their tokens live 15 minutes at most).
-- *Rate limit*: each client (named by its Basic id, ``client_id``, or the ``iss`` /
-  ``sub`` of its unverified assertion; else the address) gets ``TOKEN_RATE_LIMIT``
-  requests (default 600) per ``TOKEN_RATE_WINDOW`` seconds (default 60) at the token
-  endpoint, counted atomically in :mod:`idp.throttle`'s backend (Redis or SQL) BEFORE
-  the request is processed; beyond: 429, ``Retry-After``, JSON error. ``0`` disables
-  it (benchmarks). Stops a client, or someone guessing its secret, from monopolising
-  the signing keys; counting by the claimed id means a third party can spend a
-  client's budget, but never obtain a token.
+  alone. Another client's token is left alone and answered 200 exactly as an unknown
+  one (RFC 7009 2.2: no oracle telling which strings are live tokens). Access tokens
+  are JWTs: revocation is seen by introspection and userinfo, not by partners
+  verifying the signature offline (their tokens live 15 minutes at most).
+
+Client authentication, its single error and its limits: :class:`OAuthServer`
+``.authenticate_client`` and :mod:`idp.oauth_limits`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus
 
-from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
-from flask import Response, current_app, jsonify, request
+from flask import Response
 from sqlalchemy import select, update
 
 from idp import db
@@ -45,7 +36,6 @@ from idp.models import IssuedToken
 from idp.oauth_clients import AUTH_METHODS, Client, digest, issuer
 from idp.oauth_grants import revoke_family
 from idp.oauth_server import OAuthServer, server
-from idp.throttle import Rule, throttle
 from rcd_store import audit
 
 ENDPOINT_AUTH_METHODS = [m for m in AUTH_METHODS if m != "none"]
@@ -122,6 +112,13 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
     def query_token(self, token_string: str, token_type_hint: str | None) -> StoredToken | None:
         return find_token(token_string)
 
+    def authenticate_token(self, request: OAuth2Request, client: Client) -> StoredToken | None:
+        """The client's own token, else ``None``: another client's token is answered as
+        an unknown one and stays valid (Authlib would answer ``invalid_grant``)."""
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        return token if token is not None and token.check_client(client) else None
+
     def revoke_token(self, token: StoredToken, request: OAuth2Request) -> None:
         session, now, row = db.session(), datetime.now(UTC), token.row
         if row.kind == "refresh" and row.family:
@@ -155,66 +152,3 @@ def endpoint_response(name: str) -> Response:
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response  # type: ignore[no-any-return]
-
-
-# -------------------------------------------------------------------- rate limit
-
-
-def _unverified_payload(assertion: str) -> dict[str, Any]:
-    try:
-        segment = assertion.split(".")[1]
-        payload = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return payload if isinstance(payload, dict) else {}
-
-
-def claimed_client() -> str | None:
-    """The client a token request claims to come from (not yet authenticated)."""
-    scheme, _sp, value = (request.headers.get("Authorization") or "").partition(" ")
-    if scheme.lower() == "basic" and value:
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except ValueError:
-            decoded = ""
-        if ":" in decoded:
-            return unquote_plus(decoded.partition(":")[0])
-    for field in ("client_id",):
-        if request.form.get(field):
-            return request.form[field]
-    for field, claim in (("client_assertion", "sub"), ("assertion", "iss")):
-        if request.form.get(field):
-            found = _unverified_payload(request.form[field]).get(claim)
-            if isinstance(found, str) and found:
-                return found
-    return None
-
-
-def _setting(name: str, default: int) -> int:
-    value = current_app.config.get(name)
-    return default if value is None or value == "" else int(value)
-
-
-def rate_limited() -> Response | None:
-    """A 429 when the claimed client has used up its window, else ``None`` (counted)."""
-    limit = _setting("TOKEN_RATE_LIMIT", DEFAULT_RATE_LIMIT)
-    if limit <= 0:
-        return None
-    window = max(1, _setting("TOKEN_RATE_WINDOW", DEFAULT_RATE_WINDOW))
-    client_id = claimed_client()
-    key = "oauth:" + digest(client_id) if client_id else "oauth-ip:" + (request.remote_addr or "")
-    reservation = throttle().backend.reserve(
-        key, Rule(limit, window, doubling=False), now=datetime.now(UTC)
-    )
-    if reservation.allowed:
-        return None
-    response = jsonify(
-        error="too_many_requests",
-        error_description="Trop de demandes de jetons pour ce client : réessayez plus tard.",
-    )
-    response.status_code = 429
-    response.headers["Retry-After"] = str(reservation.retry_after)
-    response.headers["Cache-Control"] = "no-store"
-    for name, value in default_json_headers:
-        response.headers.setdefault(name, value)
-    return response

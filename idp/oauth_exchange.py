@@ -53,6 +53,7 @@ from idp.oauth_grants import (
     requested_target,
     resolve_target,
 )
+from idp.oauth_limits import charge_client, count_failure, refuse_held_address
 from idp.oauth_server import (
     OAuthServer,
     ResourceOwner,
@@ -192,23 +193,34 @@ class JwtBearer(JWTBearerGrant):  # type: ignore[misc]
         return KeySet.import_key_set(client.row.jwks or {"keys": []})  # type: ignore[arg-type]
 
     def process_assertion_claims(self, assertion: str) -> dict[str, Any]:
+        """The assertion's claims, signed by its issuer's key: the client authenticates
+        so. An unknown issuer gets the bad signature's answer (no client enumeration),
+        both counted against the address; the budget is charged once it verifies
+        (:mod:`idp.oauth_limits`)."""
+        refuse_held_address()
         _headers, claims = self.extract_assertion(assertion)
         client = (
             self.resolve_issuer_client(claims.get("iss"))
             if isinstance(claims.get("iss"), str)
             else None
         )
-        if client is None:
-            raise InvalidGrantError("Emetteur de l'assertion inconnu.")
-        try:
-            token = jose_jwt.decode(
-                assertion, self.resolve_client_public_key(client), algorithms=SIGNING_ALGS
-            )
-        except (JoseError, ValueError) as exc:
-            raise InvalidGrantError("Assertion invalide.") from exc
+        token = self._signed_by(assertion, client) if client is not None else None
+        if client is None or token is None:
+            count_failure()
+            raise InvalidGrantError("Assertion invalide.")
         self.verify_claims(token.claims)
         self._check_fresh(dict(token.claims))
+        charge_client(client.get_client_id())
         return dict(token.claims)
+
+    def _signed_by(self, assertion: str, client: Client) -> Any:
+        """The decoded assertion when a key of ``client``'s JWKS signed it, else None."""
+        try:
+            return jose_jwt.decode(
+                assertion, self.resolve_client_public_key(client), algorithms=SIGNING_ALGS
+            )
+        except (JoseError, ValueError):
+            return None
 
     def _check_fresh(self, claims: dict[str, Any]) -> None:
         jti, exp, sub = claims.get("jti"), claims.get("exp"), claims.get("sub")

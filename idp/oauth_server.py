@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from typing import Any, ClassVar
 from authlib.common.urls import add_params_to_uri
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -39,11 +40,13 @@ from idp.oauth_clients import (
     Client,
     PrivateKeyJwt,
     authenticate_client_secret_basic,
+    client_refused,
     default_audience,
     digest,
     issuer,
     query_client,
 )
+from idp.oauth_limits import charge_client, count_failure, refuse_held_address
 from idp.session_store import SsoRecord
 from idp.signing import keyring
 from idp.tokens import ACCESS_TOKEN_TYP, ID_TOKEN_TYP, vector_for
@@ -59,6 +62,8 @@ from token_suite.errors import FailedCheck, InvalidSecurityToken
 from token_suite.jwt import trust_from_jwks
 from token_suite.trust import Trust
 from token_suite.vector import IdentityVector
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "idp.oauth"
 CODE_LIFETIME = timedelta(seconds=60)
@@ -427,6 +432,24 @@ class OidcCode(OpenIDCode):  # type: ignore[misc]
 
 class OAuthServer(AuthorizationServer):  # type: ignore[misc]
     """Authlib's Flask server; error redirects carry ``iss`` too (RFC 9207)."""
+
+    def authenticate_client(
+        self, request: OAuth2Request, methods: list[str], endpoint: str = "token"
+    ) -> Client:
+        """Authlib's client authentication, with one answer whatever failed (unknown
+        client, wrong secret, bad assertion, another method: stops client id
+        enumeration), each failure counted against the source address, and the token
+        budget charged to the authenticated client only (:mod:`idp.oauth_limits`)."""
+        refuse_held_address()
+        try:
+            client: Client = super().authenticate_client(request, methods, endpoint)
+        except InvalidClientError as refused:
+            log.info("client authentication refused: %s", refused.description)
+            count_failure()
+            raise client_refused() from None
+        if endpoint == "token":
+            charge_client(client.get_client_id())
+        return client
 
     def handle_error_response(self, request: OAuth2Request, error: OAuth2Error) -> Any:
         if error.redirect_uri:
