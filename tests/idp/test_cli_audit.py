@@ -171,3 +171,34 @@ def _now() -> Any:
     from datetime import UTC, datetime
 
     return datetime.now(UTC)
+
+
+def test_existing_unkeyed_trail_is_kept_by_db_upgrade(
+    idp: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration path: a trail written before the chain was keyed (revision 0006, plain
+    SHA-256) still verifies after ``idp db upgrade``, as legacy up to the heads sealed
+    with the new key, and can no longer be rewritten."""
+    from sqlalchemy.orm import Session
+
+    from rcd_store import migrate
+    from rcd_store.db import make_engine
+    from tests.rcd_store.test_audit import _legacy_events, _rewrite_from
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = make_engine(url)
+    try:
+        migrate.upgrade(engine, "0006")
+        with Session(engine) as old:
+            legacy = [event.id for event in _legacy_events(old, 3)]
+        monkeypatch.setenv("IDP_DATABASE_URL", url)
+        ok(idp, "db upgrade")
+        ok(idp, f"company add --siret {SIRET_A} --name 'Boulangerie Dupont'")
+        assert "journal intègre" in ok(idp, "audit verify").out
+        with Session(engine) as old:
+            rows = [old.get(AuditEvent, event_id) for event_id in legacy]
+            _rewrite_from(old, rows, 2, '{"i":99}')
+        result = idp("audit", "verify")
+        assert result.code == 1 and "réécrit depuis la clé du journal" in result.err
+    finally:
+        engine.dispose()

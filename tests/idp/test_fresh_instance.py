@@ -135,7 +135,7 @@ def test_production_commands_serve_tokens(production_env: dict[str, str]) -> Non
     )
     try:
         _wait(f"{base}/healthz", server)
-        with urllib.request.urlopen(f"{base}/.well-known/jwks.json", timeout=10) as answer:
+        with urllib.request.urlopen(f"{base}/.well-known/jwks.json", timeout=60) as answer:
             assert json.load(answer)["keys"]
         basic = base64.b64encode(f"paie:{secret}".encode()).decode()
         request = urllib.request.Request(
@@ -143,7 +143,7 @@ def test_production_commands_serve_tokens(production_env: dict[str, str]) -> Non
             data=b"grant_type=client_credentials",
             headers={"Authorization": f"Basic {basic}"},
         )
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=60) as answer:
             assert answer.status == 200 and json.load(answer)["access_token"]
     finally:
         server.terminate()
