@@ -5,8 +5,8 @@ default page. Browsers are lenient with ``Location``: they drop tabs and newline
 anywhere, strip leading spaces and control characters, read ``\\`` as ``/``, and so
 turn ``/\\t/evil.example`` or ``/\\evil.example`` into ``//evil.example`` (another
 host). So a target is kept only when it is printable ASCII without a backslash or a
-space, starts with one ``/`` not followed by ``/``, names no scheme or host, and its
-path's percent-decoded forms (decoded until stable) pass the same tests: an encoded ``//``,
+space, starts with one ``/`` not followed by ``/``, names no scheme or host, has no
+empty or dot segment in its path (``/..//host``), and its path's percent-decoded forms (decoded until stable) pass the same tests: an encoded ``//``,
 ``\\`` or control character is refused too, whatever a later hop would make of it.
 """
 
@@ -38,6 +38,8 @@ def is_local_path(value: str | None) -> bool:
         return False
     path = re.split(r"[?#]", value, maxsplit=1)[0]
     for _round in range(_DECODE_ROUNDS):
+        if not _plain_path(path):
+            return False
         decoded = unquote(path)
         if decoded == path:
             return True
@@ -45,6 +47,12 @@ def is_local_path(value: str | None) -> bool:
             return False
         path = decoded
     return False  # still encoded after several rounds: nothing legitimate looks so
+
+
+def _plain_path(path: str) -> bool:
+    """No empty or dot segment (``/..//host`` normalises to ``//host``)."""
+    segments = path.split("/")[1:]
+    return not any(s in ("", ".", "..") for s in segments[:-1]) and segments[-1] not in (".", "..")
 
 
 def local_target(value: str | None, default: str = DASHBOARD) -> str:

@@ -40,9 +40,20 @@ HOSTILE = [
     "/\x7f/evil.example",
     "/\u3000/evil.example",
     "/\uff0f/evil.example",
+    "/..//evil.example",
+    "/.//evil.example",
+    "/x/..//evil.example",
+    "/%2E%2E//evil.example",
     "/" + "a" * 3000,
 ]
-LOCAL = ["/tableau-de-bord", "/x", "/oauth/authorize?a=b&c=%2F&d=%C3%A9t%C3%A9", "/saml/sso?e=1#f"]
+LOCAL = [
+    "/tableau-de-bord",
+    "/x",
+    "/compte/",
+    "/a.b/c..d",
+    "/oauth/authorize?a=b&c=%2F&d=%C3%A9t%C3%A9",
+    "/saml/sso?e=1#f",
+]
 
 
 @pytest.mark.parametrize("target", HOSTILE)
