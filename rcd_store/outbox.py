@@ -71,8 +71,10 @@ def put(
     lifetime: timedelta | None = None,
 ) -> Outbox:
     """Queue a message in the caller's transaction, its body sealed; ``lifetime``: purged
-    unsent after it (a link that expires)."""
+    unsent after it (a link that expires). Expired messages go in the same transaction,
+    so the outbox never keeps dead links even before a sender runs."""
     now = utcnow()
+    _drop_expired(session, now)
     row = Outbox(
         channel=channel,
         kind=kind,
@@ -93,11 +95,15 @@ def open_message(sealer: Sealer, row: Outbox) -> Message:
     return Message(row.id, row.channel, row.kind, row.recipient, row.subject, body.decode())
 
 
+def _drop_expired(session: Session, now: datetime) -> int:
+    return rows_affected(session.execute(delete(Outbox).where(Outbox.expires_at <= now)))
+
+
 def purge(session: Session, *, now: datetime | None = None) -> int:
     """Delete every message past its expiry, sent or not; commits; returns how many."""
-    result = session.execute(delete(Outbox).where(Outbox.expires_at <= (now or utcnow())))
+    purged = _drop_expired(session, now or utcnow())
     session.commit()
-    return rows_affected(result)
+    return purged
 
 
 def deliver(session: Session, sealer: Sealer, sender: Sender, *, limit: int = 100) -> Delivery:

@@ -211,3 +211,19 @@ def test_sealed_body_does_not_open_for_another_recipient(
     row.recipient = "attaquant@evil.example"
     with pytest.raises(KeyDecryptionError):
         outbox.open_message(SEALER, row)
+
+
+def test_queueing_drops_expired_messages(client: Any, session: Any, declarant: Any) -> None:
+    """No sender has run: a new request still removes links that expired meanwhile."""
+    _ask(client, "elodie@dupont.example")
+    old = session.scalars(select(Outbox)).one()
+    session.execute(
+        update(Outbox)
+        .where(Outbox.id == old.id)
+        .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    )
+    session.commit()
+    _ask(client, "elodie@dupont.example")
+    session.expire_all()
+    (kept,) = session.scalars(select(Outbox)).all()
+    assert kept.expires_at is not None and kept.expires_at > datetime.now(UTC)
