@@ -117,12 +117,16 @@ def bind(engine: Engine, sealer: Sealer) -> None:
     """Let sessions on ``engine`` read and make the chain key, sealed by ``sealer``."""
     _sealers[engine] = sealer
     _keys.pop(engine, None)
-    _committed_heads.pop(engine, None)
+    _committed_heads.pop(_database(engine), None)
 
 
 def _engine(session: Session) -> Engine:
     bound = session.get_bind()
     return bound if isinstance(bound, Engine) else bound.engine
+
+
+def _database(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _sealer(engine: Engine) -> Sealer:
@@ -165,12 +169,11 @@ def _create_key(session: Session, sealer: Sealer) -> ChainKey:
 
 # ------------------------------------------------------------------------ writing
 
-# Committed head (seq, hash) of each segment this process writes, per database, so
-# that appending does not read the database: a segment has one writer (this thread),
-# and a head enters the cache only once its transaction has committed.
-_committed_heads: weakref.WeakKeyDictionary[Engine, dict[str, tuple[int, str]]] = (
-    weakref.WeakKeyDictionary()
-)
+# Committed head (seq, hash) of each segment this process writes, per database URL (two
+# engines on one database share it), so that appending does not read the database: a
+# segment has one writer (this thread), and a head enters the cache only once its
+# transaction has committed.
+_committed_heads: dict[str, dict[str, tuple[int, str]]] = {}
 _PENDING = "rcd_store.audit.pending_heads"
 
 
@@ -182,7 +185,7 @@ def _remember_heads(session: Session) -> None:
         engine = _engine(session)
         if key is not None:
             _keys[engine] = key
-        _committed_heads.setdefault(engine, {}).update(pending or {})
+        _committed_heads.setdefault(_database(engine), {}).update(pending or {})
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -234,7 +237,7 @@ def expected_hash(key: ChainKey | None, event: AuditEvent) -> str:
 def _cached_head(session: Session, segment: str) -> tuple[int, str] | None:
     """This transaction's latest append to the segment, else the last committed one."""
     pending = session.info.get(_PENDING, {})
-    committed = _committed_heads.get(_engine(session), {})
+    committed = _committed_heads.get(_database(_engine(session)), {})
     return pending.get(segment) or committed.get(segment)
 
 
