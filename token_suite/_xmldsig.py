@@ -86,20 +86,25 @@ _REFERENCE_TRANSFORMS = (
 )
 
 _local = threading.local()
+#: The hardening of every parser of outside XML, each flag tested on its own
+#: (tests/token_suite/test_survivors.py): entities never expanded, nothing fetched
+#: from the network (even where a DTD would be loaded), no DTD, at most libxml2's
+#: default depth and text sizes (no ``XML_PARSE_HUGE``).
+PARSER_OPTIONS: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_blank_text": False,
+}
 
 
 def _parser() -> etree.XMLParser:
     # lxml parsers must not be shared between threads: one per thread.
     parser: etree.XMLParser | None = getattr(_local, "parser", None)
     if parser is None:
-        parser = etree.XMLParser(
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_blank_text=False,
-        )
+        parser = etree.XMLParser(**PARSER_OPTIONS)
         _local.parser = parser
     return parser
 

@@ -638,9 +638,28 @@ def test_first_failure_decides() -> None:
         verify(signed(base_claims(aud="urn:other", iss="https://evil.example")))
 
 
-def test_every_error_is_an_interops_error() -> None:
-    with pytest.raises(InteropsError):
-        verify("x.y.z")
+@pytest.mark.parametrize(
+    ("token", "error"),
+    [
+        ("x.y.z", InvalidSecurityToken),
+        ("", SecurityTokenUnavailable),
+        (b"", SecurityTokenUnavailable),
+        ("a.b", InvalidSecurityToken),
+        ("a.b.c.d", InvalidSecurityToken),
+        ("é.b.c", InvalidSecurityToken),
+        (b"\xff.\xfe.\xfd", InvalidSecurityToken),
+        ("\ud800.a.b", InvalidSecurityToken),
+        ("e30.e30.", FailedCheck),  # {} . {} . no signature
+        ("W10.e30.AA", InvalidSecurityToken),  # header is a JSON array
+        ("e30.W10.AA", InvalidSecurityToken),  # payload is a JSON array
+        (".e30.AA", InvalidSecurityToken),
+        ("x" * (jwt.MAX_SIZE + 1), InvalidSecurityToken),
+    ],
+)
+def test_every_error_is_an_interops_error(token: str | bytes, error: type[Exception]) -> None:
+    with pytest.raises(InteropsError) as caught:
+        verify(token)
+    assert type(caught.value) is error
 
 
 # ------------------------------------------------------------------------- JWKS

@@ -71,7 +71,29 @@ def test_both_base64url_codecs_agree(data: bytes) -> None:
     encoded = _jws.py_b64encode(data)
     assert encoded == base64.urlsafe_b64encode(data).rstrip(b"=") == _jws.b64encode(data)
     assert _jws.b64decode(encoded) == data
-    assert (len(encoded) >= _jws._SIMD_FROM) == (len(data) * 4 > (_jws._SIMD_FROM - 1) * 3)
+
+
+@pytest.mark.parametrize("size", [189, 190, 191, 192, 193, 400])
+def test_long_segments_go_through_pybase64_and_decode_the_same(
+    size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From 256 characters on, ``pybase64`` decodes (and no longer ``binascii``): the
+    same bytes, and the same refusals, on both sides of the threshold."""
+    data = bytes(range(256)) * 2
+    encoded = _jws.py_b64encode(data[:size])
+    calls: list[int] = []
+    original = _jws.pybase64.b64decode
+
+    def spy(*args: Any, **kwargs: Any) -> bytes:
+        calls.append(len(args[0]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_jws.pybase64, "b64decode", spy)
+    assert _jws.b64decode(encoded) == data[:size]
+    assert bool(calls) == (len(encoded) >= 256)
+    bad = encoded + b"A" if len(encoded) % 4 == 0 else encoded[:-1] + b"B"  # length or low bits
+    with pytest.raises(ValueError):
+        _jws.b64decode(bad)
 
 
 def test_der_to_raw_leaves_other_shapes_to_cryptography() -> None:

@@ -320,8 +320,10 @@ def test_naive_times_are_utc() -> None:
 
 def test_validity_window_with_skew() -> None:
     document = issue()
-    assert verify(document, now=NOW - timedelta(seconds=60)).subject
-    assert verify(document, now=NOW + timedelta(minutes=5, seconds=59)).subject
+    early = verify(document, now=NOW - timedelta(seconds=60))
+    late = verify(document, now=NOW + timedelta(minutes=5, seconds=59))
+    assert early == late and early.subject == VECTOR.subject
+    assert early.claims["not_on_or_after"] == NOW + timedelta(minutes=5)
     with pytest.raises(InvalidVI, match="not valid yet"):
         verify(document, now=NOW - timedelta(seconds=61))
     with pytest.raises(InvalidVI, match="expired"):
@@ -345,7 +347,9 @@ def test_not_before_is_optional() -> None:
 def test_subject_confirmation_not_on_or_after_is_checked() -> None:
     path = "saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
     document = crafted(_set(path, "NotOnOrAfter", "2025-03-01T10:01:00Z"))
-    assert verify(document, now=NOW + timedelta(minutes=1)).subject
+    vector = verify(document, now=NOW + timedelta(minutes=1))
+    assert vector.subject == VECTOR.subject and vector.pagm == VECTOR.pagm
+    assert vector.claims["not_on_or_after"] == NOW + timedelta(minutes=5)
     with pytest.raises(InvalidVI, match="subject confirmation"):
         verify(document, now=NOW + timedelta(minutes=2))
 

@@ -382,7 +382,11 @@ def main() -> None:
     )
     (HERE / "billion_laughs.xml").write_bytes(BILLION_LAUGHS)
     manifest.append(
-        {"file": "billion_laughs.xml", "error": "wsse:InvalidSecurityToken", "reason": ""}
+        {
+            "file": "billion_laughs.xml",
+            "error": "wsse:InvalidSecurityToken",
+            "reason": "malformed XML",
+        }
     )
     (HERE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 

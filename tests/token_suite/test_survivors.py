@@ -1,0 +1,283 @@
+"""Issue 19, "Tests that kill the survivors": each test names the mutant it kills.
+
+Mutation testing (tests/mutation/README.md) found checks that no test would miss;
+every test here fails on the mutant it names and passes on the code.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import json
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from lxml import etree
+
+from tests.token_suite import saml_support
+from tests.token_suite.jwt_support import ES256
+from tests.token_suite.test_jwt import b64, base_claims, issue, signed, verify
+from tests.token_suite.test_never_breaks import RecordingCache
+from token_suite import _jws, _xmldsig, jwt
+from token_suite.errors import InvalidSecurityToken, InvalidVI, Replay
+from token_suite.vector import Habilitation
+
+NOW = saml_support.NOW
+END = NOW + timedelta(minutes=5)  # the issued NotOnOrAfter
+SKEW = timedelta(seconds=60)
+CONFIRMATION = "saml:Subject/saml:SubjectConfirmation/saml:SubjectConfirmationData"
+
+
+def set_attribute(path: str, attribute: str, value: str) -> Any:
+    def mutate(assertion: Any) -> None:
+        assertion.find(path, saml_support.NS).set(attribute, value)
+
+    return mutate
+
+
+def both(*mutations: Any) -> Any:
+    def mutate(assertion: Any) -> None:
+        for mutation in mutations:
+            mutation(assertion)
+
+    return mutate
+
+
+# ------------------------------------------------------- SAML replay expiry (end + skew)
+
+
+def test_saml_replay_remembers_the_id_until_not_on_or_after_plus_skew() -> None:
+    """Kills ``end + skew`` -> ``end - skew`` (and any other expiry) in saml.verify."""
+    cache = RecordingCache()
+    vector = saml_support.verify(saml_support.issue(), replay=cache, skew=SKEW)
+    assert cache.expiry == {vector.claims["id"]: END + SKEW}
+    other = RecordingCache()
+    saml_support.verify(saml_support.issue(), replay=other, skew=timedelta(seconds=7))
+    assert list(other.expiry.values()) == [END + timedelta(seconds=7)]
+
+
+def test_two_saml_assertions_pass_through_one_cache_each_once() -> None:
+    """Kills ``seen(None, ...)``: two distinct assertions are not the same token."""
+    cache = saml_support.fresh_cache()
+    first, second = saml_support.issue(), saml_support.issue()
+    ids = {saml_support.verify(d, replay=cache).claims["id"] for d in (first, second)}
+    assert len(ids) == 2
+    for document in (first, second):
+        with pytest.raises(Replay):
+            saml_support.verify(document, replay=cache)
+    assert len(cache) == 2
+
+
+# ----------------------------------------------- SAML expiry boundary (now - skew >= end)
+
+
+def test_saml_expires_exactly_at_not_on_or_after_plus_skew() -> None:
+    """Kills ``now - skew >= end`` -> ``>``: the subject confirmation lasts longer here,
+    so only the Conditions check can refuse at that instant."""
+    later = (END + timedelta(minutes=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    document = saml_support.crafted(set_attribute(CONFIRMATION, "NotOnOrAfter", later))
+    just_before = END + SKEW - timedelta(microseconds=1)
+    assert saml_support.verify(document, now=just_before).claims["not_on_or_after"] == END
+    with pytest.raises(InvalidVI, match="the assertion has expired"):
+        saml_support.verify(document, now=END + SKEW)
+
+
+def test_saml_subject_confirmation_expires_exactly_at_its_end_plus_skew() -> None:
+    confirmation_end = NOW + timedelta(minutes=2)
+    document = saml_support.crafted(
+        set_attribute(CONFIRMATION, "NotOnOrAfter", "2025-03-01T10:02:00Z")
+    )
+    vector = saml_support.verify(document, now=confirmation_end + SKEW - timedelta(microseconds=1))
+    assert vector.subject == saml_support.VECTOR.subject
+    with pytest.raises(InvalidVI, match="subject confirmation has expired"):
+        saml_support.verify(document, now=confirmation_end + SKEW)
+
+
+def test_saml_not_before_boundary() -> None:
+    document = saml_support.issue()
+    assert saml_support.verify(document, now=NOW - SKEW).subject == saml_support.VECTOR.subject
+    with pytest.raises(InvalidVI, match="not valid yet"):
+        saml_support.verify(document, now=NOW - SKEW - timedelta(microseconds=1))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["2025-03-01T11:05:00+01:00", "2025-03-01T05:05:00-05:00", "2025-03-01T10:05:00+00:00"],
+)
+def test_saml_times_with_an_explicit_offset(spelling: str) -> None:
+    """Instants with an offset other than ``Z`` mean the same UTC instant."""
+    document = saml_support.crafted(
+        both(
+            set_attribute("saml:Conditions", "NotOnOrAfter", spelling),
+            set_attribute(CONFIRMATION, "NotOnOrAfter", spelling),
+        )
+    )
+    vector = saml_support.verify(document, now=END + SKEW - timedelta(microseconds=1))
+    assert vector.claims["not_on_or_after"] == END
+    with pytest.raises(InvalidVI, match="expired"):
+        saml_support.verify(document, now=END + SKEW)
+
+
+# ------------------------------------------------------------- the parser's hardening
+
+DEEP = b"<a>" * 300 + b"</a>" * 300
+
+
+def test_parser_resolve_entities_is_off() -> None:
+    """Kills ``resolve_entities`` flipped: an internal entity stays unexpanded."""
+    document = b'<!DOCTYPE x [<!ENTITY e "expanded">]><x>&e;</x>'
+    assert etree.fromstring(document, _xmldsig._parser()).text is None
+    with pytest.raises(InvalidSecurityToken, match="DOCTYPE"):
+        _xmldsig.parse_xml(document)
+
+
+@pytest.fixture
+def dtd_server() -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP server serving a DTD, recording every request."""
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requests.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'<!ENTITY e "from the network">')
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/x.dtd", requests
+    server.shutdown()
+    server.server_close()
+
+
+def test_parser_no_network_holds_even_where_a_dtd_would_be_loaded(
+    dtd_server: tuple[str, list[str]],
+) -> None:
+    """Kills ``no_network`` flipped: with DTD loading on, the network is still refused."""
+    url, requests = dtd_server
+    document = f'<!DOCTYPE x SYSTEM "{url}"><x>&e;</x>'.encode()
+    loading = etree.XMLParser(**{**_xmldsig.PARSER_OPTIONS, "load_dtd": True})
+    with pytest.raises(etree.XMLSyntaxError, match="network"):
+        etree.fromstring(document, loading)
+    assert requests == []
+    with pytest.raises(InvalidSecurityToken):
+        _xmldsig.parse_xml(document)
+    assert requests == []
+
+
+def test_parser_huge_tree_is_off() -> None:
+    """Kills ``huge_tree`` flipped: libxml2's depth limit (256) stays in force."""
+    with pytest.raises(InvalidSecurityToken, match="depth"):
+        _xmldsig.parse_xml(DEEP)
+    shallow = b"<a>" * 200 + b"</a>" * 200
+    assert _xmldsig.parse_xml(shallow).tag == "a"
+
+
+def test_billion_laughs_is_refused_without_expanding() -> None:
+    data = (saml_support.VECTORS / "billion_laughs.xml").read_bytes()
+    started = time.perf_counter()
+    with pytest.raises(InvalidSecurityToken, match="malformed XML"):
+        saml_support.verify(data)
+    assert time.perf_counter() - started < 1.0
+
+
+# --------------------------------------------------- JWT _habilitation, deterministic
+
+GOOD = {"service": "DSN", "siret": "73282932000074", "role": "DECLARANT"}
+
+
+@pytest.mark.parametrize(
+    "habilitation",
+    [
+        {**GOOD, "service": ""},
+        {**GOOD, "siret": ""},
+        {**GOOD, "role": ""},
+        {**GOOD, "service": 1},
+        {**GOOD, "siret": None},
+        {**GOOD, "role": ["DECLARANT"]},
+        {"siret": "73282932000074", "role": "DECLARANT"},
+        {"service": "DSN", "role": "DECLARANT"},
+        {"service": "DSN", "siret": "73282932000074"},
+    ],
+    ids=repr,
+)
+def test_habilitation_needs_three_non_empty_strings(habilitation: dict[str, Any]) -> None:
+    """Kills each ``and`` -> ``or`` in ``jwt._habilitation``: an empty or missing service,
+    SIRET or role is refused, through ``verify`` (C builder first) and ``py_vector``."""
+    claims = base_claims(habilitations=[GOOD, habilitation])
+    with pytest.raises(InvalidSecurityToken, match="habilitations malformed"):
+        verify(signed(claims))
+    with pytest.raises(InvalidSecurityToken, match="habilitations malformed"):
+        jwt.py_vector(claims)
+
+
+def test_habilitation_of_three_strings_is_read() -> None:
+    claims = base_claims(habilitations=[GOOD, {"service": "S", "siret": "1", "role": "R"}])
+    vector = verify(signed(claims))
+    assert vector.habilitations == (
+        Habilitation("DSN", "73282932000074", "DECLARANT"),
+        Habilitation("S", "1", "R"),
+    )
+    assert jwt.py_vector(claims).habilitations == vector.habilitations
+
+
+# ------------------------------------------------- long segments and the exact size cap
+
+
+def test_header_of_256_characters_or_more_takes_the_simd_path() -> None:
+    """Header segments from 256 characters on are decoded by pybase64: same header."""
+    header = {"alg": "ES256", "kid": ES256.kid, "typ": "JWT", "x": "é" * 150}
+    token = signed(base_claims(), header=header)
+    segment = token.split(".")[0]
+    assert len(segment) >= _jws._SIMD_FROM
+    assert verify(token).claims["sub"] == "D0000001"
+    assert _jws.parse_header(segment.encode()) == header
+
+
+@pytest.mark.parametrize("length", [255, 256, 257, 258, 259, 300, 301])
+def test_long_segments_stay_canonical(length: int) -> None:
+    """On both codec paths: one spelling per value, a bad length refused."""
+    segment = b"A" * length
+    remainder = length % 4
+    if remainder == 1:
+        with pytest.raises(ValueError, match="length"):
+            _jws.b64decode(segment)
+        return
+    assert _jws.b64decode(segment) == base64.urlsafe_b64decode(segment + b"=" * (-length % 4))
+    if remainder:
+        with pytest.raises(ValueError, match="non-canonical"):
+            _jws.b64decode(segment[:-1] + b"B")  # B: low bits set
+
+
+def test_long_non_canonical_header_is_invalid_security_token() -> None:
+    header = b64(json.dumps({"alg": "ES256", "kid": ES256.kid, "x": "y" * 300}).encode())
+    assert len(header) % 4 in (2, 3) and len(header) >= _jws._SIMD_FROM
+    last = header[-1]
+    twin = header[:-1] + ("B" if last != "B" else "C")
+    _, payload, signature = issue().split(".")
+    with pytest.raises(InvalidSecurityToken, match="non-canonical"):
+        verify(f"{twin}.{payload}.{signature}")
+
+
+def test_jwt_size_cap_is_exact() -> None:
+    token = issue()
+    assert verify(token, max_size=len(token)).subject == "D0000001"
+    with pytest.raises(InvalidSecurityToken, match="too large"):
+        verify(token, max_size=len(token) - 1)
+    assert len(issue()) < jwt.MAX_SIZE
+
+
+def test_saml_size_cap_is_exact() -> None:
+    document = saml_support.issue()
+    vector = saml_support.verify(document, max_size=len(document))
+    assert vector.subject == saml_support.VECTOR.subject
+    with pytest.raises(InvalidSecurityToken, match="larger than"):
+        saml_support.verify(document, max_size=len(document) - 1)
