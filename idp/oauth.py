@@ -28,22 +28,13 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp import csrf, db, oauth_endpoints, oauth_exchange, oauth_grants, sessions
+from idp import csrf, db, oauth_endpoints, oauth_exchange, oauth_grants, oauth_intake, sessions
 from idp.i18n import N_, _
 from idp.login import authenticated_declarant, login_required
 from idp.models import Consent
 from idp.oauth_clients import AUTH_METHODS, SIGNING_ALGS, default_audience, issuer
-from idp.oauth_server import (
-    SCOPES,
-    ResourceOwner,
-    error_redirect,
-    init_app,
-    live_access_token,
-    owner_vector,
-    server,
-    unverified_part,
-    verify_own_token,
-)
+from idp.oauth_server import SCOPES, ResourceOwner, error_redirect, init_app, owner_vector, server
+from idp.own_tokens import live_access_token, unverified_part, verify_own_token
 from idp.session_store import SsoRecord
 from idp.tokens import ID_TOKEN_TYP
 from partners.models import Partner
@@ -57,6 +48,9 @@ csrf.exempt("oauth.token")
 csrf.exempt("oauth.userinfo")
 csrf.exempt("oauth.introspect")
 csrf.exempt("oauth.revoke")
+AUTHLIB_ENDPOINTS = frozenset(
+    {"oauth.authorize", "oauth.token", "oauth.introspect", "oauth.revoke"}
+)
 
 #: how long a "log in again" request may take before the login must start over
 LOGIN_MARKER_AGE = 600
@@ -65,6 +59,20 @@ SCOPE_LABELS = {
     "profile": N_("Connaître vos nom et prénom"),
     "email": N_("Connaître votre adresse électronique"),
 }
+
+
+@bp.before_request
+def _intake() -> BaseResponse | tuple[str, int] | None:
+    """Authlib's endpoints refuse, as ``invalid_request``, what Authlib would turn into a
+    500 (:mod:`idp.oauth_intake`): a page at the authorization endpoint, JSON elsewhere."""
+    if request.endpoint not in AUTHLIB_ENDPOINTS:
+        return None
+    error = oauth_intake.refusal()
+    if error is None:
+        return None
+    if request.endpoint == "oauth.authorize":
+        return _error_page(error)
+    return server().handle_error_response(None, error)  # type: ignore[no-any-return]
 
 
 @bp.record_once

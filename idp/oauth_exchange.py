@@ -54,13 +54,8 @@ from idp.oauth_grants import (
     resolve_target,
 )
 from idp.oauth_limits import charge_client, count_failure, refuse_held_address
-from idp.oauth_server import (
-    OAuthServer,
-    ResourceOwner,
-    issue_access_token,
-    live_access_token,
-    owner_vector,
-)
+from idp.oauth_server import OAuthServer, ResourceOwner, issue_access_token, owner_vector
+from idp.own_tokens import live_access_token
 from idp.replay import replay_cache
 from idp.tokens import vector_for
 from partners.models import OAuthClient
@@ -72,7 +67,7 @@ from token_suite.vector import IdentityVector
 
 
 def verify_own_access_token(session: Session, token: str) -> tuple[IdentityVector, IssuedToken]:
-    """One of our live access tokens (:func:`idp.oauth_server.live_access_token`: recorded,
+    """One of our live access tokens (:func:`idp.own_tokens.live_access_token`: recorded,
     not revoked, verified against our JWKS); ``invalid_grant`` otherwise."""
     try:
         return live_access_token(session, token)

@@ -13,8 +13,6 @@ active JWT key; secrets (codes) are stored as SHA-256 digests only.
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import secrets
 from dataclasses import dataclass, replace
@@ -58,7 +56,6 @@ from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.models import Declarant
 from token_suite import jwt as interops_jwt
-from token_suite.errors import FailedCheck, InvalidSecurityToken
 from token_suite.jwt import trust_from_jwks
 from token_suite.trust import Trust
 from token_suite.vector import IdentityVector
@@ -488,56 +485,7 @@ def server(app: Flask | None = None) -> OAuthServer:
 # ------------------------------------------------------------- our own tokens back
 
 
-class NoReplay:
-    """Access and ID tokens are presented many times until they expire: no replay check."""
-
-    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
-        return False
-
-
 def own_trust() -> Trust:
-    """Our published JWT keys, as any partner sees them."""
+    """Our published JWT keys, as any partner sees them (verified back by
+    :mod:`idp.own_tokens` and the DSN verifier)."""
     return trust_from_jwks(jwks(keyring().published(KeyUse.JWT)), issuer=issuer())
-
-
-def unverified_part(token: str, index: int) -> dict[str, Any]:
-    """The header (0) or payload (1) of a compact JWS, read WITHOUT verification (``{}``
-    when unreadable): only to choose how to verify it, never to trust it."""
-    try:
-        segment = token.split(".")[index]
-        part = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return part if isinstance(part, dict) else {}
-
-
-def verify_own_token(
-    token: str, *, audience: str, typ: str | None, now: datetime | None = None
-) -> IdentityVector:
-    """One of our tokens of kind ``typ`` (``None``: an ID token, whose header has no
-    ``typ``), by our published keys and issuer (:func:`token_suite.jwt.verify`: stops
-    forged, foreign and expired tokens, and tokens of another kind); raises
-    :class:`InteropsError`."""
-    if typ is None and unverified_part(token, 0).get("typ") is not None:
-        raise FailedCheck("unexpected token type")
-    return interops_jwt.verify(
-        token,
-        trust=own_trust(),
-        audience=audience,
-        issuer=issuer(),
-        typ=typ,
-        replay=NoReplay(),
-        now=now,
-    )
-
-
-def live_access_token(session: Session, token: str) -> tuple[IdentityVector, IssuedToken]:
-    """One of our access tokens, recorded here and not revoked, verified
-    (:func:`verify_own_token`); raises :class:`InteropsError` otherwise (stops revoked,
-    unknown and forged bearer tokens)."""
-    row = session.scalars(
-        select(IssuedToken).where(IssuedToken.token_hash == digest(token))
-    ).first()
-    if row is None or row.kind != "access" or row.revoked_at is not None or not row.audience:
-        raise InvalidSecurityToken("access token unknown or revoked")
-    return verify_own_token(token, audience=row.audience, typ=ACCESS_TOKEN_TYP), row
