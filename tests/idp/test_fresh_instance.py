@@ -70,10 +70,13 @@ def test_worker_without_key_answers_503_page(app: Any) -> None:
 # ---------------------------------------------------------------- end to end
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def _bound_socket() -> socket.socket:
+    """A socket on a free port, handed to gunicorn (``fd://``): no other test's server
+    can take the port between choosing it and gunicorn binding it."""
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+    bound.set_inheritable(True)
+    return bound
 
 
 def _run(env: dict[str, str], *args: str) -> str:
@@ -95,9 +98,9 @@ def _wait(url: str, server: subprocess.Popen[bytes]) -> None:
     while time.monotonic() < deadline:
         assert server.poll() is None, "gunicorn stopped"
         try:
-            urllib.request.urlopen(url, timeout=2).close()
+            urllib.request.urlopen(url, timeout=5).close()
             return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # worker still booting
             time.sleep(0.3)
     raise AssertionError(f"{url} never answered")
 
@@ -120,19 +123,21 @@ def test_production_commands_serve_tokens(production_env: dict[str, str]) -> Non
     """``idp db upgrade``, a client registered, then ``gunicorn 'app:create_app()'``: the
     JWKS is not empty and a client_credentials token is issued."""
     env = production_env
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
+    listener = _bound_socket()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}"
     env["IDP_BASE_URL"] = base
     _run(env, "db", "upgrade")
     _run(env, *SERVICE)
     secret = json.loads(_run(env, *CLIENT))["client_secret"]
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{port}", "app:create_app()"],
+        [str(BIN / "gunicorn"), "-w", "1", "-b", f"fd://{listener.fileno()}", "app:create_app()"],
         env=env,
         cwd=ROOT,
+        pass_fds=(listener.fileno(),),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    listener.close()
     try:
         _wait(f"{base}/healthz", server)
         with urllib.request.urlopen(f"{base}/.well-known/jwks.json", timeout=60) as answer:
