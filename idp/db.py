@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from rcd_store import migrate
-from rcd_store.db import make_engine, session_factory
+from rcd_store.db import Timeouts, make_engine, session_factory
 
 EXTENSION = "idp.db"
 
@@ -15,19 +18,40 @@ EXTENSION = "idp.db"
 class Database:
     """The engine and session factory of one app (kept in ``app.extensions``)."""
 
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = make_engine(url)
+    def __init__(self, url: str, timeouts: Timeouts | None = None) -> None:
+        self.url = url
+        self.timeouts = timeouts
+        self.engine: Engine = make_engine(url, timeouts)
         self.sessions: sessionmaker[Session] = session_factory(self.engine)
 
     def upgrade(self) -> None:
-        migrate.upgrade(self.engine)
+        """Migrate on an engine of its own, without the statement timeout of requests
+        (an index built on a large directory may take longer)."""
+        if self.timeouts is None or self.engine.dialect.name != "postgresql":
+            migrate.upgrade(self.engine)
+            return
+        engine = make_engine(self.url, Timeouts(connect=self.timeouts.connect))
+        try:
+            migrate.upgrade(engine)
+        finally:
+            engine.dispose()
 
     def is_empty(self) -> bool:
         return migrate.current_revision(self.engine) is None
 
 
+def timeouts(config: Mapping[str, Any]) -> Timeouts:
+    """The database bounds of ``IDP_DB_CONNECT_TIMEOUT``, ``IDP_DB_STATEMENT_TIMEOUT``
+    and ``IDP_DB_POOL_TIMEOUT``."""
+    return Timeouts(
+        connect=float(config["DB_CONNECT_TIMEOUT"]),
+        statement=float(config["DB_STATEMENT_TIMEOUT"]),
+        pool=float(config["DB_POOL_TIMEOUT"]),
+    )
+
+
 def init_app(app: Flask) -> Database:
-    database = Database(app.config["DATABASE_URL"])
+    database = Database(app.config["DATABASE_URL"], timeouts(app.config))
     app.extensions[EXTENSION] = database
     app.teardown_appcontext(_close_session)
     return database

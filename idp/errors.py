@@ -87,7 +87,9 @@ def handle_store_unavailable(exc: Exception) -> Response:
     """503 with a clear message (JSON or page) and ``Retry-After`` while the database or
     Redis does not answer: never a 500 with a traceback, never a hang (the stores'
     timeouts bound how long it takes to get here)."""
-    log.warning("stockage indisponible : %s: %s", type(exc).__name__, str(exc).splitlines()[:1])
+    log.warning(
+        "stockage indisponible : %s: %s", type(exc).__name__, (str(exc).splitlines() or [""])[0]
+    )
     rendered = _render(503, "temporarily_unavailable")
     response = make_response(rendered)
     response.headers["Retry-After"] = str(RETRY_AFTER)

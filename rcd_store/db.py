@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
+import psycopg
+from psycopg.abc import PQGen
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
-from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.engine import CursorResult, Engine, ExceptionContext, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+RV = TypeVar("RV")
+#: what psycopg's wait functions raise when their timeout expires (private in psycopg,
+#: present since the ``timeout`` of ``Connection.wait``: a missing one fails at import)
+_WAIT_TIMEOUT: type[Exception] = psycopg.errors._WaitTimeout
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -45,15 +54,97 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout."""
+@dataclass(frozen=True)
+class Timeouts:
+    """Bounds on every call to a PostgreSQL server, in seconds (0: no bound).
+
+    ``connect`` bounds opening a connection (libpq ``connect_timeout``, 2 s at least);
+    ``statement`` is the server's ``statement_timeout`` (a slow query is cancelled
+    cleanly) and, one second later, the client's own deadline on any wait for the
+    server (:class:`BoundedConnection`); ``pool`` bounds the wait for a free pooled
+    connection. Kernel keepalives and ``tcp_user_timeout`` are set too, but they do
+    not fire when a proxy in between still acknowledges packets: only the client
+    deadline bounds a call then.
+    """
+
+    connect: float = 0
+    statement: float = 0
+    pool: float = 30
+
+    @property
+    def deadline(self) -> float | None:
+        return self.statement + 1 if self.statement else None
+
+    def connect_args(self) -> dict[str, Any]:
+        args: dict[str, Any] = {"keepalives": 1, "keepalives_idle": 30}
+        if self.connect:
+            args["connect_timeout"] = max(2, math.ceil(self.connect))
+        if self.statement:
+            millis = int(self.statement * 1000)
+            args["options"] = f"-c statement_timeout={millis}"
+            args["tcp_user_timeout"] = millis + 1000
+        return args
+
+
+class DatabaseDeadline(psycopg.OperationalError):
+    """The server was not heard from within the deadline: the connection is closed."""
+
+
+class BoundedConnection(psycopg.Connection[Any]):
+    """A psycopg connection whose every wait for the server ends by ``deadline``.
+
+    psycopg runs each protocol exchange as a generator driven by :meth:`wait`; giving
+    it a timeout turns a server that went silent (network partition, packets dropped)
+    into :class:`DatabaseDeadline` instead of a worker blocked until its supervisor
+    kills it. The connection is closed first, so SQLAlchemy sees a disconnect and
+    discards it.
+    """
+
+    deadline: float | None = None
+
+    def wait(self, gen: PQGen[RV], interval: float = 0.1, timeout: float | None = None) -> RV:
+        try:
+            return super().wait(gen, interval, timeout if timeout is not None else self.deadline)
+        except _WAIT_TIMEOUT:
+            self.close()  # no protocol state to trust any more
+            raise DatabaseDeadline(
+                f"pas de réponse du serveur PostgreSQL en {self.deadline} s"
+            ) from None
+
+
+def _bound(engine: Engine, timeouts: Timeouts) -> None:
+    def connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> BoundedConnection:
+        connection = BoundedConnection.connect(*cargs, **cparams)
+        connection.deadline = timeouts.deadline
+        return connection
+
+    def no_second_wait(context: ExceptionContext) -> None:
+        # a ping that hit the deadline fails the checkout at once, instead of being
+        # taken for a stale connection and followed by a reconnection that would wait
+        # as long again
+        if context.is_pre_ping and isinstance(context.original_exception, DatabaseDeadline):
+            context.is_disconnect = False
+
+    event.listen(engine, "do_connect", connect)
+    event.listen(engine, "handle_error", no_second_wait)
+
+
+def make_engine(url: str, timeouts: Timeouts | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``url``; SQLite gets foreign keys, WAL and a busy timeout; a
+    PostgreSQL engine given ``timeouts`` bounds every call (see :class:`Timeouts`)."""
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
     else:
         kwargs.setdefault("pool_pre_ping", True)
+    postgres = url.startswith("postgresql")
+    if postgres and timeouts is not None:
+        kwargs.setdefault("connect_args", timeouts.connect_args())
+        kwargs.setdefault("pool_timeout", timeouts.pool)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif postgres and timeouts is not None and engine.dialect.driver == "psycopg":
+        _bound(engine, timeouts)
     return engine
 
 

@@ -1,5 +1,7 @@
 import os
 import stat
+import time
+from typing import Any
 
 import pytest
 
@@ -118,3 +120,118 @@ def test_trusted_proxies_give_the_client_address(app_config) -> None:
 
     for flask_app in (direct, proxied):
         database(flask_app).engine.dispose()
+
+
+# --------------------------------------------------------------- stores unreachable
+# Issue 13 item 8 in-process (the server-process tests are tests/flows/test_store_outage.py
+# and tests/flows/test_faults.py).
+
+
+def _app_with(app_config: dict, **overrides: object) -> Any:
+    flask_app = create_app({**app_config, **overrides})
+    flask_app.config["TESTING"] = True
+    return flask_app
+
+
+def _close(flask_app: Any) -> None:
+    from idp.db import database
+
+    database(flask_app).engine.dispose()
+    if flask_app.extensions.get("idp.redis") is not None:
+        flask_app.extensions["idp.redis"].close()
+
+
+def _timed(call: Any) -> tuple[Any, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def _assert_unavailable(response: Any, *, json: bool) -> None:
+    assert response.status_code == 503, response.get_data(as_text=True)[:300]
+    assert response.headers["Retry-After"] == "5"
+    if json:
+        assert response.json["error"] == "temporarily_unavailable"
+        assert "momentanément indisponible" in response.json["error_description"]
+    else:
+        assert "Service momentanément indisponible" in response.get_data(as_text=True)
+
+
+def test_redis_refused_gives_503_with_a_clear_message(app_config) -> None:
+    from tests.flows.server_support import free_port
+
+    flask_app = _app_with(app_config, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        client = flask_app.test_client()
+        client.set_cookie("idp_session", "x" * 43)
+        _assert_unavailable(client.get("/tableau-de-bord"), json=False)
+        token = client.post("/oauth/token", data={"grant_type": "client_credentials"})
+        _assert_unavailable(token, json=True)
+        from tests.idp.login_support import login_siret
+
+        _assert_unavailable(login_siret(flask_app.test_client()), json=False)
+        health = client.get("/healthz")
+        assert health.status_code == 503 and health.json["checks"]["redis"].startswith("erreur")
+        assert health.json["checks"]["database"] == "ok"
+    finally:
+        _close(flask_app)
+
+
+def test_redis_that_accepts_but_never_answers_is_bounded(app_config) -> None:
+    """A Redis behind a network that drops packets: each call ends by IDP_REDIS_TIMEOUT,
+    never retried after a timeout; /healthz answers within 2 s."""
+    from tests.flows.server_support import free_port
+    from tests.flows.tcp_proxy import proxy_to
+
+    with proxy_to("127.0.0.1", free_port()) as proxy:
+        proxy.set_mode("drop")
+        flask_app = _app_with(app_config, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+        try:
+            client = flask_app.test_client()
+            client.set_cookie("idp_session", "x" * 43)
+            response, elapsed = _timed(lambda: client.get("/tableau-de-bord"))
+            _assert_unavailable(response, json=False)
+            assert elapsed < 2.5
+            token, elapsed = _timed(
+                lambda: client.post("/oauth/token", data={"grant_type": "client_credentials"})
+            )
+            _assert_unavailable(token, json=True)
+            assert elapsed < 2.5
+            health, elapsed = _timed(lambda: client.get("/healthz"))
+            assert health.status_code == 503 and elapsed < 2
+        finally:
+            _close(flask_app)
+
+
+def test_unreachable_database_gives_503_not_500(app_config) -> None:
+    from sqlalchemy import create_engine
+
+    from idp.db import database
+
+    app = _app_with(app_config, REDIS_URL=None)  # SSO sessions in the database
+    db = database(app)
+    db.engine.dispose()
+    db.engine = create_engine("sqlite:////nonexistent/dir/x.db")  # cannot be opened
+    db.sessions.configure(bind=db.engine)
+    client = app.test_client()
+    client.set_cookie("idp_session", "x" * 43)
+    _assert_unavailable(client.get("/tableau-de-bord"), json=False)
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"})
+    _assert_unavailable(token, json=True)
+
+
+def test_store_timeouts_are_configurable(tmp_path) -> None:
+    from idp.db import timeouts
+
+    defaults = load(None, environ={})
+    assert (defaults["DB_CONNECT_TIMEOUT"], defaults["DB_STATEMENT_TIMEOUT"]) == (2.0, 2.0)
+    assert defaults["REDIS_TIMEOUT"] == 1.0
+    config = load(None, environ={"IDP_DB_STATEMENT_TIMEOUT": "4.5", "IDP_REDIS_TIMEOUT": "0.5"})
+    bounds = timeouts(config)
+    assert bounds.statement == 4.5 and bounds.deadline == 5.5
+    args = bounds.connect_args()
+    assert args["options"] == "-c statement_timeout=4500" and args["connect_timeout"] == 2
+    assert config["REDIS_TIMEOUT"] == 0.5
+    for wrong in ("deux", "-1", "nan"):
+        with pytest.raises(ConfigError, match="IDP_DB_CONNECT_TIMEOUT"):
+            load(None, environ={"IDP_DB_CONNECT_TIMEOUT": wrong})
