@@ -16,7 +16,7 @@ from idp import db, redis_client
 bp = Blueprint("home", __name__)
 
 #: Seconds the health check waits for the stores: it answers within 2 s whatever is down.
-HEALTH_BUDGET = 1.5
+HEALTH_BUDGET = 1.0
 
 
 @bp.get("/")

@@ -235,3 +235,21 @@ def test_store_timeouts_are_configurable(tmp_path) -> None:
     for wrong in ("deux", "-1", "nan"):
         with pytest.raises(ConfigError, match="IDP_DB_CONNECT_TIMEOUT"):
             load(None, environ={"IDP_DB_CONNECT_TIMEOUT": wrong})
+
+
+def test_store_failure_after_the_view_is_503_too(app_config) -> None:
+    """A store error raised where Flask only offers its 500 handler (after_request) is
+    still answered 503, not 500."""
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    flask_app = _app_with(app_config)
+    flask_app.config["TESTING"] = False  # the real error path, not propagated to the test
+
+    def late(_response: Any) -> Any:
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    flask_app.after_request_funcs.setdefault(None, []).insert(0, late)
+    try:
+        _assert_unavailable(flask_app.test_client().get("/"), json=False)
+    finally:
+        _close(flask_app)
