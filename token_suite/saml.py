@@ -235,13 +235,18 @@ def _signed_assertion(root: etree._Element, trust: Trust) -> tuple[etree._Elemen
         return _xmldsig.verified_copy(root, certificates=certificates), None
     if root.tag != RESPONSE_TAG:
         raise InvalidSecurityToken("not a samlp:Response nor a saml:Assertion")
-    if root.find(_xmldsig.SIGNATURE_TAG) is not None:
-        root = _xmldsig.verified_copy(root, certificates=certificates)
+    # A signed Response is the whole document: verified in place (parse_xml dropped
+    # comments and PIs, IDs are unique), then its Assertion inside it. Otherwise only
+    # the Assertion is signed, and read from its own canonical copy.
+    signed_response = root.find(_xmldsig.SIGNATURE_TAG) is not None
+    if signed_response:
+        _xmldsig.verified_within(root, certificates=certificates)
     assertion = _single_assertion(root)
     _refuse_stray_signatures(root, assertion)
     _check_status(root)
     response_issuer = root.findtext(f"{A}Issuer")
-    return _xmldsig.verified_copy(assertion, certificates=certificates), response_issuer
+    verified = _xmldsig.verified_within if signed_response else _xmldsig.verified_copy
+    return verified(assertion, certificates=certificates), response_issuer
 
 
 def _text(element: etree._Element | None, what: str) -> str:
