@@ -256,3 +256,33 @@ def test_keys_come_over_https_only(url: str, ok: bool) -> None:
 )
 def test_cache_control(header: str | None, seconds: float | None) -> None:
     assert cache_lifetime(header) == seconds
+
+
+def test_a_forked_worker_keeps_using_the_trust(operator: Operator) -> None:
+    """Pre-forking servers build the trust before forking: the child's locks are fresh
+    (a lock held by another thread at fork time would otherwise block it forever)."""
+    import os
+
+    trust = operator.trust()
+    token = _jwt(operator.jwt_keys[0])
+    assert _verify_jwt(token, trust)
+    document = trust._jwks
+    assert document is not None
+    document.lock.acquire()  # as if another thread were fetching at fork time
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: verify, refetch once on an unknown kid, report by exit code
+            code = 1
+            try:
+                import signal
+
+                signal.alarm(10)  # a lock inherited held would hang here: die instead
+                operator.time += 31
+                fresh = operator.rotate_jwt()
+                code = 0 if _verify_jwt(_jwt(fresh), trust).subject == "D0000001" else 2
+            finally:
+                os._exit(code)
+    finally:
+        document.lock.release()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
