@@ -30,9 +30,10 @@ authenticated, so a service demanding a human level of authentication (check 6 o
 profile) refuses it.
 
 *JWT bearer*: the declarant was authenticated by the partner, not by us: ``acr`` =
-:data:`ASSERTED_ACR`, no ``auth_time``; the declarant must hold an active habilitation
-on one of the partner's services (stops a partner from obtaining tokens for people it
-does not serve).
+:data:`ASSERTED_ACR`, no ``auth_time``; the declarant must be one the partner may
+assert (:mod:`idp.asserted`, the rule inbound trust applies too: active, not locked,
+holding an active habilitation on one of the partner's services; stops a partner from
+obtaining tokens for people it does not serve).
 
 ``amr`` is empty for these two ``acr`` values (no person authenticated here).
 """
