@@ -4,7 +4,13 @@ in clear (issue 13, items 13 and 16)."""
 from __future__ import annotations
 
 import os
+import socket
 import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +152,47 @@ def test_app_with_given_master_key_keeps_folder_private(tmp_path: Path) -> None:
         os.umask(previous)
     assert {"idp.sqlite3", "idp.sqlite3-wal", "idp.sqlite3-shm"} <= names
     assert loose == {}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_serve_demo_leaves_a_private_folder_without_clear_keys(tmp_path: Path) -> None:
+    """The real ``idp serve --demo`` (identity provider and demo partner) on a fresh
+    folder, umask 022: folder 0700, every file 0600, no PEM private key in clear."""
+    instance = tmp_path / "instance"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env["IDP_INSTANCE_PATH"] = str(instance)
+    port, partner_port = _free_port(), _free_port()
+    command = [str(Path(sys.executable).parent / "idp"), "serve", "--demo"]
+    command += ["--port", str(port), "--partner-port", str(partner_port)]
+    previous = os.umask(0o022)
+    try:
+        server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
+    finally:
+        os.umask(previous)
+    try:
+        _wait_for(f"http://127.0.0.1:{partner_port}/saml/metadata", server)
+        _wait_for(f"http://127.0.0.1:{port}/healthz", server)
+        clear = [p for p in _files(instance) if any(m in p.read_bytes() for m in CLEAR_KEY_MARKERS)]
+        loose = _modes_open_to_others(instance)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert (instance / "idp.sqlite3").exists() and clear == []
+    assert loose == {}
+
+
+def _wait_for(url: str, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert server.poll() is None, "idp serve --demo stopped"
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.3)
+    raise AssertionError(f"{url} never answered")
