@@ -64,6 +64,17 @@ def _dispose_apps() -> None:
         database(_APPS.pop()).engine.dispose()
 
 
+def upgrade_database(app: Flask) -> None:
+    """Apply the migrations, then make the audit chain key if there is none (sealing the
+    heads of a trail written before the chain was keyed, see ``rcd_store.audit``)."""
+    from idp.db import database
+    from rcd_store import audit
+
+    database(app).upgrade()
+    with directory_session(app) as session:
+        audit.chain_key(session)
+
+
 def ready_app(**overrides: Any) -> Flask:
     """An app whose database is up to date (the embedded SQLite is migrated by itself)."""
     from idp.db import database
@@ -75,7 +86,7 @@ def ready_app(**overrides: Any) -> Flask:
     if not migrate.is_up_to_date(db.engine):
         if not app.config["EMBEDDED_DATABASE"]:
             raise CommandError("base de données pas à jour : lancez « idp db upgrade »")
-        db.upgrade()
+        upgrade_database(app)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from idp.cli import CommandError, directory_session, emit, json_option, make_app
+from idp.cli import CommandError, emit, json_option, make_app, upgrade_database
 
 
 @click.command("serve")
@@ -39,7 +39,7 @@ def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
     if not migrate.is_up_to_date(db.engine):
         if not app.config["EMBEDDED_DATABASE"]:
             raise CommandError("base de données pas à jour : lancez « idp db upgrade »")
-        db.upgrade()
+        upgrade_database(app)
     from idp.signing import ensure_keys
 
     ensure_keys(app)
@@ -116,13 +116,11 @@ def db_upgrade(as_json: bool) -> None:
     from idp.cli_keys import audit_rotations
     from idp.db import database
     from idp.signing import ensure_keys
-    from rcd_store import audit, migrate
+    from rcd_store import migrate
 
     app = make_app()
-    database(app).upgrade()
+    upgrade_database(app)
     revision = migrate.current_revision(database(app).engine)
-    with directory_session(app) as session:  # the audit chain key, sealing older events
-        audit.chain_key(session)
     rotations = ensure_keys(app)
     audit_rotations(app, rotations)
     created = [

@@ -445,7 +445,9 @@ def verify(session: Session, against: Checkpoint | None = None) -> list[AuditPro
     key = chain_key(session, create=False)
     problems: list[AuditProblem] = []
     if key is None and events:
-        problems.append(AuditProblem(None, "", None, "journal sans clé de chaînage"))
+        problems.append(
+            AuditProblem(None, "", None, "journal sans clé de chaînage (lancez « idp db upgrade »)")
+        )
     by_segment: dict[str, list[AuditEvent]] = {}
     for event in events:
         by_segment.setdefault(event.segment, []).append(event)

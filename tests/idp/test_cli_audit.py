@@ -202,3 +202,39 @@ def test_existing_unkeyed_trail_is_kept_by_db_upgrade(
         assert result.code == 1 and "réécrit depuis la clé du journal" in result.err
     finally:
         engine.dispose()
+
+
+def test_missing_key_row_is_reported(idp: Any, trail: Path, session: Any) -> None:
+    """A trail whose key row was deleted is not silently checked as unkeyed."""
+    session.execute(delete(AuditKey))
+    session.commit()
+    result = idp("audit", "verify")
+    assert result.code == 1 and "journal sans clé de chaînage" in result.err
+
+
+def test_embedded_database_is_keyed_when_migrated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded SQLite of an earlier version, migrated by any command, keeps its
+    unkeyed trail verifiable (the chain key is made with the migration)."""
+    from sqlalchemy.orm import Session
+
+    from idp.cli import main
+    from rcd_store import audit, migrate
+    from rcd_store.db import make_engine
+    from tests.rcd_store.test_audit import _legacy_events
+
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    engine = make_engine(f"sqlite:///{instance / 'idp.sqlite3'}")
+    try:
+        migrate.upgrade(engine, "0006")
+        with Session(engine) as old:
+            _legacy_events(old, 2)
+    finally:
+        engine.dispose()
+    for name in ("IDP_DATABASE_URL", "IDP_MASTER_KEY", "IDP_SECRET_KEY", "IDP_REDIS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDP_INSTANCE_PATH", str(instance))
+    audit.new_writer_segment()
+    assert main(["audit", "verify"]) == 0
