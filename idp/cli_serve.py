@@ -27,20 +27,13 @@ def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
 
     from werkzeug.serving import run_simple
 
-    from idp.db import database
+    from idp.cli import ready_app
+    from idp.signing import ensure_keys
 
     overrides: dict[str, object] = {"DEMO": True} if demo else {}
     if "IDP_BASE_URL" not in os.environ:
         overrides["BASE_URL"] = f"http://{host}:{port}"
-    app = make_app(**overrides)
-    db = database(app)
-    from rcd_store import migrate
-
-    if not migrate.is_up_to_date(db.engine):
-        if not app.config["EMBEDDED_DATABASE"]:
-            raise CommandError("base de données pas à jour : lancez « idp db upgrade »")
-        upgrade_database(app)
-    from idp.signing import ensure_keys
+    app = ready_app(**overrides)  # the embedded SQLite migrated, any other refused if old
 
     ensure_keys(app)
     if demo:
