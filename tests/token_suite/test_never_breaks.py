@@ -211,46 +211,43 @@ SAML_INTERNALS = [(_xmldsig, "parse_xml"), (saml, "_signed_assertion"), (saml, "
 UNEXPECTED = [KeyError, TypeError, OverflowError, ValueError, RecursionError, AttributeError]
 
 
-@pytest.mark.parametrize("error", UNEXPECTED, ids=lambda e: e.__name__)
-@pytest.mark.parametrize("target", JWT_INTERNALS, ids=lambda t: t[1])
-def test_jwt_verify_turns_any_unexpected_error_into_invalid_security(
-    target: tuple[Any, str],
-    error: type[Exception],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        raise error("secret-token-text")
-
-    monkeypatch.setattr(*target, fail)
-    token = issue()
-    with (
-        caplog.at_level(logging.ERROR, logger="token_suite"),
-        pytest.raises(InvalidSecurity) as caught,
-    ):
-        verify(token)
-    assert_logged_by_hash(caught.value, caplog, token.encode("ascii"))
+#: (public verify, internal it calls): each internal made to fail in every unexpected way.
+BOUNDARY_CASES = [("jwt", target) for target in JWT_INTERNALS]
+BOUNDARY_CASES += [("saml", target) for target in SAML_INTERNALS]
 
 
-@pytest.mark.parametrize("error", UNEXPECTED, ids=lambda e: e.__name__)
-@pytest.mark.parametrize("target", SAML_INTERNALS, ids=lambda t: t[1])
-def test_saml_verify_turns_any_unexpected_error_into_invalid_security(
-    target: tuple[Any, str],
-    error: type[Exception],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    def fail(*args: Any, **kwargs: Any) -> Any:
-        raise error("secret-token-text")
-
-    monkeypatch.setattr(*target, fail)
+def genuine_input(kind: str) -> tuple[bytes, Any]:
+    """A genuine token of ``kind`` (bytes) and the public ``verify`` call for it."""
+    if kind == "jwt":
+        token = issue()
+        return token.encode("ascii"), lambda: verify(token)
     document = saml_support.issue()
+    return document, lambda: saml_support.verify(document)
+
+
+@pytest.mark.parametrize("error", UNEXPECTED, ids=lambda e: e.__name__)
+@pytest.mark.parametrize(("kind", "target"), BOUNDARY_CASES, ids=lambda c: str(c))
+def test_verify_turns_any_unexpected_error_into_invalid_security(
+    kind: str,
+    target: tuple[Any, str],
+    error: type[Exception],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The public API's property: whatever goes wrong inside ``jwt.verify`` or
+    ``saml.verify`` comes out as ``wsse:InvalidSecurity``, logged by the input's hash."""
+
+    def fail(*args: Any, **kwargs: Any) -> Any:
+        raise error("secret-token-text")
+
+    monkeypatch.setattr(*target, fail)
+    data, call = genuine_input(kind)
     with (
         caplog.at_level(logging.ERROR, logger="token_suite"),
         pytest.raises(InvalidSecurity) as caught,
     ):
-        saml_support.verify(document)
-    assert_logged_by_hash(caught.value, caplog, document)
+        call()
+    assert_logged_by_hash(caught.value, caplog, data)
 
 
 def assert_logged_by_hash(
