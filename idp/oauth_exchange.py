@@ -57,6 +57,7 @@ from idp.oauth_limits import charge_client, count_failure, refuse_held_address
 from idp.oauth_server import OAuthServer, ResourceOwner, issue_access_token, owner_vector
 from idp.own_tokens import live_access_token
 from idp.replay import replay_cache
+from idp.throttle import throttle
 from idp.tokens import vector_for
 from partners.models import OAuthClient
 from rcd_store.models import Declarant, DeclarantStatus
@@ -106,6 +107,19 @@ def narrowed(
     return replace(subject, pagm=codes, habilitations=rights, email=email, claims={})
 
 
+def _refuse_a_person_no_longer_acting(session: Session, subject: str) -> None:
+    """A subject token taken for a declarant since disabled or locked exchanges for
+    nothing: the status and the lock hold on every path that issues a token for a person
+    (a machine subject, a client id, is no declarant and passes)."""
+    declarant = session.get(Declarant, subject)
+    if declarant is None:
+        return
+    if declarant.status != DeclarantStatus.ACTIVE.value:
+        raise InvalidGrantError("Le declarant de ce jeton n'est plus actif.")
+    if throttle().account_locked(declarant.id):
+        raise InvalidGrantError("Le compte du declarant de ce jeton est verrouille.")
+
+
 class TokenExchange(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
     """RFC 8693: ``subject_token`` = one of our access tokens meant for the client's
     partner; ``resource``/``audience`` = another partner's API under a service
@@ -137,6 +151,7 @@ class TokenExchange(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
         subject, row = verify_own_access_token(session, self.request.form["subject_token"])
         if not _may_exchange(session, client, row):
             raise InvalidGrantError("subject_token destine a un autre partenaire.")
+        _refuse_a_person_no_longer_acting(session, subject.subject)
         requested = requested_target(self.request, "resource", "audience")
         if requested is None:
             raise InvalidRequestError("resource ou audience requis.")

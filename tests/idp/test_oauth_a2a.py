@@ -337,6 +337,28 @@ def test_exchange_refuses_foreign_forged_and_revoked_subject_tokens(
     assert exchange(app, world, subject, resource=CNAV_API).json["error"] == "invalid_grant"
 
 
+@pytest.mark.parametrize("change", ["disabled", "locked"])
+def test_exchange_refuses_a_subject_no_longer_active_or_locked(
+    app: Any, world: A2A, session: Any, change: str
+) -> None:
+    """The lock and the status hold on every path that issues a token for a person:
+    a token taken before the declarant was disabled or locked exchanges for nothing."""
+    from rcd_store.models import Declarant, DeclarantStatus
+    from tests.idp.login_support import login_siret
+
+    subject = code_flow_tokens(app, world)["access_token"]
+    if change == "disabled":
+        session.get(Declarant, world.declarant_id).status = DeclarantStatus.DISABLED.value
+        session.commit()
+    else:
+        browser = app.test_client()
+        for _ in range(5):
+            login_siret(browser, password="mauvais mot de passe")
+        assert login_siret(browser).status_code == 429
+    response = exchange(app, world, subject, resource=CNAV_API)
+    assert response.status_code == 400 and response.json["error"] == "invalid_grant"
+
+
 def test_exchange_request_checks(app: Any, world: A2A) -> None:
     subject = code_flow_tokens(app, world)["access_token"]
     bad_type = exchange(app, world, subject, resource=CNAV_API, subject_token_type="urn:x")
