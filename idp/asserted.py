@@ -45,10 +45,11 @@ def serves(session: Session, partner: Partner, declarant_id: str) -> bool:
     return any(h.service_id in offered for h in active_habilitations(session, declarant_id))
 
 
-def assertable(session: Session, partner: Partner, subject: str) -> Declarant:
-    """The declarant ``partner`` asserts as ``subject``, if it may (see the module);
-    raises :class:`NotAssertable` otherwise, and nothing is changed."""
-    declarant = session.get(Declarant, subject)
+def acting(declarant: Declarant | None) -> Declarant:
+    """``declarant`` if a token may still be issued for her: active and not locked.
+    Every path that issues a token for a person checks it (assertions here, refresh and
+    token exchange in :mod:`idp.oauth_grants` and :mod:`idp.oauth_exchange`); raises
+    :class:`NotAssertable` otherwise."""
     if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
         raise NotAssertable(
             "the subject is not an active declarant", "Ce declarant n'est pas actif."
@@ -57,6 +58,13 @@ def assertable(session: Session, partner: Partner, subject: str) -> Declarant:
         raise NotAssertable(
             "the declarant's account is locked", "Le compte de ce declarant est verrouille."
         )
+    return declarant
+
+
+def assertable(session: Session, partner: Partner, subject: str) -> Declarant:
+    """The declarant ``partner`` asserts as ``subject``, if it may (see the module);
+    raises :class:`NotAssertable` otherwise, and nothing is changed."""
+    declarant = acting(session.get(Declarant, subject))
     if not serves(session, partner, declarant.id):
         raise NotAssertable(
             "the partner does not serve this declarant",

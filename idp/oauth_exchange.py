@@ -29,7 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp import db
-from idp.asserted import NotAssertable, assertable
+from idp.asserted import NotAssertable, acting, assertable
 from idp.models import IssuedToken
 from idp.oauth_clients import (
     ASSERTION_MAX_LIFETIME,
@@ -57,7 +57,6 @@ from idp.oauth_limits import charge_client, count_failure, refuse_held_address
 from idp.oauth_server import OAuthServer, ResourceOwner, issue_access_token, owner_vector
 from idp.own_tokens import live_access_token
 from idp.replay import replay_cache
-from idp.throttle import throttle
 from idp.tokens import vector_for
 from partners.models import OAuthClient
 from rcd_store.models import Declarant, DeclarantStatus
@@ -109,15 +108,15 @@ def narrowed(
 
 def _refuse_a_person_no_longer_acting(session: Session, subject: str) -> None:
     """A subject token taken for a declarant since disabled or locked exchanges for
-    nothing: the status and the lock hold on every path that issues a token for a person
-    (a machine subject, a client id, is no declarant and passes)."""
+    nothing (:func:`idp.asserted.acting`); a machine subject, a client id, is no
+    declarant and passes."""
     declarant = session.get(Declarant, subject)
     if declarant is None:
         return
-    if declarant.status != DeclarantStatus.ACTIVE.value:
-        raise InvalidGrantError("Le declarant de ce jeton n'est plus actif.")
-    if throttle().account_locked(declarant.id):
-        raise InvalidGrantError("Le compte du declarant de ce jeton est verrouille.")
+    try:
+        acting(declarant)
+    except NotAssertable as refused:
+        raise InvalidGrantError(refused.description) from None
 
 
 class TokenExchange(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]

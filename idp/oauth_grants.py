@@ -60,6 +60,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp import db
+from idp.asserted import NotAssertable, acting
 from idp.models import IssuedToken
 from idp.oauth_clients import (
     AUTH_METHODS,
@@ -73,7 +74,7 @@ from partners.models import OAuthClient, Partner
 from partners.services import services_of
 from rcd_store import audit
 from rcd_store.db import rows_affected
-from rcd_store.models import Declarant, DeclarantStatus, Service, ServicePagm
+from rcd_store.models import Declarant, Service, ServicePagm
 from token_suite.vector import ACR_LEVELS, IdentityVector
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -361,9 +362,10 @@ class RefreshGrant(RefreshTokenGrant):  # type: ignore[misc]
             if row.family:
                 revoke_family(session, row.family, reason="refresh_token_reuse", now=now)
             raise InvalidGrantError("Jeton de rafraichissement deja utilise : famille revoquee.")
-        declarant = session.get(Declarant, row.subject)
-        if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
-            raise InvalidGrantError("Declarant inactif.")
+        try:
+            acting(session.get(Declarant, row.subject))  # active, not locked
+        except NotAssertable as refused:
+            raise InvalidGrantError(refused.description) from None
         return ResourceOwner(
             row.subject, row.auth_time or row.issued_at, row.acr or ACR_LEVELS[0], None
         )

@@ -205,6 +205,19 @@ def test_refresh_token_rotates(app: Any, world: A2A, session: Any) -> None:
     assert len({r.expires_at for r in rows}) == 1  # the family's absolute expiry
 
 
+def test_refresh_is_refused_once_the_account_is_locked(app: Any, world: A2A) -> None:
+    from tests.idp.login_support import login_siret
+
+    first = code_flow_tokens(app, world)
+    browser = app.test_client()
+    for _ in range(5):
+        login_siret(browser, password="mauvais mot de passe")
+    assert login_siret(browser).status_code == 429
+    refused = refresh(app, world, first["refresh_token"])
+    assert refused.status_code == 400 and refused.json["error"] == "invalid_grant"
+    assert "verrouille" in refused.json["error_description"]
+
+
 def test_refresh_token_used_twice_revokes_the_whole_family(
     app: Any, world: A2A, session: Any
 ) -> None:
