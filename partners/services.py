@@ -293,7 +293,7 @@ def edit_partner(
     secret = _apply(session, partner, settings)
     if settings.identifier or settings.saml_metadata is not None:
         partner.identifier = _identifier(partner, settings)
-        _check_identifier_free(session, partner)
+    _check_identifier_free(session, partner)
     session.flush()
     audit.record(
         session, "partner.edited", actor=actor, target=partner.name, data=describe(partner)
@@ -313,6 +313,33 @@ def _check_identifier_free(session: Session, partner: Partner) -> None:
         ).first()
         if clash is not None and clash is not partner.saml:
             raise Duplicate(f"entityID déjà enregistré : {partner.saml.entity_id}")
+    _check_api_audience(session, partner)
+
+
+def _check_api_audience(session: Session, partner: Partner) -> None:
+    """An API audience names an API only: never a partner's identifier (navigation
+    tokens carry those) nor a client id (ID tokens carry those), never another
+    partner's API. Stops a token minted for one use from being accepted for another."""
+    names = [partner.api_audience] if partner.api_audience else []
+    identifiers = set(session.scalars(select(Partner.identifier))) | {partner.identifier}
+    clients = set(session.scalars(select(OAuthClient.client_id)))
+    clients |= {c.client_id for c in partner.clients}
+    for audience in names:
+        if audience in identifiers or audience in clients:
+            raise DirectoryError(
+                f"audience d'API invalide : {audience} est déjà l'identifiant d'un partenaire "
+                "ou d'un client ; choisissez l'adresse de l'API"
+            )
+        other = session.scalars(
+            select(Partner).where(Partner.api_audience == audience, Partner.id != partner.id)
+        ).first()
+        if other is not None and other is not partner:
+            raise Duplicate(f"audience d'API déjà utilisée par {other.name} : {audience}")
+    taken = session.scalars(
+        select(Partner).where(Partner.api_audience == partner.identifier)
+    ).first()
+    if taken is not None and taken is not partner:
+        raise Duplicate(f"identifiant déjà utilisé comme audience d'API par {taken.name}")
 
 
 def describe(partner: Partner) -> dict[str, Any]:
