@@ -238,3 +238,12 @@ def test_embedded_database_is_keyed_when_migrated(
     monkeypatch.setenv("IDP_INSTANCE_PATH", str(instance))
     audit.new_writer_segment()
     assert main(["audit", "verify"]) == 0
+
+
+def test_checkpoint_to_stdout(idp: Any, tmp_path: Path) -> None:
+    ok(idp, "db upgrade")
+    printed = ok(idp, "audit checkpoint -").out
+    assert jwt.get_unverified_header(printed.strip())["typ"] == TYP
+    saved = tmp_path / "from-stdout.jws"
+    saved.write_text(printed)
+    ok(idp, f"audit verify --checkpoint {saved}")
