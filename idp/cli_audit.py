@@ -83,7 +83,7 @@ def audit_checkpoint_command(file: str, as_json: bool) -> None:
             raise CommandError(f"journal non intègre, point de contrôle refusé : {problems[0]}")
         signed, mark = audit_checkpoint.take(app, session)
     if file == "-":
-        click.echo(signed)
+        emit(as_json, {"checkpoint": signed, **mark.as_claims()}, signed)
         return
     _write(Path(file), signed + "\n")
     payload = {"file": file, **mark.as_claims()}

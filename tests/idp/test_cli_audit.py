@@ -247,3 +247,5 @@ def test_checkpoint_to_stdout(idp: Any, tmp_path: Path) -> None:
     saved = tmp_path / "from-stdout.jws"
     saved.write_text(printed)
     ok(idp, f"audit verify --checkpoint {saved}")
+    payload = json.loads(ok(idp, "audit checkpoint - --json").out)
+    assert jwt.get_unverified_header(payload["checkpoint"])["typ"] == TYP
