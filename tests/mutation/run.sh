@@ -21,6 +21,6 @@ if [ ! -e "$work/setup.cfg" ]; then
 fi
 cd "$work"
 export HYPOTHESIS_PROFILE=ci VERIFY_TOTAL_EXAMPLES=40 PYTHONDONTWRITEBYTECODE=1
-nice -n 19 "$repo/.venv/bin/mutmut" run --max-children 1 "$@"
+nice -n 19 "$repo/.venv/bin/mutmut" run --max-children "${MUTMUT_CHILDREN:-1}" "$@"
 "$repo/.venv/bin/mutmut" export-cicd-stats >/dev/null 2>&1 || true
 echo "results: cd $work && $repo/.venv/bin/mutmut results"

@@ -281,3 +281,33 @@ def test_saml_size_cap_is_exact() -> None:
     assert vector.subject == saml_support.VECTOR.subject
     with pytest.raises(InvalidSecurityToken, match="larger than"):
         saml_support.verify(document, max_size=len(document) - 1)
+
+
+# ------------------------------------------- survivors of the full run (docs/mutation.md)
+
+
+def test_extra_claims_are_written_compact_and_in_utf8() -> None:
+    """Kills ``_extra_json``'s ``separators`` dropped and ``ensure_ascii`` turned on: the
+    extra claims are spelled as the core ones (compact UTF-8, what verify reads fastest)."""
+    extra = {"nonce": "é-1", "act": {"sub": "x", "n": [1, 2]}}
+    token = issue(extra_claims=extra)
+    payload = base64.urlsafe_b64decode(token.split(".")[1] + "==")
+    assert "é-1".encode() in payload
+    compact = json.dumps(json.loads(payload), separators=(",", ":"), ensure_ascii=False)
+    assert payload == compact.encode()
+
+
+def test_extra_claims_that_are_not_unicode_are_a_value_error() -> None:
+    """Kills the ``strict`` error handler renamed: a lone surrogate is a ``ValueError``."""
+    with pytest.raises(UnicodeEncodeError):
+        issue(extra_claims={"nonce": "\ud800"})
+
+
+def test_long_base64url_encodings_keep_their_last_characters() -> None:
+    """Kills ``rstrip(b"=")`` widened on the pybase64 path: an encoding of 256 bytes or
+    more that ends in ``X`` keeps it (only padding is removed)."""
+    for size in (258, 300, 600):  # multiples of 3: the last character is the last 6 bits
+        data = bytes(size - 1) + bytes([23])  # 23 is "X"
+        expected = base64.urlsafe_b64encode(data).rstrip(b"=")
+        assert expected.endswith(b"X")
+        assert _jws.py_b64encode(data) == expected == _jws.b64encode(data)
