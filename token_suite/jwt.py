@@ -36,12 +36,10 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from pathlib import Path
 from typing import Any, NoReturn
 
 import orjson
 
-from keys.jwks import public_keys_from_jwks
 from keys.model import SigningKey
 from token_suite import _boundary, _jws
 from token_suite.errors import (
@@ -56,7 +54,7 @@ from token_suite.errors import (
     Replay,
 )
 from token_suite.replay import DEFAULT_REPLAY_CACHE, InMemoryReplayCache, ReplayCache
-from token_suite.trust import Trust, TrustAnchor
+from token_suite.trust import TrustAnchor, trust_from_jwks
 from token_suite.vector import ACR_LEVELS, ACR_PASSWORD, ACR_TOTP, Habilitation, IdentityVector
 
 __all__ = [
@@ -562,24 +560,3 @@ def _check_replay(cache: ReplayCache, jti: str, until: float) -> None:
         seen = cache.seen(jti, expires_at=expires_at)
     if seen:
         raise Replay("token ID already presented")
-
-
-# ---------------------------------------------------------------------------- JWKS
-
-
-def trust_from_jwks(source: dict[str, Any] | str | Path, *, issuer: str | None = None) -> Trust:
-    """Trust the public signature keys of a JWKS (a dict, or a JSON file path).
-
-    Parsing is :func:`keys.jwks.public_keys_from_jwks` (``ValueError``, as
-    ``JWKSError``): it refuses private members, HMAC and unknown key types,
-    RSA under 2048 bits, an ``alg`` foreign to the key, RSA keys without
-    ``alg``, duplicate kids and kids unsafe as names; keys for another use are
-    skipped. Each kid keeps the ``alg`` it was published for (check 2).
-    """
-    document = source if isinstance(source, dict) else json.loads(Path(source).read_text("utf-8"))
-    published = public_keys_from_jwks(document)
-    return Trust(
-        issuer=issuer,
-        jwt_keys={kid: key for kid, (_, key) in published.items()},
-        jwt_algs={kid: alg for kid, (alg, _) in published.items()},
-    )

@@ -21,7 +21,6 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 from keys.model import SigningKey
 from token_suite import _xmldsig
 from token_suite.errors import InteropsError
-from token_suite.trust import Trust
 
 __all__ = [
     "BINDING_POST",
@@ -30,8 +29,8 @@ __all__ = [
     "MetadataError",
     "SpMetadata",
     "idp_metadata",
+    "idp_signing",
     "parse_sp_metadata",
-    "trust_from_idp_metadata",
 ]
 
 MD_NS = "urn:oasis:names:tc:SAML:2.0:metadata"
@@ -238,15 +237,16 @@ def _verified(root: etree._Element, signed_by: Collection[x509.Certificate]) -> 
         raise MetadataError(f"metadata signature refused: {exc.reason}") from exc
 
 
-def trust_from_idp_metadata(
+def idp_signing(
     source: bytes | str | Path, *, signed_by: Collection[x509.Certificate] | None = None
-) -> Trust:
-    """Trust the IdP of this metadata: its ``entityID`` and signing certificates.
+) -> tuple[str, tuple[x509.Certificate, ...]]:
+    """The IdP's ``entityID`` and signing certificates from its metadata.
 
     ``source`` is the XML (bytes or text) or a file path. With ``signed_by``,
     the metadata must carry an enveloped signature by one of those certificates
     and only the signed content is read (stops a tampered metadata file from
-    substituting keys).
+    substituting keys). :func:`token_suite.trust.trust_from_idp_metadata` builds
+    the :class:`~token_suite.trust.Trust`.
     """
     root = _load(source)
     if signed_by is not None:
@@ -255,7 +255,7 @@ def trust_from_idp_metadata(
     certificates = _signing_certificates(descriptor)
     if not certificates:
         raise MetadataError("the IdP metadata publishes no signing certificate")
-    return Trust(issuer=entity.get("entityID"), saml_certificates=certificates)
+    return str(entity.get("entityID")), certificates
 
 
 def idp_endpoints(source: bytes | str | Path) -> dict[str, tuple[Endpoint, ...]]:

@@ -16,8 +16,8 @@ from idp.signing import ensure_keys, keyring, max_token_lifetime
 from keys.model import KeyUse
 from token_suite import Trust, jwt, saml
 from token_suite.errors import FailedCheck
-from token_suite.remote import RefreshPolicy
 from token_suite.replay import InMemoryReplayCache
+from token_suite.trust import RefreshPolicy
 from token_suite.vector import ACR_PASSWORD, IdentityVector
 
 AUDIENCE = "urn:partenaire:api"

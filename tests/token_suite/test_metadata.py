@@ -15,9 +15,8 @@ from token_suite.metadata import (
     MetadataError,
     idp_metadata,
     parse_sp_metadata,
-    trust_from_idp_metadata,
 )
-from token_suite.trust import Trust
+from token_suite.trust import Trust, trust_from_idp_metadata
 
 from .saml_support import ATTACKER, IDP, ISSUER, NOW, issue, verify
 

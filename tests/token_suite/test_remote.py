@@ -17,7 +17,8 @@ from keys.model import KeyUse, SigningKey
 from token_suite import jwt, saml
 from token_suite.errors import FailedCheck, TrustUnavailable
 from token_suite.metadata import idp_metadata
-from token_suite.remote import (
+from token_suite.replay import InMemoryReplayCache
+from token_suite.trust import (
     Fetched,
     RefreshPolicy,
     RemoteTrust,
@@ -25,7 +26,6 @@ from token_suite.remote import (
     check_url,
     from_issuer,
 )
-from token_suite.replay import InMemoryReplayCache
 from token_suite.vector import ACR_PASSWORD, IdentityVector
 
 ISSUER = "https://idp.example"

@@ -41,15 +41,18 @@ def test_from_jwks_refuses_what_keys_jwks_refuses() -> None:
 
 def test_from_idp_document_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
     """Trust.from_metadata hands the document to token_suite.metadata unchanged."""
-    from token_suite import metadata as module
+    from token_suite import trust as module
 
     seen: list[Any] = []
-    expected = Trust(issuer="urn:idp")
+    certificates = (object(),)
 
-    def fake(source: Any) -> Trust:
+    def fake(source: Any, *, signed_by: Any = None) -> tuple[str, tuple[object, ...]]:
         seen.append(source)
-        return expected
+        return "urn:idp", certificates
 
-    monkeypatch.setattr(module, "trust_from_idp_metadata", fake)
-    assert Trust.from_metadata(b"<EntityDescriptor/>") is expected
+    monkeypatch.setattr(module, "idp_signing", fake)
+    assert Trust.from_metadata(b"<EntityDescriptor/>") == Trust(
+        issuer="urn:idp",
+        saml_certificates=certificates,  # type: ignore[arg-type]
+    )
     assert seen == [b"<EntityDescriptor/>"]
