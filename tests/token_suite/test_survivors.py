@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from keys.generate import generate_key
+from keys.model import KeyUse
 from tests.token_suite import saml_support
-from tests.token_suite.jwt_support import ES256
+from tests.token_suite.jwt_support import ES256, RS256
 from tests.token_suite.test_jwt import b64, base_claims, issue, signed, verify
 from tests.token_suite.test_never_breaks import RecordingCache
 from token_suite import _jws, _xmldsig, jwt
@@ -311,3 +313,59 @@ def test_long_base64url_encodings_keep_their_last_characters() -> None:
         expected = base64.urlsafe_b64encode(data).rstrip(b"=")
         assert expected.endswith(b"X")
         assert _jws.py_b64encode(data) == expected == _jws.b64encode(data)
+
+
+def test_header_segment_is_the_compact_json_of_alg_kid_typ() -> None:
+    """Kills ``encode_json``'s separators dropped: one spelling of the issued header."""
+    segment = _jws.header_segment("k-1", "ES256", "JWT")
+    assert base64.urlsafe_b64decode(segment + b"==") == b'{"alg":"ES256","kid":"k-1","typ":"JWT"}'
+
+
+def test_es256_tokens_are_assembled_by_the_c_module() -> None:
+    """Kills the fast path's conditions in ``build_compact``: an ES256 key signs through
+    ``_speedups.es256_compact`` with the Python DER fallback; RSA keys in Python."""
+    native = _jws.SPEEDUPS
+    assert native is not None
+    compact: Any = _jws.build_compact(ES256)
+    assert compact.func is native.es256_compact and compact.args[2] is _jws.der_to_raw
+    assert not hasattr(_jws.build_compact(RS256), "func")
+    python_compact: Any = _jws.build_compact(ES256, native=None)
+    assert not hasattr(python_compact, "func")
+    token = python_compact(_jws.header_segment(ES256.kid, "ES256", "JWT") + b".", b'{"sub":"x"}')
+    assert _jws.verifier_for(ES256.public_key, "ES256")(
+        token.rpartition(".")[0].encode(), _jws.b64decode(token.rpartition(".")[2].encode())
+    )
+
+
+@pytest.mark.parametrize(("typ", "lifetime"), [("JWT", 5), ("at+jwt", 15)])
+def test_a_new_key_issues_headers_with_its_typ(typ: str, lifetime: int) -> None:
+    """Kills ``typ`` dropped in ``_issuing`` (masked by its cache for the stored keys)."""
+    key = generate_key(KeyUse.JWT, now=NOW, alg="ES256")
+    token = jwt.issue(
+        saml_support.VECTOR,
+        signer=key,
+        issuer="https://idp.example",
+        audience="urn:a",
+        now=NOW,
+        typ=typ,
+        lifetime=timedelta(minutes=lifetime),
+    )
+    header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
+    assert header == {"alg": "ES256", "kid": key.kid, "typ": typ}
+
+
+def test_signature_template_has_text_only_where_values_go() -> None:
+    """Kills stray text in the template: only digest, signature and certificate hold text."""
+    material = _xmldsig.material(saml_support.IDP)
+    template = etree.fromstring(_xmldsig.signature_template("_id", material))
+    holders = {f"{_xmldsig.DS}X509Certificate"}
+    for node in template.iter():
+        assert not (node.tail or "").strip()
+        assert not (node.text or "").strip() or node.tag in holders
+
+
+def test_saml_known_pagm_equal_to_the_tokens_is_enough() -> None:
+    """Kills ``set(pagm) <= set(known)`` -> ``<``: the same set of PAGM passes check 7."""
+    pagm = set(saml_support.VECTOR.pagm)
+    vector = saml_support.verify(saml_support.issue(), known_pagm=pagm)
+    assert set(vector.pagm) == pagm
