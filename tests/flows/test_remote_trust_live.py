@@ -42,7 +42,14 @@ def live_idp(app_config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
         yield flask_app, base
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(5)
+        from idp.db import database
+
+        database(flask_app).engine.dispose()
+        redis_client = flask_app.extensions.get("idp.redis")
+        if redis_client is not None:
+            redis_client.close()
 
 
 def _tokens(app: Any, base: str) -> tuple[str, bytes]:
