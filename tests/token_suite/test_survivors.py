@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -24,9 +24,9 @@ from tests.token_suite import saml_support
 from tests.token_suite.jwt_support import ES256, RS256
 from tests.token_suite.test_jwt import b64, base_claims, issue, signed, verify
 from tests.token_suite.test_never_breaks import RecordingCache
-from token_suite import _jws, _xmldsig, jwt
-from token_suite.errors import InvalidSecurityToken, InvalidVI, Replay
-from token_suite.vector import Habilitation
+from token_suite import _jws, _xmldsig, jwt, saml
+from token_suite.errors import FailedCheck, InvalidSecurityToken, InvalidVI, Replay
+from token_suite.vector import Habilitation, IdentityVector
 
 NOW = saml_support.NOW
 END = NOW + timedelta(minutes=5)  # the issued NotOnOrAfter
@@ -369,3 +369,112 @@ def test_saml_known_pagm_equal_to_the_tokens_is_enough() -> None:
     pagm = set(saml_support.VECTOR.pagm)
     vector = saml_support.verify(saml_support.issue(), known_pagm=pagm)
     assert set(vector.pagm) == pagm
+
+
+def duplicate_id_document(attribute: str) -> Any:
+    """Two elements sharing an ID (built in place: libxml2 refuses to parse such xml:ids)."""
+    root = etree.Element("r")
+    for name in ("a", "b"):
+        etree.SubElement(root, name).set(attribute, "i")
+    return root
+
+
+def test_duplicate_ids_are_refused_in_a_fresh_thread() -> None:
+    """Kills ``_ids_xpath``'s mutants (masked by its per-thread cache): a thread that never
+    compiled the XPath still refuses duplicate ``ID`` and ``xml:id`` values."""
+    outcomes: list[object] = []
+
+    def run() -> None:
+        for attribute in ("ID", _xmldsig.XML_ID):
+            try:
+                _xmldsig.refuse_duplicate_ids(duplicate_id_document(attribute))
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                outcomes.append(type(exc))
+            else:
+                outcomes.append(None)
+        _xmldsig.refuse_duplicate_ids(etree.fromstring('<r><a ID="1"/><b ID="2"/></r>'))
+        outcomes.append("unique ok")
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert outcomes == [FailedCheck, FailedCheck, "unique ok"]
+
+
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("ds:SignedInfo/ds:CanonicalizationMethod", "canonicalisation method"),
+        ("ds:SignedInfo/ds:SignatureMethod", "signature algorithm"),
+        ("ds:SignedInfo/ds:Reference/ds:DigestMethod", "digest algorithm"),
+        ("ds:SignedInfo", "exactly one Reference"),
+    ],
+)
+def test_a_missing_signature_part_is_failed_check(path: str, reason: str) -> None:
+    """Kills ``_algorithm`` and ``_check_signed_info`` reading an absent element."""
+    root = etree.fromstring(saml_support.issue(sign_response=False))
+    signature = root.find("saml:Assertion/ds:Signature", saml_support.NS)
+    part = signature.find(path, saml_support.NS)
+    part.getparent().remove(part)
+    with pytest.raises(FailedCheck, match=reason):
+        saml_support.verify(etree.tostring(root))
+
+
+def test_new_ids_are_160_random_bits() -> None:
+    ids = {saml.new_id() for _ in range(50)}
+    assert len(ids) == 50
+    assert all(len(i) == 41 and i.startswith("_") and int(i[1:], 16) >= 0 for i in ids)
+
+
+def test_instants_are_written_in_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kills ``astimezone(UTC)`` -> ``astimezone()``: the host's zone never leaks in."""
+    monkeypatch.setenv("TZ", "America/Martinique")
+    time.tzset()
+    try:
+        paris = timezone(timedelta(hours=1))
+        assert saml._instant(datetime(2025, 3, 1, 11, 0, tzinfo=paris)) == "2025-03-01T10:00:00Z"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_attribute_values_with_quotes_round_trip() -> None:
+    """Kills ``_attr``'s ``&quot;`` escape altered."""
+    recipient = 'https://sp.example/acs?a="b"&c=<d>'
+    vector = saml_support.verify(saml_support.issue(recipient=recipient, in_response_to='_"q"'))
+    assert vector.claims["recipient"] == recipient
+    assert vector.claims["in_response_to"] == '_"q"'
+
+
+UTF8_VECTOR = IdentityVector(subject="D0000002", given_name="Élodie", pagm=(), habilitations=())
+
+
+@pytest.mark.parametrize("options", [{}, {"assertion_only": True}, {"sign_response": False}])
+def test_issued_document_shape(options: dict[str, Any]) -> None:
+    """Kills the issuing mutants that only change the document's bytes: UTF-8 with its
+    declaration, an ``_``+40 hex ``ID`` on each element, the signature right after the
+    ``Issuer``, the caller's ``assertion_id``, and no text outside leaf elements."""
+    document = saml_support.issue(vector=UTF8_VECTOR, assertion_id="_named", **options)
+    assert document.startswith(b"<?xml version='1.0' encoding='UTF-8'?>")
+    assert "Élodie".encode() in document
+    root = etree.fromstring(document)
+    assertion = root if root.tag == saml.ASSERTION_TAG else root.find("saml:Assertion", NS_ALL)
+    assert assertion.get("ID") == "_named"
+    assert assertion[1].tag == _xmldsig.SIGNATURE_TAG
+    if root is not assertion:
+        assert len(root.get("ID")) == 41 and root.get("ID").startswith("_")
+        signed = options.get("sign_response", True)
+        assert (root[1].tag == _xmldsig.SIGNATURE_TAG) is signed
+    for element in root.iter():
+        if len(element):
+            assert not (element.text or "").strip(), element.tag
+        assert not (element.tail or "").strip(), element.tag
+    assert assertion.find("saml:AttributeStatement", NS_ALL) is not None
+    minimal = etree.fromstring(saml_support.issue(vector=IdentityVector(subject="D1")))
+    assert minimal.find(".//saml:AttributeStatement", NS_ALL) is None
+    assert saml_support.verify(document).claims["id"] == "_named"
+
+
+NS_ALL = saml_support.NS
