@@ -77,7 +77,7 @@ class Operator:
 
 
 def _jwt(key: SigningKey) -> str:
-    return jwt.issue(VECTOR, signer=key, issuer=ISSUER, audience="urn:api", now=NOW)
+    return jwt.issue(VECTOR, signer=key, issuer=ISSUER, audience="urn:api", now=datetime.now(UTC))
 
 
 def _verify_jwt(token: str, trust: RemoteTrust) -> IdentityVector:
@@ -87,7 +87,7 @@ def _verify_jwt(token: str, trust: RemoteTrust) -> IdentityVector:
 def _saml(key: SigningKey) -> bytes:
     return saml.issue(
         VECTOR, signer=key, issuer=ENTITY, audience="https://sp", recipient="https://sp/acs",
-        now=NOW,
+        now=datetime.now(UTC),
     )  # fmt: skip
 
 
@@ -158,7 +158,9 @@ def test_an_unknown_kid_flood_refetches_at_most_once_per_interval(operator: Oper
     def flood() -> None:
         for _ in range(250):
             forged = generate_key(KeyUse.JWT, now=NOW)
-            token = jwt.issue(VECTOR, signer=forged, issuer=ISSUER, audience="urn:api", now=NOW)
+            token = jwt.issue(
+                VECTOR, signer=forged, issuer=ISSUER, audience="urn:api", now=datetime.now(UTC)
+            )
             with pytest.raises(FailedCheck, match="unknown key id"):
                 _verify_jwt(token, trust)
 

@@ -40,13 +40,15 @@ VECTOR = IdentityVector(subject="D0000001", pagm=("DSN_DECL",), acr=ACR_PASSWORD
 
 
 def _token(typ: str = "at+jwt", audience: str = API) -> str:
-    return jwt.issue(VECTOR, signer=JWT_KEY, issuer=ISSUER, audience=audience, now=NOW, typ=typ)
+    return jwt.issue(
+        VECTOR, signer=JWT_KEY, issuer=ISSUER, audience=audience, now=datetime.now(UTC), typ=typ
+    )
 
 
 def _assertion(**options: object) -> bytes:
     return saml.issue(
         VECTOR, signer=SAML_KEY, issuer=ENTITY, audience=API, recipient="https://sp/acs",
-        now=NOW, **options,  # type: ignore[arg-type]
+        now=datetime.now(UTC), **options,  # type: ignore[arg-type]
     )  # fmt: skip
 
 
