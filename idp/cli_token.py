@@ -52,7 +52,10 @@ def _replay_cache(instance: Path) -> Any:
     from rcd_store.db import make_engine, session_factory
     from rcd_store.models import SeenToken
 
-    instance.mkdir(parents=True, exist_ok=True)
+    from idp.config import private_sqlite
+
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_sqlite(instance / "replay.sqlite3")  # seen token IDs: the owner's only
     engine = make_engine(f"sqlite:///{instance / 'replay.sqlite3'}")
     # a local cache, not the directory schema
     cast(Table, SeenToken.__table__).create(engine, checkfirst=True)

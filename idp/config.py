@@ -126,12 +126,17 @@ def secure_instance(config: Mapping[str, Any]) -> None:
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(instance, 0o700)
     if config["EMBEDDED_DATABASE"]:
-        database = Path(str(config["DATABASE_URL"]).removeprefix("sqlite:///"))
-        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
-        for suffix in _SQLITE_COMPANIONS:
-            companion = database.with_name(database.name + suffix)
-            if companion.exists():
-                os.chmod(companion, 0o600)
+        private_sqlite(Path(str(config["DATABASE_URL"]).removeprefix("sqlite:///")))
+
+
+def private_sqlite(database: Path) -> None:
+    """An SQLite file created 0600 before SQLite opens it (its -wal/-shm files take its
+    mode), or closed to 0600 with them when an earlier version left it open."""
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    for suffix in _SQLITE_COMPANIONS:
+        companion = database.with_name(database.name + suffix)
+        if companion.exists():
+            os.chmod(companion, 0o600)
 
 
 def _instance_secret(instance: Path, name: str, make: Any, purpose: str) -> str:

@@ -72,6 +72,9 @@ def test_issue_then_verify_minimised(
     assert {h["service"] for h in claims["habilitations"]} == {"DSN"}
     assert claims["email"] is None
     assert not (tmp_path / "partner" / "master.key").exists()
+    # the partner's replay cache is its owner's only, whatever the umask
+    assert (tmp_path / "partner").stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "partner" / "replay.sqlite3").stat().st_mode & 0o777 == 0o600
     # the same token again is a replay
     again = idp("token", "verify", "--audience", audience, *trust, str(path))
     assert again.code == 1 and again.out.startswith("vi:Replay")
