@@ -48,11 +48,10 @@ def _replay_cache(instance: Path) -> Any:
     """The partner's replay cache: a small SQLite file in its instance folder."""
     from sqlalchemy import Table
 
+    from idp.config import private_sqlite
     from idp.replay import SqlReplayCache
     from rcd_store.db import make_engine, session_factory
     from rcd_store.models import SeenToken
-
-    from idp.config import private_sqlite
 
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_sqlite(instance / "replay.sqlite3")  # seen token IDs: the owner's only
