@@ -121,9 +121,9 @@ def prepare(config: dict[str, str]) -> tuple[str, str]:
     """
     from sqlalchemy import select
 
-    from app import create_app
-    from idp.db import database
-    from idp.signing import ensure_keys, keyring
+    from idp.factory import create_app
+    from idp.stores.db import database
+    from idp.tokens.signing import ensure_keys, keyring
     from keys.crypto import KeyDecryptionError
     from keys.model import KeyUse
     from partners.services import ClientSettings, PartnerSettings, add_partner
@@ -303,9 +303,9 @@ def run_wrk(url: str, script: Path, *, seconds: float, connections: int) -> Roun
 
 def raw_sign_rate(config: dict[str, str], token: str, seconds: float = 0.5) -> float:
     """Raw ES256 signatures per second of the IdP's active key, one core, same input."""
-    from app import create_app
-    from idp.db import database
-    from idp.signing import keyring
+    from idp.factory import create_app
+    from idp.stores.db import database
+    from idp.tokens.signing import keyring
     from keys.model import KeyUse
 
     app = create_app(dict(config))

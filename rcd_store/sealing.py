@@ -1,7 +1,7 @@
 """What ``rcd_store`` needs to keep a secret at rest without knowing the master key.
 
 The directory never imports the key code: the application passes a :class:`Sealer`
-(AES-GCM under the master key, see ``idp.sealing``) to the functions that store a
+(AES-GCM under the master key, made by the application) to the functions that store a
 secret (the audit chain key, outbox bodies).
 """
 

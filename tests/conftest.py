@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 
-import idp.models
+import idp.stores.models
 import partners.models  # noqa: F401  (registers the partner tables)
 from rcd_store import audit, migrate
 from rcd_store.db import Base, make_engine
@@ -102,12 +102,12 @@ def app_config(database_url: str, tmp_path: Path, redis_url: str | None) -> dict
 
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Any]:
-    from app import create_app
+    from idp.factory import create_app
 
     flask_app = create_app(app_config)
     flask_app.config["TESTING"] = True
     yield flask_app
-    from idp.db import database
+    from idp.stores.db import database
 
     database(flask_app).engine.dispose()
     redis_client = flask_app.extensions.get("idp.redis")
@@ -117,7 +117,7 @@ def app(app_config: dict[str, Any]) -> Iterator[Any]:
 
 @pytest.fixture
 def session(app: Any) -> Iterator[Any]:
-    from idp.db import database
+    from idp.stores.db import database
 
     db_session = database(app).sessions()
     yield db_session
@@ -128,8 +128,8 @@ def session(app: Any) -> Iterator[Any]:
 def _app_store(app: Any) -> Iterator[Any]:
     """The app's SSO session store (the database, or Redis when the suite runs with it),
     on a fresh database session committed afterwards."""
-    from idp.db import database
-    from idp.session_store import store
+    from idp.sessions.store import store
+    from idp.stores.db import database
 
     db_session = database(app).sessions()
     try:
@@ -173,7 +173,7 @@ def sso_sessions(app: Any) -> Any:
 
 @pytest.fixture
 def engine(app: Any) -> Engine:
-    from idp.db import database
+    from idp.stores.db import database
 
     return database(app).engine
 
@@ -190,7 +190,7 @@ def idp(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], app_config: dict[str, Any]
 ) -> Any:
     """Run ``idp ARGS`` in-process against the test database; returns a Result."""
-    from idp.cli import main
+    from idp.cli.main import main
 
     monkeypatch.setenv("IDP_DATABASE_URL", app_config["DATABASE_URL"])
     monkeypatch.setenv("IDP_INSTANCE_PATH", app_config["INSTANCE_PATH"])

@@ -11,7 +11,7 @@ from rcd_store.db import Base
 
 # The application's other tables (partner registry, sessions) share this schema
 # history; they are imported only to let autogenerate compare them.
-for module in ("partners.models", "idp.models"):
+for module in ("partners.models", "idp.stores.models"):
     try:
         importlib.import_module(module)
     except ModuleNotFoundError:

@@ -37,8 +37,8 @@ pytestmark = [
 def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[str]:
     from werkzeug.serving import make_server
 
-    from app import create_app
-    from idp.db import database
+    from idp.factory import create_app
+    from idp.stores.db import database
     from rcd_store import audit
     from tests.idp.login_support import setup_directory
 

@@ -65,11 +65,11 @@ def _free_port() -> int:
 def portal(
     tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
 ) -> Iterator[dict[str, Any]]:
-    from app import create_app
-    from idp import demo
-    from idp.db import database
-    from idp.demo_partner import create_partner_app
-    from idp.signing import ensure_keys
+    from idp.demo import directory as demo
+    from idp.demo.partner import create_partner_app
+    from idp.factory import create_app
+    from idp.stores.db import database
+    from idp.tokens.signing import ensure_keys
     from rcd_store import audit
 
     audit.new_writer_segment()
@@ -138,7 +138,7 @@ def _arrival(page: Any, protocol: str) -> Any:
 
 
 def test_1_portal_login_then_navigation_to_the_partner(portal: dict[str, Any], page: Any) -> None:
-    from idp.demo import DEMO_PASSWORD
+    from idp.demo.directory import DEMO_PASSWORD
 
     elodie = portal["elodie"]
     page.goto(f"{portal['idp']}/tableau-de-bord")

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from idp.signing import ensure_keys, keyring, max_token_lifetime
+from idp.tokens.signing import ensure_keys, keyring, max_token_lifetime
 from keys.model import KeyUse
 from token_suite import Trust, jwt, saml
 from token_suite.errors import FailedCheck
@@ -28,7 +28,7 @@ POLICY = RefreshPolicy(refetch_interval=0.2)
 @pytest.fixture
 def live_idp(app_config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
     """The identity provider served over HTTP on a free loopback port."""
-    from app import create_app
+    from idp.factory import create_app
 
     server = make_server("127.0.0.1", 0, None)  # type: ignore[arg-type]
     base = f"http://127.0.0.1:{server.server_port}"
@@ -44,7 +44,7 @@ def live_idp(app_config: dict[str, Any]) -> Iterator[tuple[Any, str]]:
         server.shutdown()
         server.server_close()
         thread.join(5)
-        from idp.db import database
+        from idp.stores.db import database
 
         database(flask_app).engine.dispose()
         redis_client = flask_app.extensions.get("idp.redis")

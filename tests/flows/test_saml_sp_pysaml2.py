@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from idp.signing import ensure_keys
+from idp.tokens.signing import ensure_keys
 from keys.generate import generate_key
 from keys.model import KeyUse
 from rcd_store.services import grant_habilitation

@@ -62,7 +62,7 @@ def _machine_client(partner: Any, client_id: str, key: ECKey, grants: list[str])
 
 
 def setup_a2a(app: Any, session: Any) -> A2A:
-    from idp.signing import ensure_keys
+    from idp.tokens.signing import ensure_keys
 
     ensure_keys(app)
     factories.company(session)

@@ -43,7 +43,7 @@ def setup_world(
 ) -> World:
     """A declarant habilitated on DSN, a partner receiving DSN with one OAuth client;
     the signing keys. ``secret`` replaces the generated client secret."""
-    from idp.signing import ensure_keys
+    from idp.tokens.signing import ensure_keys
 
     ensure_keys(app)
     factories.company(session)
@@ -83,7 +83,8 @@ def setup_world(
 
 def log_in(app: Any, client: Any, declarant_id: str, *, acr: str = ACR_PASSWORD) -> Any:
     """Open an SSO session directly (as the login page would); the client gets the cookie."""
-    from idp import db, sessions
+    from idp.sessions import sso as sessions
+    from idp.stores import db
 
     with app.test_request_context():
         opened = sessions.open_session(db.session(), declarant_id, acr=acr, amr=["pwd"])

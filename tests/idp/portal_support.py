@@ -15,7 +15,8 @@ _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
 
 def log_in(app: Any, client: Any, declarant_id: str, *, acr: str = ACR_PASSWORD) -> Any:
     """Open an SSO session directly (as the login page would) and give the client its cookie."""
-    from idp import db, sessions
+    from idp.sessions import sso as sessions
+    from idp.stores import db
 
     with app.test_request_context():
         opened = sessions.open_session(db.session(), declarant_id, acr=acr, amr=["pwd"])

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 from lxml import etree
 
-from idp import sessions
-from idp.signing import ensure_keys
+from idp.sessions import sso as sessions
+from idp.tokens.signing import ensure_keys
 from keys.model import SigningKey
 from partners.services import PartnerSettings, add_partner
 from rcd_store.services import grant_habilitation
@@ -76,7 +76,7 @@ def make_world(
 
 def log_in(app: Any, client: Any, declarant_id: str) -> Any:
     """Open an SSO session directly (the login page is another module) and set its cookie."""
-    from idp import db
+    from idp.stores import db
 
     with app.test_request_context():
         opened = sessions.open_session(db.session(), declarant_id, acr=ACR_PASSWORD, amr=["pwd"])

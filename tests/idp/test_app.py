@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from app import create_app
 from idp.config import ConfigError, load
+from idp.factory import create_app
 
 
 def test_config_precedence(tmp_path) -> None:
@@ -64,7 +64,7 @@ def test_healthz_and_home(app) -> None:
 def test_healthz_reports_a_dead_database(app) -> None:
     from sqlalchemy import create_engine
 
-    from idp.db import database
+    from idp.stores.db import database
 
     db = database(app)
     db.engine.dispose()
@@ -80,7 +80,7 @@ def test_redis_is_used_and_checked_when_configured(app_config) -> None:
 
     if not REDIS_URL:
         pytest.skip("IDP_TEST_REDIS_URL not set")
-    from idp.replay import RedisReplayCache, replay_cache
+    from idp.stores.replay import RedisReplayCache, replay_cache
 
     app = create_app({**app_config, "REDIS_URL": REDIS_URL})
     assert isinstance(replay_cache(app), RedisReplayCache)
@@ -89,7 +89,7 @@ def test_redis_is_used_and_checked_when_configured(app_config) -> None:
     dead = create_app({**app_config, "REDIS_URL": "redis://127.0.0.1:1/0"})
     response = dead.test_client().get("/healthz")
     assert response.status_code == 503 and response.json["checks"]["redis"].startswith("erreur")
-    from idp.db import database
+    from idp.stores.db import database
 
     for created in (app, dead):
         database(created).engine.dispose()
@@ -97,8 +97,8 @@ def test_redis_is_used_and_checked_when_configured(app_config) -> None:
 
 
 def test_database_replay_cache_by_default(app_config) -> None:
-    from idp.db import database
-    from idp.replay import SqlReplayCache, replay_cache
+    from idp.stores.db import database
+    from idp.stores.replay import SqlReplayCache, replay_cache
 
     app = create_app({**app_config, "REDIS_URL": None})
     assert isinstance(replay_cache(app), SqlReplayCache)
@@ -116,7 +116,7 @@ def test_trusted_proxies_give_the_client_address(app_config) -> None:
         flask_app.before_request(lambda: seen.append(request.remote_addr))
         flask_app.test_client().get("/healthz", headers={"X-Forwarded-For": "203.0.113.7"})
     assert seen == ["127.0.0.1", "203.0.113.7"]
-    from idp.db import database
+    from idp.stores.db import database
 
     for flask_app in (direct, proxied):
         database(flask_app).engine.dispose()
@@ -134,7 +134,7 @@ def _app_with(app_config: dict, **overrides: object) -> Any:
 
 
 def _close(flask_app: Any) -> None:
-    from idp.db import database
+    from idp.stores.db import database
 
     database(flask_app).engine.dispose()
     if flask_app.extensions.get("idp.redis") is not None:
@@ -206,7 +206,7 @@ def test_redis_that_accepts_but_never_answers_is_bounded(app_config) -> None:
 def test_unreachable_database_gives_503_not_500(app_config) -> None:
     from sqlalchemy import create_engine
 
-    from idp.db import database
+    from idp.stores.db import database
 
     app = _app_with(app_config, REDIS_URL=None)  # SSO sessions in the database
     db = database(app)
@@ -221,7 +221,7 @@ def test_unreachable_database_gives_503_not_500(app_config) -> None:
 
 
 def test_store_timeouts_are_configurable(tmp_path) -> None:
-    from idp.db import timeouts
+    from idp.stores.db import timeouts
 
     defaults = load(None, environ={})
     assert (defaults["DB_CONNECT_TIMEOUT"], defaults["DB_STATEMENT_TIMEOUT"]) == (2.0, 2.0)

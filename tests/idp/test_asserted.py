@@ -1,5 +1,5 @@
 """Issue 13: the same rule for every declarant a partner asserts (inbound trust and the JWT
-bearer grant share :mod:`idp.asserted`): active, not locked, served by the partner."""
+bearer grant share :mod:`idp.auth.asserted`): active, not locked, served by the partner."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from idp import asserted
+from idp.auth import asserted
 from partners.models import Partner
 from rcd_store.models import Declarant
 from tests import factories

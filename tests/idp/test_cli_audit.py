@@ -11,7 +11,7 @@ import jwt
 import pytest
 from sqlalchemy import delete, select
 
-from idp.audit_checkpoint import TYP
+from idp.tokens.audit_checkpoint import TYP
 from keys.generate import generate_key
 from keys.model import KeyUse
 from rcd_store.models import AuditEvent, AuditKey
@@ -141,7 +141,7 @@ def test_bad_checkpoint_is_refused(idp: Any, trail: Path, tamper: Any, reason: s
 
 def test_a_token_is_not_a_checkpoint(idp: Any, trail: Path, app: Any) -> None:
     """A JWS we signed for another use (another ``typ``) is refused."""
-    from idp.signing import keyring
+    from idp.tokens.signing import keyring
 
     key = keyring(app).active(KeyUse.JWT)
     token = jwt.encode(
@@ -219,7 +219,7 @@ def test_embedded_database_is_keyed_when_migrated(
     unkeyed trail verifiable (the chain key is made with the migration)."""
     from sqlalchemy.orm import Session
 
-    from idp.cli import main
+    from idp.cli.main import main
     from rcd_store import audit, migrate
     from rcd_store.db import make_engine
     from tests.rcd_store.test_audit import _legacy_events

@@ -36,7 +36,7 @@ def test_rotate_moves_each_key_and_is_audited(idp) -> None:
 
 def test_jwks_publishes_next_active_and_retiring(app, idp) -> None:
     idp("keys", "rotate", "--use", "jwt")
-    from idp.signing import keyring
+    from idp.tokens.signing import keyring
 
     keyring(app)._rows.clear()
     body = app.test_client().get("/.well-known/jwks.json").json
@@ -126,7 +126,7 @@ def test_bad_master_key_is_refused(idp, monkeypatch) -> None:
 def test_saml_metadata_publishes_next_active_and_retiring(app, idp) -> None:
     from cryptography import x509
 
-    from idp.signing import keyring
+    from idp.tokens.signing import keyring
     from keys.model import thumbprint
     from token_suite import Trust
 

@@ -10,7 +10,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from idp import totp
+from idp.auth import totp
 from tests.idp.login_support import csrf, error_of, login_siret, setup_directory
 from tests.idp.test_totp import PAGE, _code_step, _enrol, _from, _pending_token
 
@@ -58,7 +58,7 @@ def _count_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_backend_is_the_one_configured(app: Any, app_config: dict[str, Any]) -> None:
-    from idp.throttle import throttle
+    from idp.auth.throttle import throttle
 
     expected = "RedisBackend" if app_config.get("REDIS_URL") else "SqlBackend"
     assert type(throttle(app).backend).__name__ == expected

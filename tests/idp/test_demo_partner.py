@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from idp import demo
-from idp.demo_partner import create_partner_app
+from idp.demo import directory as demo
+from idp.demo.partner import create_partner_app
 from partners.models import OAuthClient, Partner
 from tests.idp.portal_support import csrf_of, hidden_fields, log_in
 
@@ -19,7 +19,7 @@ PARTNER_URL = "http://partenaire.localhost"
 
 @pytest.fixture
 def world(app: Any) -> Any:
-    from idp.signing import ensure_keys
+    from idp.tokens.signing import ensure_keys
 
     ensure_keys(app)
     logins = demo.load(app)
@@ -116,7 +116,7 @@ def _follow_to_partner(idp_client: Any, partner: Any, location: str) -> Any:
 
 
 def test_sp_initiated_login_and_single_logout(app: Any, world: Any) -> None:
-    pytest.importorskip("idp.sso_saml")
+    pytest.importorskip("idp.saml.sso")
     _, partner, elodie = world
     idp_client = app.test_client()
     log_in(app, idp_client, elodie.declarant_id)

@@ -17,9 +17,9 @@ import pytest
 from lxml import etree
 from sqlalchemy import select
 
-from idp import demo
-from idp.demo_partner import create_partner_app
-from idp.signing import ensure_keys, keyring
+from idp.demo import directory as demo
+from idp.demo.partner import create_partner_app
+from idp.tokens.signing import ensure_keys, keyring
 from keys.model import KeyUse
 from partners.models import Partner
 from rcd_store import services

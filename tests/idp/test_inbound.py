@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from idp import sessions
+from idp.sessions import sso as sessions
 from keys.generate import generate_key
 from keys.model import KeyUse
 from rcd_store import services
@@ -184,7 +184,7 @@ def test_replay_is_refused_with_the_redis_cache(app: Any, session: Any, world: A
         pytest.skip("IDP_TEST_REDIS_URL not set")
     import redis
 
-    from idp.replay import RedisReplayCache
+    from idp.stores.replay import RedisReplayCache
 
     app.extensions["idp.replay"] = RedisReplayCache(
         redis.Redis.from_url(REDIS_URL), prefix="test:inbound:"
@@ -257,7 +257,7 @@ def _jeton_at(subject: str, key: Any, acr: str) -> str:
 
 
 def test_the_portal_level_is_recorded_as_asserted(app: Any, world: Any, sso_sessions: Any) -> None:
-    from idp.oauth_grants import ASSERTED_ACR
+    from idp.oidc.grants import ASSERTED_ACR
     from token_suite.vector import ACR_TOTP
 
     declarant_id, key = world
@@ -269,7 +269,7 @@ def test_the_portal_level_is_recorded_as_asserted(app: Any, world: Any, sso_sess
 def test_a_later_oidc_login_does_not_claim_our_second_factor(app: Any, session: Any) -> None:
     """Issue 13 item 1: after inbound trust, the ID token said acr TimeSyncToken and
     amr ["pwd", "otp"] for a declarant with no second factor."""
-    from idp.oauth_grants import ASSERTED_ACR
+    from idp.oidc.grants import ASSERTED_ACR
     from tests.idp.oauth_support import auth_params, basic, get_code, pkce, setup_world
     from token_suite.vector import ACR_TOTP
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from idp import demo
-from idp.demo_partner import create_partner_app
+from idp.demo import directory as demo
+from idp.demo.partner import create_partner_app
 from tests.conftest import MASTER_KEY
 
 CLEAR_KEY_MARKERS = (
@@ -43,7 +43,7 @@ def _modes_open_to_others(folder: Path) -> dict[str, str]:
 
 def test_demo_setup_leaves_no_clear_private_key(app: Any) -> None:
     """The demo partner's SAML key stays in memory: no PEM private key in clear on disk."""
-    from idp.signing import ensure_keys
+    from idp.tokens.signing import ensure_keys
 
     ensure_keys(app)
     demo.load(app)
@@ -66,7 +66,7 @@ def test_demo_partner_key_is_the_registered_one(app: Any) -> None:
     site = demo.partner_site(app, base_url="http://partenaire.localhost")
     demo.register_partner_site(app, site)
     partner = create_partner_app(site, secret_key="partner-test")
-    from idp.db import database
+    from idp.stores.db import database
     from partners.models import SamlServiceProvider
 
     with database(app).sessions() as session:
@@ -103,7 +103,7 @@ def embedded_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def test_cli_creates_a_private_instance_folder(embedded_env: Path) -> None:
     """``idp db upgrade`` then a write on the embedded SQLite: folder 0700, files 0600
     (database, -wal/-shm, master key, secret), whatever the umask."""
-    from idp.cli import main
+    from idp.cli.main import main
 
     previous = os.umask(0o022)
     try:
@@ -119,7 +119,7 @@ def test_cli_creates_a_private_instance_folder(embedded_env: Path) -> None:
 
 def test_existing_loose_instance_is_tightened(embedded_env: Path) -> None:
     """An instance folder made by an earlier version (0755, database 0644) is closed."""
-    from idp.cli import main
+    from idp.cli.main import main
 
     embedded_env.mkdir(mode=0o755)
     os.chmod(embedded_env, 0o755)
@@ -134,8 +134,8 @@ def test_app_with_given_master_key_keeps_folder_private(tmp_path: Path) -> None:
     """The database's -wal and -shm files, while SQLite holds them open, are 0600 too."""
     from sqlalchemy import text
 
-    from app import create_app
-    from idp.db import database
+    from idp.factory import create_app
+    from idp.stores.db import database
 
     instance = tmp_path / "inst"
     previous = os.umask(0o022)

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from idp.keystore import SqlKeyStore
-from idp.replay import RedisReplayCache, SqlReplayCache
+from idp.stores.keystore import SqlKeyStore
+from idp.stores.replay import RedisReplayCache, SqlReplayCache
 from keys.crypto import MasterKey
 from keys.keyring import Keyring
 from keys.model import KeyState, KeyUse

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from app import create_app
 from idp.config import ConfigError, load
+from idp.factory import create_app
 
 LIMIT = 4096
 
@@ -37,7 +37,7 @@ class CountingStream(io.RawIOBase):
 @pytest.fixture
 def small(app_config: dict[str, Any]) -> Any:
     """An app whose body limit is ``LIMIT`` bytes."""
-    from idp.db import database
+    from idp.stores.db import database
 
     flask_app = create_app({**app_config, "MAX_BODY_BYTES": LIMIT})
     flask_app.config["TESTING"] = True
@@ -113,7 +113,7 @@ def test_body_within_the_limit_still_reaches_the_view(small: Any) -> None:
 
 
 def test_machine_login_keeps_its_64_kb_limit_on_a_chunked_body(app: Any) -> None:
-    from idp.machine_login import MAX_BODY
+    from idp.machine.login import MAX_BODY
 
     response, stream = _chunked(
         app, "/authentifier/1.0/", 10 * MAX_BODY, content_type="application/xml"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from idp.login import login_required
+from idp.auth.login import login_required
 from rcd_store.models import AuditEvent, Declarant
 from tests import factories
 from tests.idp.login_support import (
@@ -225,7 +225,7 @@ def test_login_required_helper(app: Any) -> None:
 
 
 def test_authenticated_declarant(app: Any, client: Any, declarant: Any) -> None:
-    from idp.login import authenticated_declarant
+    from idp.auth.login import authenticated_declarant
 
     login_siret(client)
     cookie = session_cookie(client)
@@ -259,7 +259,7 @@ def test_rehash_on_login(app: Any, client: Any, session: Any, declarant: Any) ->
 def test_logout_get_shows_a_button_and_post_ends_the_session(
     client: Any, session: Any, declarant: Any, sso_sessions: Any
 ) -> None:
-    from idp import sessions
+    from idp.sessions import sso as sessions
 
     login_siret(client)
     row = sso_sessions()[0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from idp.signing import ensure_keys, keyring
+from idp.tokens.signing import ensure_keys, keyring
 from keys.jwks import jwks
 from keys.model import KeyUse
 from rcd_store import services
@@ -160,7 +160,7 @@ def _from(app: Any, address: str) -> Any:
 
 
 def _enrol_totp(app: Any, session: Any, declarant: Any) -> None:
-    from idp import totp
+    from idp.auth import totp
 
     with app.app_context():
         sealed = totp.seal_secret(declarant.id, totp.new_secret())

@@ -31,7 +31,7 @@ DSN_ACS = "https://urssaf.example/acs"
 
 @pytest.fixture(autouse=True)
 def _keys(app: Any) -> None:
-    from idp.signing import ensure_keys
+    from idp.tokens.signing import ensure_keys
 
     ensure_keys(app)
 
@@ -159,7 +159,7 @@ def test_form_without_csrf_token_is_refused(app: Any, session: Any) -> None:
 
 
 def test_without_session_goes_to_login(app: Any, session: Any) -> None:
-    from idp import sessions
+    from idp.sessions import sso as sessions
 
     person = _setup(session)
     client = app.test_client()

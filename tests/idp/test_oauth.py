@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from idp.models import AuthorizationCode, Consent, IssuedToken
+from idp.stores.models import AuthorizationCode, Consent, IssuedToken
 from tests.idp.oauth_support import (
     REDIRECT,
     World,
@@ -546,7 +546,7 @@ def replay_backend(request: pytest.FixtureRequest, app: Any) -> str:
 
         import redis
 
-        from idp.replay import RedisReplayCache
+        from idp.stores.replay import RedisReplayCache
 
         client = redis.Redis.from_url(REDIS_URL)
         app.extensions["idp.replay"] = RedisReplayCache(
@@ -656,8 +656,8 @@ def test_logout_refuses_unregistered_post_logout_uri(app: Any, browser: Any, wor
 def test_logout_accepts_an_expired_hint_but_not_a_forged_one(
     app: Any, browser: Any, world: World
 ) -> None:
-    from idp.oauth import verify_id_token_hint
-    from idp.signing import keyring
+    from idp.oidc.views import verify_id_token_hint
+    from idp.tokens.signing import keyring
     from keys.model import KeyUse
     from token_suite.vector import IdentityVector
 
@@ -696,7 +696,8 @@ def test_logout_without_hint_asks_for_confirmation(
 def test_frontchannel_logout_tells_oidc_clients(app: Any, session: Any) -> None:
     """OIDC Front-Channel Logout 1.0: the portal's logout page loads the client's URI with
     iss and sid; a client without one is not told (and nothing breaks)."""
-    from idp import db, sessions
+    from idp.sessions import sso as sessions
+    from idp.stores import db
     from partners.models import OAuthClient
 
     world = setup_world(app, session)

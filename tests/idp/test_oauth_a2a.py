@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from idp.models import IssuedToken
+from idp.stores.models import IssuedToken
 from tests.idp.oauth_a2a_support import (
     A2A,
     ACCESS_TOKEN_TYPE,
@@ -116,7 +116,7 @@ def test_resource_without_agreement_is_invalid_target(
 
 
 def _issued(app: Any, client_id: str) -> list[IssuedToken]:
-    from idp.db import database
+    from idp.stores.db import database
 
     with database(app).sessions() as s:
         return list(s.scalars(select(IssuedToken).where(IssuedToken.client_id == client_id)))
@@ -433,7 +433,7 @@ def replay_backend(request: pytest.FixtureRequest, app: Any) -> str:
 
         import redis
 
-        from idp.replay import RedisReplayCache
+        from idp.stores.replay import RedisReplayCache
 
         app.extensions["idp.replay"] = RedisReplayCache(
             redis.Redis.from_url(REDIS_URL), prefix=f"test:{secrets.token_hex(8)}:"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from idp.models import IssuedToken
+from idp.stores.models import IssuedToken
 from tests.idp.oauth_a2a_support import (
     A2A,
     CLIENT_ASSERTION_TYPE,
@@ -170,7 +170,7 @@ def test_rotated_refresh_token_is_inactive(app: Any, world: A2A) -> None:
 @pytest.fixture(params=["database", "redis"])
 def limited(request: pytest.FixtureRequest, app: Any) -> str:
     """A limit of 3 token requests per minute, counted in the database or in Redis."""
-    from idp.throttle import throttle
+    from idp.auth.throttle import throttle
 
     app.config["TOKEN_RATE_LIMIT"] = 3
     if request.param == "redis":
@@ -180,7 +180,7 @@ def limited(request: pytest.FixtureRequest, app: Any) -> str:
             pytest.skip("IDP_TEST_REDIS_URL not set")
         import redis
 
-        from idp.throttle import RedisBackend
+        from idp.auth.throttle import RedisBackend
 
         backend = RedisBackend(
             redis.Redis.from_url(REDIS_URL), prefix=f"test:{secrets.token_hex(8)}:"

@@ -57,8 +57,8 @@ def verifier(app: Any, token: str) -> Any:
 def access_token_for(app: Any, audience: str, **extra: Any) -> str:
     """An access token of ``urssaf-app`` aimed at ``audience``, minted past the request
     checks (what a client obtained before they existed, or any other path to one)."""
-    from idp import db
-    from idp.oauth_server import issue_access_token
+    from idp.oidc.server import issue_access_token
+    from idp.stores import db
     from partners.services import client_by_id
 
     with app.test_request_context():

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from idp.redirects import is_local_path, local_target
+from idp.web.redirects import is_local_path, local_target
 from tests.idp.login_support import login_siret, setup_directory
 from tests.idp.test_inbound import _jeton, _post, world
 

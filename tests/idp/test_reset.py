@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select, update
 
-from idp.models import OneTimeSecret
-from idp.sealing import MasterKeySealer
+from idp.stores.models import OneTimeSecret
+from idp.stores.sealing import MasterKeySealer
 from keys.crypto import MasterKey
 from rcd_store import outbox
 from rcd_store.models import Outbox

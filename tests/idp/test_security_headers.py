@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from idp.security_headers import BASE_POLICY
+from idp.web.security_headers import BASE_POLICY
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def test_every_answer_has_the_secure_headers(app: Any, path: str) -> None:
 def test_a_page_keeps_its_own_framing_choice_and_nothing_else_is_framed(app: Any) -> None:
     from flask import Response
 
-    from idp.security_headers import secure
+    from idp.web.security_headers import secure
 
     with app.test_request_context():
         framed = Response("<p>x</p>", mimetype="text/html")
@@ -48,8 +48,8 @@ def test_a_page_keeps_its_own_framing_choice_and_nothing_else_is_framed(app: Any
 
 
 def test_https_services_send_hsts(app_config: dict[str, Any]) -> None:
-    from app import create_app
-    from idp.db import database
+    from idp.factory import create_app
+    from idp.stores.db import database
 
     app = create_app({**app_config, "BASE_URL": "https://idp.example"})
     response = app.test_client().get("/healthz", base_url="https://idp.example")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from idp.session_store import RedisSessionStore, SqlSessionStore, SsoRecord, store
+from idp.sessions.store import RedisSessionStore, SqlSessionStore, SsoRecord, store
 from tests import factories as f
 from tests.conftest import REDIS_URL
 
@@ -182,8 +182,8 @@ def test_redis_keeps_participants_added_at_the_same_time(people: tuple[str, str]
 
 
 def test_the_app_uses_redis_when_configured(app_config: dict[str, Any]) -> None:
-    from app import create_app
-    from idp.db import database
+    from idp.factory import create_app
+    from idp.stores.db import database
 
     sql_app = create_app({**app_config, "REDIS_URL": None})
     with sql_app.app_context():

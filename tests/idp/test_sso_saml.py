@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 
 import pytest
 
-from idp.signing import keyring
+from idp.tokens.signing import keyring
 from keys.generate import generate_key
 from keys.model import KeyUse
 from tests.conftest import sso_session_by_sid

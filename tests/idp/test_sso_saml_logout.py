@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from lxml import etree
 
-from idp import sessions
-from idp.signing import keyring
+from idp.sessions import sso as sessions
+from idp.tokens.signing import keyring
 from keys.generate import generate_key
 from keys.model import KeyUse
 from tests.conftest import sso_session_by_sid

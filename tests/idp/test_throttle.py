@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from idp import throttle as throttle_mod
-from idp.throttle import Rule, SqlBackend, account_key, lock_seconds
+from idp.auth import throttle as throttle_mod
+from idp.auth.throttle import Rule, SqlBackend, account_key, lock_seconds
 from rcd_store.passwords import PasswordService
 from tests import factories
 from tests.idp.login_support import csrf, error_of, login_email, login_siret, setup_directory
@@ -35,8 +35,8 @@ def backend_config(request: pytest.FixtureRequest, app_config: dict[str, Any]) -
 
 @pytest.fixture
 def login_app(backend_config: dict[str, Any]) -> Any:
-    from app import create_app
-    from idp.db import database
+    from idp.factory import create_app
+    from idp.stores.db import database
 
     flask_app = create_app({**backend_config, "IP_FAILURE_LIMIT": 1000})
     flask_app.config["TESTING"] = True
@@ -46,7 +46,7 @@ def login_app(backend_config: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def declarant(login_app: Any) -> Any:
-    from idp.db import database
+    from idp.stores.db import database
 
     session = database(login_app).sessions()
     try:
@@ -160,7 +160,7 @@ def test_per_address_rate_limit(app: Any, session: Any) -> None:
 
 
 def test_lockout_expires_and_doubles(app: Any) -> None:
-    from idp.db import database
+    from idp.stores.db import database
 
     backend = SqlBackend(database(app).engine)
     rule = Rule(limit=2, window=900, doubling=True)
@@ -184,7 +184,7 @@ def test_lockout_expires_and_doubles(app: Any) -> None:
 
 
 def test_stale_failures_are_forgotten_after_the_window(app: Any) -> None:
-    from idp.db import database
+    from idp.stores.db import database
 
     backend = SqlBackend(database(app).engine)
     rule = Rule(limit=2, window=900, doubling=True)
@@ -198,14 +198,14 @@ def test_stale_failures_are_forgotten_after_the_window(app: Any) -> None:
 def test_throttle_table_names_nobody(app_config: Any, session: Any) -> None:
     from sqlalchemy import select
 
-    from app import create_app
-    from idp.models import LoginThrottle
+    from idp.factory import create_app
+    from idp.stores.models import LoginThrottle
 
     app = create_app({**app_config, "REDIS_URL": None})  # the database throttle
     client = app.test_client()
     login_siret(client, last="Inconnu", first="Personne")
     keys = list(session.scalars(select(LoginThrottle.key)))
     assert keys and all("Inconnu" not in k and "inconnu" not in k for k in keys)
-    from idp.db import database
+    from idp.stores.db import database
 
     database(app).engine.dispose()

@@ -10,8 +10,8 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from idp import totp
-from idp.models import OneTimeSecret
+from idp.auth import totp
+from idp.stores.models import OneTimeSecret
 from rcd_store.models import Declarant
 from tests.conftest import live_sso_sessions
 from tests.idp.login_support import csrf, error_of, login_siret, post, setup_directory

@@ -173,7 +173,7 @@ def test_chain_key_is_sealed_in_the_database(session, app) -> None:
     key = audit.chain_key(session)
     assert row is not None and key is not None
     assert key.secret not in bytes(row.sealed)
-    from idp.sealing import MasterKeySealer
+    from idp.stores.sealing import MasterKeySealer
     from keys.crypto import KeyDecryptionError, MasterKey
 
     with pytest.raises(KeyDecryptionError):

@@ -1,7 +1,7 @@
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-import idp.models  # noqa: F401
+import idp.stores.models  # noqa: F401
 import partners.models  # noqa: F401
 from rcd_store import migrate
 from rcd_store.db import Base

@@ -1,0 +1,61 @@
+"""Composition root: ``create_app(config)`` wires the packages, in this order: settings,
+stores (database, Redis, replay cache), services (passwords, keyring, translations),
+web guards (body limit, CSRF, errors, security headers), then one blueprint per concern.
+The top-level ``app.py`` of a checkout re-exports it for ``gunicorn 'app:create_app()'``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import idp.stores.models  # noqa: F401  (web tables)
+import partners.models  # noqa: F401  (partner registry tables)
+from idp import config as idp_config
+from idp import i18n
+from idp.auth import login, password_reset, passwords, totp
+from idp.machine import login as machine_login
+from idp.oidc import views as oauth
+from idp.portal import dashboard, home, navigation
+from idp.saml import inbound
+from idp.saml import sso as sso_saml
+from idp.stores import db, redis_client, replay
+from idp.tokens import signing
+from idp.web import body_limit, csrf, errors, security_headers
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Defaults, then ``IDP_*`` environment variables, then ``config`` overrides."""
+    settings = idp_config.load(config)
+    idp_config.resolve_secrets(settings)
+    app = Flask("idp", instance_path=settings["INSTANCE_PATH"], instance_relative_config=True)
+    app.config.update(settings)
+    app.config["SESSION_COOKIE_SECURE"] = settings["BASE_URL"].startswith("https://")
+    db.init_app(app)
+    redis_client.init_app(app)
+    replay.init_app(app)
+    passwords.init_app(app)
+    signing.init_app(app)
+    i18n.init_app(app)
+    body_limit.init_app(app)  # before csrf: an oversize body is refused before any read
+    csrf.init_app(app)
+    errors.init_app(app)
+    security_headers.init_app(app)
+    if settings["TRUSTED_PROXIES"]:
+        # client addresses (rate limits) and scheme from the trusted proxies only
+        hops = int(settings["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.register_blueprint(home.bp)
+    app.register_blueprint(signing.bp)
+    app.register_blueprint(sso_saml.bp)
+    app.register_blueprint(oauth.bp)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(navigation.bp)
+    app.register_blueprint(inbound.bp)
+    app.register_blueprint(login.bp)
+    app.register_blueprint(password_reset.bp)
+    app.register_blueprint(totp.bp)
+    app.register_blueprint(machine_login.bp)
+    return app

@@ -1,0 +1,172 @@
+"""Server-side SSO sessions behind an opaque cookie.
+
+The cookie carries 256 random bits; the store (:mod:`idp.sessions.store`: the
+database, or Redis when configured) keeps only their SHA-256, so a copy of it
+opens no session. Idle and absolute timeouts; a new id at
+every login (session fixation); HttpOnly, SameSite=Lax, Secure when the base
+URL is https.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from sqlalchemy.orm import Session
+
+from idp.sessions.store import SsoRecord, store
+from idp.stores import db
+
+COOKIE = "idp_session"
+IDLE = timedelta(minutes=30)
+ABSOLUTE = timedelta(hours=10)
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode("ascii", "replace")).hexdigest()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """A session just opened: its cookie value (shown once) and its record."""
+
+    cookie: str
+    row: SsoRecord
+
+
+def open_session(
+    session: Session,
+    declarant_id: str,
+    *,
+    acr: str,
+    amr: list[str],
+    origin: str = "password",
+    replaces: str | None = None,
+) -> OpenedSession:
+    """Open a new SSO session (and end ``replaces``, the previous cookie's session).
+
+    Always a fresh id: a session id known before login is never promoted (stops
+    session fixation).
+    """
+    sessions = store(session)
+    previous = sessions.get(_digest(replaces)) if replaces and len(replaces) <= 100 else None
+    if previous is not None:
+        sessions.delete(previous)
+    now = _now()
+    absolute = timedelta(
+        seconds=int(current_app.config.get("SESSION_ABSOLUTE_SECONDS", ABSOLUTE.total_seconds()))
+    )
+    cookie = secrets.token_urlsafe(32)
+    row = SsoRecord(
+        id_hash=_digest(cookie),
+        declarant_id=declarant_id,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + absolute,
+        auth_time=now,
+        acr=acr,
+        amr=list(amr),
+        sid=secrets.token_urlsafe(24),
+        origin=origin,
+    )
+    sessions.add(row)
+    g.sso_session = row
+    return OpenedSession(cookie, row)
+
+
+def _idle() -> timedelta:
+    return timedelta(
+        seconds=int(current_app.config.get("SESSION_IDLE_SECONDS", IDLE.total_seconds()))
+    )
+
+
+def current_session() -> SsoRecord | None:
+    """The request's live SSO session, or None (expired ones are deleted).
+
+    Touches ``last_seen_at`` (idle timeout) at most once a minute.
+    """
+    if "sso_session" in g:
+        return g.sso_session  # type: ignore[no-any-return]
+    cookie = request.cookies.get(COOKIE)
+    row = None
+    if cookie and len(cookie) <= 100:
+        sessions = store()
+        row = sessions.get(_digest(cookie))
+        now = _now()
+        if row is not None and (row.expires_at <= now or row.last_seen_at + _idle() <= now):
+            sessions.delete(row)
+            db.session().commit()
+            row = None
+        elif row is not None and now - row.last_seen_at > timedelta(minutes=1):
+            sessions.touch(row, now)
+    g.sso_session = row
+    return row
+
+
+def add_participant(session: Session, row: SsoRecord, participant: dict[str, Any]) -> None:
+    """Remember a partner that received a token in this session (for Single Logout)."""
+    store(session).add_participant(row, participant)
+
+
+def end_session(session: Session, row: SsoRecord) -> None:
+    """End the session; the caller clears the cookie."""
+    store(session).delete(row)
+    g.sso_session = None
+
+
+def end_declarant_sessions(session: Session, declarant_id: str) -> int:
+    """End every session of a declarant (password reset); returns how many."""
+    return store(session).delete_for_declarant(declarant_id)
+
+
+def by_sid(session: Session, sid: str) -> SsoRecord | None:
+    """The live session partners know as ``sid`` (SAML SessionIndex, OIDC sid)."""
+    return store(session).by_sid(sid)
+
+
+def set_cookie(response: Response, cookie: str, app: Flask | None = None) -> None:
+    app = app or current_app
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="Lax",
+        path="/",
+        secure=bool(app.config.get("SESSION_COOKIE_SECURE")),
+    )
+
+
+def clear_cookie(response: Response) -> None:
+    response.delete_cookie(
+        COOKIE,
+        path="/",
+        httponly=True,
+        samesite="Lax",
+        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
+    )
+
+
+#: protocol name -> builder of the front-channel logout URL for one participant of a
+#: session (SAML: a signed LogoutRequest by HTTP-Redirect; OIDC: front-channel logout).
+#: Each protocol module registers its builder at import; the logout page loads every URL.
+LOGOUT_URL_BUILDERS: dict[str, Any] = {}
+
+
+def logout_urls(row: SsoRecord) -> list[str]:
+    """The front-channel logout URLs of every partner holding a session (built before
+    the row is deleted)."""
+    urls = []
+    for participant in row.participants or []:
+        builder = LOGOUT_URL_BUILDERS.get(str(participant.get("protocol")))
+        url = builder(participant, row) if builder else None
+        if url:
+            urls.append(url)
+    return urls
