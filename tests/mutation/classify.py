@@ -5,14 +5,17 @@
 Reads ``WORKDIR/mutants/**/*.py.meta`` (each mutant's exit code) and the mutated
 sources beside them, and sets aside *message-only* mutants: those whose only change
 is the text of an exception's message (``raise X("...")`` / ``X(None)``) or of a log
-line, which no behaviour depends on. Prints, per file, killed / survived / message-only
-/ not checked and the score ``killed / (killed + survived)`` over the rest, then each
-remaining survivor with the line it changes.
+line, found here, plus those tests/mutation/judged.txt names as ``message`` (a text that
+only reaches an error's message through a helper). Prints, per file, killed / survived /
+message-only / not checked and the score ``killed / (killed + survived)`` over the rest,
+then each survivor with the line it changes and its judgement from judged.txt
+(``equivalent: why``), or ``UNJUDGED``.
 """
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import json
 import sys
 from collections import Counter
@@ -20,6 +23,17 @@ from pathlib import Path
 
 KILLED = {1, 3, 37, -11, -9, 36, 24, -24, 152, 255}  # failed, crashed or timed out: caught
 SURVIVED = {0}
+JUDGED = Path(__file__).with_name("judged.txt")
+
+
+def _judgements() -> dict[str, tuple[str, str]]:
+    """``mutant -> (kind, why)`` from judged.txt: ``name kind why...`` per line, ``#`` comments."""
+    found: dict[str, tuple[str, str]] = {}
+    for line in JUDGED.read_text("utf-8").splitlines() if JUDGED.exists() else []:
+        if line.strip() and not line.startswith("#"):
+            name, kind, why = (line.split(maxsplit=2) + ["", ""])[:3]
+            found[name] = (kind, why)
+    return found
 
 
 def _functions(source: str) -> dict[str, ast.AST]:
@@ -56,6 +70,13 @@ def _differences(original: ast.AST, mutant: ast.AST) -> list[tuple[ast.AST, ast.
     return pairs
 
 
+def _judged(judged: dict[str, tuple[str, str]], key: str) -> tuple[str, str]:
+    """The judgement of ``key``: its own line, else the first matching glob line."""
+    if key in judged:
+        return judged[key]
+    return next((v for k, v in judged.items() if fnmatch.fnmatchcase(key, k)), ("", ""))
+
+
 def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST]:
     return {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
 
@@ -89,6 +110,7 @@ def _show(node: ast.AST) -> str:
 def classify(work: Path) -> tuple[dict[str, Counter[str]], list[tuple[str, str, str]]]:
     counts: dict[str, Counter[str]] = {}
     survivors: list[tuple[str, str, str]] = []
+    judged = _judgements()
     for meta in sorted((work / "mutants").rglob("*.py.meta")):
         source_path = meta.with_suffix("")
         module = str(source_path.relative_to(work / "mutants"))
@@ -111,13 +133,15 @@ def classify(work: Path) -> tuple[dict[str, Counter[str]], list[tuple[str, str, 
             if original is not None and original not in parents_by_original:
                 parents_by_original[base] = _parents(original)
             parents = parents_by_original.get(base, {})
-            if diffs and all(_is_message(left, parents) for left, _ in diffs):
+            kind, why = _judged(judged, key)
+            if kind == "message" or (diffs and all(_is_message(x, parents) for x, _ in diffs)):
                 tally["message-only"] += 1
                 continue
             status = "survived" if code in SURVIVED else f"exit {code}"
             tally["survived"] += 1
-            change = "; ".join(f"{_show(left)} -> {_show(right)}"[:140] for left, right in diffs)
-            survivors.append((module, name, f"{status}: {change}"))
+            change = "; ".join(f"{_show(left)} -> {_show(right)}"[:120] for left, right in diffs)
+            verdict = f"{kind}: {why}" if kind else "UNJUDGED"
+            survivors.append((module, name, f"{status} `{change}` ({verdict})"))
     return counts, survivors
 
 

@@ -18,6 +18,10 @@ if [ ! -e "$work/setup.cfg" ]; then
   git -C "$repo" archive HEAD | tar -x -C "$work"
   cp "$repo"/token_suite/_speedups*.so "$work/token_suite/"
   cp "$repo/tests/mutation/setup.cfg" "$work/setup.cfg"
+  # the other packages the tests import, from the same commit (else the editable install
+  # would resolve them to the checkout, which may have moved on)
+  mkdir -p "$work/mutants"
+  git -C "$repo" archive HEAD idp rcd_store partners widget | tar -x -C "$work/mutants"
 fi
 cd "$work"
 export HYPOTHESIS_PROFILE=ci VERIFY_TOTAL_EXAMPLES=40 PYTHONDONTWRITEBYTECODE=1

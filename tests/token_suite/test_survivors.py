@@ -467,14 +467,60 @@ def test_issued_document_shape(options: dict[str, Any]) -> None:
         assert len(root.get("ID")) == 41 and root.get("ID").startswith("_")
         signed = options.get("sign_response", True)
         assert (root[1].tag == _xmldsig.SIGNATURE_TAG) is signed
-    for element in root.iter():
+    full = etree.fromstring(saml_support.issue(**options))  # several values per attribute
+    minimal = etree.fromstring(saml_support.issue(vector=IdentityVector(subject="D1")))
+    for element in [*root.iter(), *full.iter(), *minimal.iter()]:
         if len(element):
             assert not (element.text or "").strip(), element.tag
         assert not (element.tail or "").strip(), element.tag
     assert assertion.find("saml:AttributeStatement", NS_ALL) is not None
-    minimal = etree.fromstring(saml_support.issue(vector=IdentityVector(subject="D1")))
     assert minimal.find(".//saml:AttributeStatement", NS_ALL) is None
     assert saml_support.verify(document).claims["id"] == "_named"
 
 
 NS_ALL = saml_support.NS
+
+
+def test_a_key_that_does_not_fit_its_alg_never_signs() -> None:
+    """Kills ``build_signer``'s ``or`` -> ``and``: an EC key labelled RS256 is not signed
+    with as ES256 (the header would lie); it refuses, as ``SigningKey.sign`` does."""
+    from dataclasses import replace
+
+    mislabelled = replace(ES256, alg="RS256")
+    with pytest.raises(ValueError, match="cannot sign"):
+        _jws.build_signer(mislabelled)(b"data")
+
+
+def test_the_duplicate_id_xpath_is_compiled_once_per_thread() -> None:
+    """Kills the per-thread cache of ``_ids_xpath`` unread or misnamed (a cost, per call)."""
+    seen: list[object] = []
+
+    def run() -> None:
+        for _ in range(2):
+            _xmldsig.refuse_duplicate_ids(etree.fromstring('<r><a ID="1"/></r>'))
+            seen.append(_xmldsig._local.ids)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert len(seen) == 2 and seen[0] is seen[1]
+
+
+def test_canonical_bytes_drop_comments() -> None:
+    """Kills ``with_comments=True`` in ``canonical_bytes``: its contract, on any tree."""
+    element = etree.fromstring("<a ID='x'>D00<!-- split -->01</a>")
+    assert _xmldsig.canonical_bytes(element) == b'<a ID="x">D0001</a>'
+
+
+def test_a_signed_element_holding_a_comment_verifies() -> None:
+    """Kills ``with_comments=True`` in ``_c14n``: the digest of an issued element is over
+    what exclusive c14n without comments gives, as xmlsec checks it."""
+    material = _xmldsig.material(saml_support.IDP)
+    element = etree.fromstring(
+        f'<saml:Issuer xmlns:saml="{saml.SAML_NS}" ID="_c"><!-- x -->{saml_support.ISSUER}'
+        "<saml:x>y</saml:x></saml:Issuer>"
+    )
+    _xmldsig.sign_enveloped(element, material, position=0)
+    copy = _xmldsig.verified_copy(element, certificates=[saml_support.IDP.certificate])
+    assert saml_support.ISSUER.encode() in etree.tostring(copy)
+    assert copy.findtext(f"{{{saml.SAML_NS}}}x") == "y"
