@@ -25,7 +25,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp.auth import totp
+from idp.auth import second_factor
 from idp.auth.passwords import passwords
 from idp.auth.throttle import CodeAttempt, Reservation, account_key, throttle
 from idp.i18n import N_, _
@@ -388,7 +388,7 @@ def connexion_code() -> Response | tuple[str, int]:
         return too_many(
             attempt.retry_after, template="totp_login.html", pending=token, next_url=next_url
         )
-    if not totp.check_second_factor(session, declarant, form_field("code")):
+    if not second_factor.check_second_factor(session, declarant, form_field("code")):
         return _wrong_code(session, declarant, attempt, token, next_url)
     if not _end_pending(session, pending.secret_hash):
         session.rollback()

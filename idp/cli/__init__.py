@@ -1,2 +1,2 @@
 """The ``idp`` command line: directory, partners, keys, tokens, audit, serve.
-Commands import ``idp.cli.main.common``; only ``idp.cli.main.main`` gathers them."""
+Commands import ``idp.cli.common``; only ``idp.cli.main`` gathers them."""

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from idp.cli.main import CommandError, directory_session, emit, json_option, ready_app
+from idp.cli.common import CommandError, directory_session, emit, json_option, ready_app
 from rcd_store import audit
 
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from idp.auth.passwords import passwords
-from idp.cli.main import CommandError, F, directory_session, emit, json_option, ready_app
+from idp.cli.common import CommandError, F, directory_session, emit, json_option, ready_app
 from rcd_store import services
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from idp.cli.main import CommandError, directory_session, emit, json_option
+from idp.cli.common import CommandError, directory_session, emit, json_option
 from rcd_store import sirene
 
 

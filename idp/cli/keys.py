@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from idp.cli.main import CommandError, directory_session, emit, json_option, ready_app
+from idp.cli.common import CommandError, directory_session, emit, json_option, ready_app
 from idp.tokens.signing import ensure_keys, keyring, max_token_lifetime
 from keys import io as key_io
 from keys.crypto import MasterKey

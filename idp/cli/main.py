@@ -7,111 +7,13 @@ and exits non-zero.
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
 
 import click
-from flask import Flask
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.exc import SQLAlchemyError
 
-from idp.config import ConfigError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class CommandError(click.ClickException):
-    """A user error: printed as one line on stderr, exit status 1."""
-
-
-def json_option(func: F) -> F:
-    """``--json``: print exactly one JSON object on stdout."""
-    return click.option("--json", "as_json", is_flag=True, help="Sortie JSON (un seul objet).")(
-        func
-    )
-
-
-def emit(as_json: bool, payload: dict[str, Any], text: str) -> None:
-    """Print ``text`` for people, or ``payload`` as one JSON object."""
-    if as_json:
-        click.echo(json.dumps(payload, ensure_ascii=False, default=str))
-    else:
-        click.echo(text)
-
-
-_APPS: list[Flask] = []
-
-
-def make_app(**overrides: Any) -> Flask:
-    """The app of this command (its engine is disposed when the command ends)."""
-    from idp.factory import create_app
-
-    try:
-        app = create_app(overrides or None)
-    except ConfigError as exc:
-        raise CommandError(str(exc)) from None
-    _APPS.append(app)
-    return app
-
-
-def _dispose_apps() -> None:
-    from idp.stores.db import database
-
-    while _APPS:
-        database(_APPS.pop()).engine.dispose()
-
-
-def upgrade_database(app: Flask) -> None:
-    """Apply the migrations, then make the audit chain key if there is none (sealing the
-    heads of a trail written before the chain was keyed, see ``rcd_store.audit``)."""
-    from idp.stores.db import database
-    from rcd_store import audit
-
-    database(app).upgrade()
-    with directory_session(app) as session:
-        audit.chain_key(session)
-
-
-def ready_app(**overrides: Any) -> Flask:
-    """An app whose database is up to date (the embedded SQLite is migrated by itself)."""
-    from idp.stores.db import database
-
-    app = make_app(**overrides)
-    db = database(app)
-    from rcd_store import migrate
-
-    if not migrate.is_up_to_date(db.engine):
-        if not app.config["EMBEDDED_DATABASE"]:
-            raise CommandError("base de données pas à jour : lancez « idp db upgrade »")
-        upgrade_database(app)
-    return app
-
-
-@contextmanager
-def directory_session(app: Flask | None = None) -> Iterator[Session]:
-    """A session committed on success and rolled back on any error (nothing half-done)."""
-    from idp.stores.db import database
-    from rcd_store.errors import DirectoryError
-
-    app = app or ready_app()
-    session = database(app).sessions()
-    try:
-        yield session
-        session.commit()
-    except DirectoryError as exc:
-        session.rollback()
-        raise CommandError(str(exc)) from None
-    except IntegrityError as exc:
-        session.rollback()
-        raise CommandError(f"conflit dans l'annuaire : {exc.orig}".splitlines()[0]) from None
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
+from idp.cli import audit, directory, keys, partner, serve, token
+from idp.cli.common import dispose_apps
 
 
 @click.group(help="Service d'identité Interops : annuaire, jetons, connexion unique.")
@@ -119,19 +21,8 @@ def cli() -> None:
     """Root group."""
 
 
-def _register() -> None:
-    from idp.cli import audit as cli_audit
-    from idp.cli import directory as cli_directory
-    from idp.cli import keys as cli_keys
-    from idp.cli import partner as cli_partner
-    from idp.cli import serve as cli_serve
-    from idp.cli import token as cli_token
-
-    for module in (cli_serve, cli_directory, cli_audit, cli_keys, cli_token, cli_partner):
-        module.register(cli)
-
-
-_register()
+for _commands in (serve, directory, audit, keys, token, partner):
+    _commands.register(cli)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         click.echo(f"erreur : base de données : {str(exc).splitlines()[0]}", err=True)
         return 1
     finally:
-        _dispose_apps()
+        dispose_apps()
     return result if isinstance(result, int) else 0
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from idp.cli.main import CommandError, directory_session, emit, json_option
+from idp.cli.common import CommandError, directory_session, emit, json_option
 from partners import services as registry
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from idp.cli.main import CommandError, emit, json_option, make_app, upgrade_database
+from idp.cli.common import CommandError, emit, json_option, make_app, upgrade_database
 
 
 @click.command("serve")
@@ -27,7 +27,7 @@ def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
 
     from werkzeug.serving import run_simple
 
-    from idp.cli.main import ready_app
+    from idp.cli.common import ready_app
     from idp.tokens.signing import ensure_keys
 
     overrides: dict[str, object] = {"DEMO": True} if demo else {}
@@ -76,7 +76,7 @@ def demo_partner(host: str, port: int, name: str, service: str) -> None:
     """Lance un site partenaire de démonstration et l'enregistre (SAML et OpenID Connect)."""
     from werkzeug.serving import run_simple
 
-    from idp.cli.main import ready_app
+    from idp.cli.common import ready_app
     from idp.demo import directory as demo_data
     from idp.demo.partner import create_partner_app
     from rcd_store.errors import DirectoryError
@@ -106,10 +106,10 @@ def db_group() -> None:
 def db_upgrade(as_json: bool) -> None:
     """Applique les migrations (Alembic) jusqu'à la dernière version et crée les premières
     clés de signature s'il n'y en a pas : les workers servent des jetons dès leur départ."""
+    from idp import migrate
     from idp.cli.keys import audit_rotations
     from idp.stores.db import database
     from idp.tokens.signing import ensure_keys
-    from rcd_store import migrate
 
     app = make_app()
     upgrade_database(app)

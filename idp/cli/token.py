@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import click
 
-from idp.cli.main import CommandError, directory_session, emit, json_option, ready_app
+from idp.cli.common import CommandError, directory_session, emit, json_option, ready_app
 from idp.config import load as load_config
 from token_suite import Trust
 from token_suite import jwt as interops_jwt
@@ -49,9 +49,9 @@ def _replay_cache(instance: Path) -> Any:
     from sqlalchemy import Table
 
     from idp.config import private_sqlite
+    from idp.stores.models import SeenToken
     from idp.stores.replay import SqlReplayCache
     from rcd_store.db import make_engine, session_factory
-    from rcd_store.models import SeenToken
 
     instance.mkdir(mode=0o700, parents=True, exist_ok=True)
     private_sqlite(instance / "replay.sqlite3")  # seen token IDs: the owner's only

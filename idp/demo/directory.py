@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.auth.passwords import passwords
-from idp.demo.partner import PartnerSite, load_key, site_metadata, slug
+from idp.demo.partner_site import PartnerSite, load_key, site_metadata, slug
 from idp.stores.db import database
 from partners.models import Partner
 from partners.services import ClientSettings, PartnerSettings, add_partner, edit_partner

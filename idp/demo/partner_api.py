@@ -40,7 +40,7 @@ from token_suite.errors import DroitsInsuffisants, InteropsError, InvalidSecurit
 from token_suite.vector import IdentityVector
 
 if TYPE_CHECKING:
-    from idp.demo.partner import Operator, PartnerSite
+    from idp.demo.partner_site import Operator, PartnerSite
 
 API_NS = "urn:interops:demo:declarations"
 

@@ -25,7 +25,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from idp.demo.partner import site_metadata
+from idp.demo.partner_site import site_metadata
 from keys.model import SigningKey
 from token_suite import bindings, messages, saml
 from token_suite import jwt as interops_jwt
@@ -33,7 +33,7 @@ from token_suite.errors import InteropsError
 from token_suite.replay import InMemoryReplayCache
 
 if TYPE_CHECKING:
-    from idp.demo.partner import Arrivals, Operator, PartnerSite
+    from idp.demo.partner_site import Arrivals, Operator, PartnerSite
 
 bp = Blueprint("partner", __name__)
 

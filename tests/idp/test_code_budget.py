@@ -10,7 +10,7 @@ from typing import Any
 import pyotp
 import pytest
 
-from idp.auth import totp
+from idp.auth import second_factor as totp
 from tests.idp.login_support import csrf, error_of, login_siret, setup_directory
 from tests.idp.test_totp import PAGE, _code_step, _enrol, _from, _pending_token
 

@@ -160,7 +160,7 @@ def _from(app: Any, address: str) -> Any:
 
 
 def _enrol_totp(app: Any, session: Any, declarant: Any) -> None:
-    from idp.auth import totp
+    from idp.auth import second_factor as totp
 
     with app.app_context():
         sealed = totp.seal_secret(declarant.id, totp.new_secret())

@@ -10,7 +10,7 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from idp.auth import totp
+from idp.auth import second_factor as totp
 from idp.stores.models import OneTimeSecret
 from rcd_store.models import Declarant
 from tests.conftest import live_sso_sessions
