@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from keys.crypto import MasterKey
 from keys.generate import generate_key
 from keys.keyring import DEFAULT_MARGIN, Keyring, KeyTransition, Rotation
 from keys.model import KeyState, KeyUse
-from keys.store import InMemoryKeyStore, StoredKey
+from keys.store import InMemoryKeyStore, StateChange, StoredKey
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LIFETIME = timedelta(hours=1)
@@ -79,3 +80,74 @@ def test_transition_and_rotation_descriptions_name_everything() -> None:
     described = rotation.as_dict()
     assert described["transitions"][0]["kid"] == "k1"
     assert described["transitions"][0]["alg"] == "ES256"
+
+
+def rsa_bits(keyring: Keyring, kid: str) -> int:
+    private_key: Any = keyring.key(kid).private_key
+    return int(private_key.key_size)
+
+
+def test_first_start_follows_the_requested_algorithm_and_size(master_key: MasterKey) -> None:
+    keyring = Keyring(InMemoryKeyStore(), master_key, clock=lambda: NOW)
+    rotation = keyring.ensure(KeyUse.SAML, now=NOW, alg="RS256", rsa_bits=3072)
+    rows = keyring.rows(KeyUse.SAML)
+    assert sorted(t.kid for t in rotation.transitions) == sorted(row.kid for row in rows)
+    assert {(row.state, row.alg, row.use, row.created_at) for row in rows} == {
+        (KeyState.ACTIVE, "RS256", KeyUse.SAML, NOW),
+        (KeyState.NEXT, "RS256", KeyUse.SAML, NOW),
+    }
+    assert {rsa_bits(keyring, row.kid) for row in rows} == {3072}
+    assert {keyring.key(row.kid).use for row in rows} == {KeyUse.SAML}
+
+
+def test_rotation_of_an_empty_keyring_makes_2048_bit_rsa_keys(master_key: MasterKey) -> None:
+    keyring = Keyring(InMemoryKeyStore(), master_key, clock=lambda: NOW)
+    keyring.rotate(KeyUse.SAML, now=NOW, max_token_lifetime=LIFETIME, alg="RS256")
+    assert {rsa_bits(keyring, row.kid) for row in keyring.rows(KeyUse.SAML)} == {2048}
+
+
+def test_the_new_next_key_follows_the_promoted_one(master_key: MasterKey) -> None:
+    """The key created by a rotation takes the algorithm of the next key it follows,
+    not of the active key being retired."""
+    store = InMemoryKeyStore()
+    keyring = Keyring(store, master_key, clock=lambda: NOW)
+    keyring.ensure(KeyUse.JWT, now=NOW, alg="ES256")
+    old_next = next(r for r in keyring.rows(KeyUse.JWT) if r.state is KeyState.NEXT)
+    keyring.rotate(KeyUse.JWT, now=NOW, max_token_lifetime=LIFETIME)  # ES256 next promoted
+    rsa_next = replace(generate_key(KeyUse.JWT, now=NOW, alg="PS256"), state=KeyState.NEXT)
+    for row in keyring.rows(KeyUse.JWT):
+        if row.state is KeyState.NEXT:  # keep only the PS256 one as next
+            store.replace_states([StateChange(row.kid, KeyState.NEXT, KeyState.RETIRED)], add=[])
+    keyring.add(rsa_next)
+    keyring.rotate(KeyUse.JWT, now=NOW, max_token_lifetime=LIFETIME)
+    states = {row.kid: row for row in keyring.rows(KeyUse.JWT)}
+    assert states[rsa_next.kid].state is KeyState.ACTIVE
+    assert states[old_next.kid].state is KeyState.RETIRING
+    [new_next] = [row for row in states.values() if row.state is KeyState.NEXT]
+    assert new_next.alg == "PS256"
+
+
+def test_the_most_recently_activated_key_signs(master_key: MasterKey) -> None:
+    keyring = Keyring(InMemoryKeyStore(), master_key, clock=lambda: NOW)
+    older = replace(
+        generate_key(KeyUse.JWT, now=NOW - timedelta(days=2), alg="ES256"),
+        state=KeyState.ACTIVE,
+        activated_at=NOW,
+    )
+    younger = replace(
+        generate_key(KeyUse.JWT, now=NOW - timedelta(days=1), alg="ES256"),
+        state=KeyState.ACTIVE,
+        activated_at=NOW - timedelta(days=1),
+    )
+    keyring.add(older)
+    keyring.add(younger)
+    assert keyring.active(KeyUse.JWT).kid == older.kid
+
+
+def test_adding_a_key_refreshes_the_cached_rows(master_key: MasterKey) -> None:
+    keyring = Keyring(InMemoryKeyStore(), master_key, clock=lambda: NOW, ttl=timedelta(hours=1))
+    keyring.ensure(KeyUse.JWT, now=NOW, alg="ES256")
+    before = {key.kid for key in keyring.published(KeyUse.JWT, now=NOW)}
+    added = replace(generate_key(KeyUse.JWT, now=NOW, alg="ES256"), state=KeyState.NEXT)
+    keyring.add(added)
+    assert {key.kid for key in keyring.published(KeyUse.JWT, now=NOW)} == before | {added.kid}
