@@ -25,7 +25,7 @@ so time spent descheduled by a noisy neighbour counts on neither side).
 Each round interleaves short batches (raw, token, raw, token...) so that
 machine noise slows both sides alike; a round's ratio is total raw time over
 total token time. The figure is the median over the rounds, after a warm-up
-round. Goals (CONVENTIONS item 16): both ratios >= 0.70.
+round. Goals (issue 3; docs/architecture.md, "Règles du code" 4): both ratios >= 0.70.
 """
 
 from __future__ import annotations

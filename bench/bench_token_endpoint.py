@@ -20,9 +20,10 @@ What it does, all on this machine and only on 127.0.0.1:
    and the Basic credentials): a warm-up run, then ``--rounds`` rounds; each
    round's requests per second and p50/p99 latency, any non-2xx answer or socket
    error makes the bench fail.
-4. The reference (CONVENTIONS 15): the raw ES256 signature rate of the IdP's own
-   active key on one core (``cryptography``, the signing input of a real token),
-   measured in this process between rounds while the server is idle.
+4. The reference (docs/architecture.md, "Règles du code" 4): the raw ES256
+   signature rate of the IdP's own active key on one core (``cryptography``, the
+   signing input of a real token), measured in this process between rounds while
+   the server is idle.
 5. The server is stopped (SIGTERM to the gunicorn master it started, SIGKILL after
    10 s) whatever happens.
 

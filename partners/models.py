@@ -1,6 +1,6 @@
 """The partner registry: organisms, the services they receive, SAML and OAuth settings.
 
-DESIGN.md: services and their PAGM are directory data (``rcd_store``); this
+docs/architecture.md ("Données"): services and their PAGM are directory data (``rcd_store``); this
 package holds each organism's protocol settings and which services'
 habilitations it may receive.
 """

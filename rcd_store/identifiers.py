@@ -1,6 +1,6 @@
 """SIREN and SIRET validation (Luhn, with La Poste's exception).
 
-INTEROPS_PROFILE.md, "Identifiers": a SIREN is 9 digits and a SIRET 14 digits,
+docs/profile.md, "Identifiants": a SIREN is 9 digits and a SIRET 14 digits,
 both with a valid Luhn checksum; La Poste's establishments (SIREN 356000000)
 instead need a digit sum that is a multiple of 5, except the head office
 35600000000048 which passes Luhn.

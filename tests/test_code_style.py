@@ -1,5 +1,6 @@
-"""The code keeps its habits (CONVENTIONS 12): ruff lint and format, mypy on every package
-(strict on ``token_suite`` and ``keys``, as pyproject.toml configures)."""
+"""The code keeps its habits (docs/architecture.md, "Règles du code" 2): ruff lint and
+format, mypy on every package (strict on ``token_suite`` and ``keys``, as pyproject.toml
+configures)."""
 
 from __future__ import annotations
 

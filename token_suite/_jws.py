@@ -1,6 +1,6 @@
 """JWS compact serialisation, the low-level part of :mod:`token_suite.jwt` (private).
 
-Lean paths (CONVENTIONS item 16): PyJWT's decoder spends more time checking
+Lean paths (docs/architecture.md, "Règles du code" 5): PyJWT's decoder spends more time checking
 base64 than OpenSSL spends verifying a P-256 signature, so segments are split
 and decoded here (long segments by ``pybase64``'s SIMD codec), header segments
 are parsed once and cached, and the signature is checked with ``cryptography``

@@ -1,7 +1,7 @@
 /*
  * token_suite._speedups: byte framing of JWS compact tokens, in C.
  *
- * Why C (CONVENTIONS item 16, issue 3's bench goals): next to an OpenSSL
+ * Why C (docs/architecture.md, "Règles du code" 5; issue 3's bench goals): next to an OpenSSL
  * P-256 operation, the many small Python steps that split a token, check and
  * decode its base64url segments and move an ECDSA signature between JOSE
  * R||S and DER cost a third of the signature itself. This module does that

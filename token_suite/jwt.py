@@ -3,7 +3,7 @@
 ``issue`` assembles the JWS around the signer's signature: header segment cached
 per ``(kid, alg, typ)``, all claims serialised in one ``orjson`` call, ``jti``
 drawn from ``os.urandom`` 256 at a time. ``verify`` applies the checks of
-INTEROPS_PROFILE.md in order, the first failure deciding the error:
+docs/profile.md ("Contrôles de vérification") in order, the first failure deciding the error:
 
 1. present (:class:`SecurityTokenUnavailable`), at most ``max_size`` bytes, three
    canonical base64url segments, header and payload JSON objects without
@@ -23,7 +23,8 @@ INTEROPS_PROFILE.md in order, the first failure deciding the error:
 7. ``pagm`` non-empty and every value in ``known_pagm`` (:class:`InvalidPagm`);
 8. ``jti`` not seen before ``exp`` + skew (:class:`Replay`).
 
-The JWS plumbing is in :mod:`token_suite._jws` (lean paths, CONVENTIONS item 16).
+The JWS plumbing is in :mod:`token_suite._jws` (lean paths: docs/architecture.md,
+"Règles du code" 5).
 The identity vector of a verified payload is built by ``_speedups.vector`` (C)
 when compiled, else by :func:`py_vector`, its reference (tested equal).
 """

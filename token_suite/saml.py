@@ -1,4 +1,4 @@
-"""The Interops SAML 2.0 jeton: issue and verify (INTEROPS_PROFILE.md).
+"""The Interops SAML 2.0 jeton: issue and verify (docs/profile.md, "Jeton SAML 2.0").
 
 :func:`issue` builds a ``samlp:Response`` carrying one signed ``saml:Assertion``
 (or the signed Assertion alone, for Interops-A). :func:`verify` applies the

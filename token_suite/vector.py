@@ -2,7 +2,7 @@
 
 The same :class:`IdentityVector` is built from directory data to issue a token
 and returned by ``verify()``; SAML and JWT are two spellings of it
-(INTEROPS_PROFILE.md, "One identity vector, two spellings").
+(docs/profile.md, "Un vecteur d'identité, deux écritures").
 """
 
 from __future__ import annotations

@@ -288,8 +288,8 @@ class Throttle:
         For a declarant with a second factor the attempt is also counted for this
         account from this address; when the account is locked, that count decides:
         failures from other addresses do not lock out a declarant who proves a
-        second factor (DESIGN.md), while each address keeps the same threshold on
-        the account."""
+        second factor (docs/architecture.md, "Sécurité par défaut"), while each
+        address keeps the same threshold on the account."""
         key = account_key(declarant_id=declarant_id)
         main = self.reserve_account(key, now=now)
         if not second_factor:

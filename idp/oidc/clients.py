@@ -39,7 +39,8 @@ def digest(value: str) -> str:
 
 
 def issuer(app: Flask | None = None) -> str:
-    """The issuer: exactly ``IDP_BASE_URL`` (no trailing slash, CONTRACT "HTTP")."""
+    """The issuer: exactly ``IDP_BASE_URL``, no trailing slash (docs/profile.md, "JWT
+    Interops-R")."""
     return str((app or current_app).config["BASE_URL"])
 
 

@@ -1,11 +1,12 @@
 """The OpenID Connect provider's Authlib ``AuthorizationServer``: clients, grants, tokens.
 
-Built from Authlib's parts (CONVENTIONS: one class per grant, errors carrying their
-wire code): :class:`CodeGrant` (RFC 6749 4.1) with :class:`OidcCode` (ID tokens)
-and :class:`Pkce` (RFC 7636, S256 only). Further grants (client credentials, token
-exchange) register on the same server with :func:`server` ``.register_grant``;
-they get Interops-R access tokens from the same generator, :func:`issue_access_token`,
-which records every token in ``IssuedToken`` (introspection, revocation).
+Built from Authlib's parts (one class per grant, errors carrying their wire code:
+docs/architecture.md, "Règles du code" 3): :class:`CodeGrant` (RFC 6749 4.1) with
+:class:`OidcCode` (ID tokens) and :class:`Pkce` (RFC 7636, S256 only). Further grants
+(client credentials, token exchange) register on the same server with :func:`server`
+``.register_grant``; they get Interops-R access tokens from the same generator,
+:func:`issue_access_token`, which records every token in ``IssuedToken`` (introspection,
+revocation).
 
 Every token is an Interops-R JWT signed by :func:`token_suite.jwt.issue` with the
 active JWT key; secrets (codes) are stored as SHA-256 digests only.

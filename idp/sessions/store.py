@@ -1,6 +1,6 @@
 """Where SSO sessions live: the database by default, Redis when ``IDP_REDIS_URL`` is set.
 
-DESIGN.md ("Running it and scaling out"): in production every web worker shares the
+docs/architecture.md ("Exploitation"): in production every web worker shares the
 SSO sessions through Redis; the embedded service keeps them in its database. Both
 stores hold the same :class:`SsoRecord` under the SHA-256 of the cookie (a copy of
 either opens no session) and answer the same calls; :mod:`idp.sessions.sso` applies the

@@ -1,7 +1,7 @@
 """Tokens issued by the service: identity vectors from the directory, signed and audited.
 
 Minimisation: a token for a partner carries only the PAGM and habilitations of
-that partner's services (INTEROPS_PROFILE.md, "PAGM").
+that partner's services (docs/profile.md, "PAGM et minimisation").
 
 Each kind of JWT we sign has its own header ``typ``, and each place that accepts one
 of our tokens asks for its kind (stops token confusion: a token minted for one use

@@ -98,7 +98,7 @@ def handle_store_unavailable(exc: Exception) -> Response:
 
 
 def handle_interops(exc: InteropsError) -> Response:
-    """Token errors: status and code of INTEROPS_PROFILE.md, WWW-Authenticate for 401."""
+    """Token errors: status and code of docs/profile.md, WWW-Authenticate for 401."""
     response = jsonify(error=exc.oauth_error, code=exc.code, error_description=exc.reason)
     response.status_code = exc.http_status
     if exc.http_status == 401:

@@ -233,7 +233,7 @@ def test_a_revoked_habilitation_ends_what_the_portal_may_assert(
 
 def test_a_locked_account_cannot_be_asserted(app: Any, session: Any, world: Any) -> None:
     """The account-wide lockout holds on every path: a portal cannot open the session of an
-    account locked by wrong passwords (DESIGN.md, security defaults)."""
+    account locked by wrong passwords (docs/architecture.md, "Sécurité par défaut")."""
     from tests.idp.login_support import login_siret
 
     declarant_id, key = world

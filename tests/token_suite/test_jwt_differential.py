@@ -1,4 +1,5 @@
-"""Differential test of the lean verifier against PyJWT (CONVENTIONS item 16).
+"""Differential test of the lean verifier against PyJWT (docs/architecture.md,
+"Règles du code" 5).
 
 Property: whatever token hypothesis builds (headers, claims, keys, signatures,
 byte-level mutations), if ``token_suite.jwt.verify`` accepts it then
