@@ -23,8 +23,7 @@ docs/profile.md ("Contrôles de vérification") in order, the first failure deci
 7. ``pagm`` non-empty and every value in ``known_pagm`` (:class:`InvalidPagm`);
 8. ``jti`` not seen before ``exp`` + skew (:class:`Replay`).
 
-The JWS plumbing is in :mod:`token_suite._jws` (lean paths: docs/architecture.md,
-"Règles du code" 5).
+JWS plumbing: :mod:`token_suite._jws` (lean paths, docs/architecture.md "Règles du code" 5).
 The identity vector of a verified payload is built by ``_speedups.vector`` (C)
 when compiled, else by :func:`py_vector`, its reference (tested equal).
 """
