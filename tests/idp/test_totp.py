@@ -174,8 +174,8 @@ def _from(app: Any, address: str) -> Any:
 
 
 def test_second_factor_ignores_failures_from_other_addresses(app: Any, declarant: Any) -> None:
-    """DESIGN.md: a login with a second factor ignores the per-account count of failures
-    from other addresses; a declarant without one stays locked."""
+    """docs/architecture.md, "Sécurité par défaut": a login with a second factor ignores the
+    per-account count of failures from other addresses; a declarant without one stays locked."""
     owner = app.test_client()
     secret, _ = _enrol(owner)
     attacker = _from(app, "192.0.2.66")
