@@ -89,15 +89,29 @@ def rsa_bits(keyring: Keyring, kid: str) -> int:
 
 def test_first_start_follows_the_requested_algorithm_and_size(master_key: MasterKey) -> None:
     keyring = Keyring(InMemoryKeyStore(), master_key, clock=lambda: NOW)
-    rotation = keyring.ensure(KeyUse.SAML, now=NOW, alg="RS256", rsa_bits=3072)
-    rows = keyring.rows(KeyUse.SAML)
+    rotation = keyring.ensure(KeyUse.JWT, now=NOW, alg="PS256", rsa_bits=3072)
+    assert (rotation.use, rotation.at) == (KeyUse.JWT, NOW)
+    rows = keyring.rows(KeyUse.JWT)
     assert sorted(t.kid for t in rotation.transitions) == sorted(row.kid for row in rows)
     assert {(row.state, row.alg, row.use, row.created_at) for row in rows} == {
-        (KeyState.ACTIVE, "RS256", KeyUse.SAML, NOW),
-        (KeyState.NEXT, "RS256", KeyUse.SAML, NOW),
+        (KeyState.ACTIVE, "PS256", KeyUse.JWT, NOW),
+        (KeyState.NEXT, "PS256", KeyUse.JWT, NOW),
     }
     assert {rsa_bits(keyring, row.kid) for row in rows} == {3072}
-    assert {keyring.key(row.kid).use for row in rows} == {KeyUse.SAML}
+    assert {keyring.key(row.kid).use for row in rows} == {KeyUse.JWT}
+
+
+def test_ensure_promotes_a_lone_next_key_with_its_activation_instant(
+    master_key: MasterKey,
+) -> None:
+    keyring = Keyring(InMemoryKeyStore(), master_key, clock=lambda: NOW)
+    lone = replace(generate_key(KeyUse.JWT, now=NOW, alg="ES256"), state=KeyState.NEXT)
+    keyring.add(lone)
+    later = NOW + timedelta(hours=3)
+    rotation = keyring.ensure(KeyUse.JWT, now=later)
+    assert (rotation.use, rotation.at) == (KeyUse.JWT, later)
+    promoted = {row.kid: row for row in keyring.rows(KeyUse.JWT)}[lone.kid]
+    assert (promoted.state, promoted.activated_at) == (KeyState.ACTIVE, later)
 
 
 def test_rotation_of_an_empty_keyring_makes_2048_bit_rsa_keys(master_key: MasterKey) -> None:
