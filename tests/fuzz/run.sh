@@ -27,7 +27,7 @@ for kind in jwt saml; do
     tail -n 40 "$scratch/$kind.log"
     ls "$scratch"/"$kind"-* 2>/dev/null && cp "$scratch"/"$kind"-* . 2>/dev/null || true
   fi
-  grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$scratch/$kind.log" || true
+  grep -E "^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb" "$scratch/$kind.log" || true
   if [ -n "$out" ]; then
     mkdir -p "$out/$kind"
     PYTHONPATH=. "$python" "tests/fuzz/fuzz_$kind.py" -merge=1 "$out/$kind" "$scratch/$kind" \
