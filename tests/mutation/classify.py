@@ -1,4 +1,4 @@
-"""Score a mutmut 3 run and list its survivors (tests/mutation/README.md).
+"""Score a mutmut 3 run and list its survivors (docs/mutation.md, "Mutation testing").
 
     python tests/mutation/classify.py WORKDIR [--markdown]
 

@@ -1,6 +1,6 @@
 """Issue 19, "Tests that kill the survivors": each test names the mutant it kills.
 
-Mutation testing (tests/mutation/README.md) found checks that no test would miss;
+Mutation testing (docs/mutation.md) found checks that no test would miss;
 every test here fails on the mutant it names and passes on the code.
 """
 
