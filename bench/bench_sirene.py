@@ -49,7 +49,8 @@ def generate(path: Path, rows: int) -> None:
 
 def run_one(rows: int) -> dict[str, float]:
     """Import ``rows`` generated rows into a fresh SQLite; time and peak RSS."""
-    from rcd_store import migrate, sirene
+    from idp import migrate
+    from rcd_store import sirene
     from rcd_store.db import make_engine, session_factory
 
     with tempfile.TemporaryDirectory() as tmp:

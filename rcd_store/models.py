@@ -261,29 +261,3 @@ class Outbox(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-
-
-class SigningKeyRow(Base):
-    """A signing key; the private key is AES-GCM encrypted under the master key."""
-
-    __tablename__ = "signing_key"
-
-    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    use: Mapped[str] = mapped_column(String(8), index=True)
-    alg: Mapped[str] = mapped_column(String(8))
-    state: Mapped[str] = mapped_column(String(10))
-    encrypted_private_key: Mapped[bytes] = mapped_column(LargeBinary)
-    certificate_pem: Mapped[bytes | None] = mapped_column(LargeBinary)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    retiring_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
-
-
-class SeenToken(Base):
-    """Replay cache: token ids seen, kept until the token expires."""
-
-    __tablename__ = "seen_token"
-
-    token_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

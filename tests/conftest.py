@@ -19,8 +19,8 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Engine
 
 import idp.stores.models
-import partners.models  # noqa: F401  (registers the partner tables)
-from rcd_store import audit, migrate
+from idp import migrate  # registers every table of the service (idp.migrate.METADATA)
+from rcd_store import audit
 from rcd_store.db import Base, make_engine
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")

@@ -9,7 +9,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from rcd_store import migrate
+from idp import migrate
 from rcd_store.db import Timeouts, make_engine, session_factory
 
 EXTENSION = "idp.db"

@@ -1,7 +1,8 @@
 """The SQLAlchemy :class:`keys.store.KeyStore`: keys shared by every worker.
 
-Rows live in ``rcd_store``'s ``signing_key`` table; private keys arrive here
-already encrypted (AES-GCM under the master key) and are stored as such.
+Rows live in the ``signing_key`` table declared here, beside the store that
+reads and writes them; private keys arrive already encrypted (AES-GCM under the
+master key) and are stored as such.
 """
 
 from __future__ import annotations
@@ -10,14 +11,30 @@ import builtins
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import LargeBinary, String, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from keys.model import KeyState, KeyUse
 from keys.store import KeyStoreConflict, StateChange, StoredKey
-from rcd_store.db import rows_affected
-from rcd_store.models import SigningKeyRow
+from rcd_store.db import Base, UTCDateTime, rows_affected
+
+
+class SigningKeyRow(Base):
+    """A signing key; the private key is AES-GCM encrypted under the master key."""
+
+    __tablename__ = "signing_key"
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    use: Mapped[str] = mapped_column(String(8), index=True)
+    alg: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(10))
+    encrypted_private_key: Mapped[bytes] = mapped_column(LargeBinary)
+    certificate_pem: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retiring_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    publish_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 def _stored(row: SigningKeyRow) -> StoredKey:

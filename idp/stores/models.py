@@ -1,4 +1,5 @@
-"""Tables of the web service: SSO sessions, login throttling, one-time secrets, OAuth state.
+"""Tables of the web service: SSO sessions, login throttling, one-time secrets, OAuth state,
+the replay cache of token ids (the signing key rows live beside the key store).
 
 Secrets (session ids, codes, reset links, recovery codes) are stored as SHA-256
 digests only: a copy of the database gives no usable secret.
@@ -120,3 +121,12 @@ class Consent(Base):
     client_id: Mapped[str] = mapped_column(String(200))
     scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SeenToken(Base):
+    """Replay cache: token ids seen, kept until the token expires."""
+
+    __tablename__ = "seen_token"
+
+    token_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

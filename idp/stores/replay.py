@@ -14,8 +14,8 @@ from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from idp.stores.models import SeenToken
 from rcd_store.db import rows_affected
-from rcd_store.models import SeenToken
 
 
 class SqlReplayCache:

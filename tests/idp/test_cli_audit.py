@@ -181,7 +181,7 @@ def test_existing_unkeyed_trail_is_kept_by_db_upgrade(
     with the new key, and can no longer be rewritten."""
     from sqlalchemy.orm import Session
 
-    from rcd_store import migrate
+    from idp import migrate
     from rcd_store.db import make_engine
     from tests.rcd_store.test_audit import _legacy_events, _rewrite_from
 
@@ -219,8 +219,9 @@ def test_embedded_database_is_keyed_when_migrated(
     unkeyed trail verifiable (the chain key is made with the migration)."""
     from sqlalchemy.orm import Session
 
+    from idp import migrate
     from idp.cli.main import main
-    from rcd_store import audit, migrate
+    from rcd_store import audit
     from rcd_store.db import make_engine
     from tests.rcd_store.test_audit import _legacy_events
 

@@ -6,14 +6,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from idp.stores.keystore import SqlKeyStore
+from idp.stores.keystore import SigningKeyRow, SqlKeyStore
 from idp.stores.replay import RedisReplayCache, SqlReplayCache
 from keys.crypto import MasterKey
 from keys.keyring import Keyring
 from keys.model import KeyState, KeyUse
 from keys.store import KeyStoreConflict, StateChange
 from rcd_store.db import session_factory
-from rcd_store.models import SigningKeyRow
 from tests.conftest import REDIS_URL
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
