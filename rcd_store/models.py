@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 models of the directory of declarants (RCD).
 
-DESIGN.md, "Data model". Personal data (names, addresses, emails) stays in
+docs/architecture.md, "Données". Personal data (names, addresses, emails) stays in
 these purgeable tables; the audit trail names people by declarant id only.
 """
 
@@ -99,7 +99,7 @@ class Declarant(Base):
     __tablename__ = "declarant"
     __table_args__ = (
         Index("ix_declarant_names", "last_name_key", "first_name_key"),
-        # an email belongs to one declarant (DESIGN.md)
+        # an email belongs to one declarant (docs/architecture.md, "Données")
         UniqueConstraint("email_key"),
     )
 
