@@ -7,6 +7,9 @@ errors (lxml, xmlsec, PyJWT) are translated into these at the boundary.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import traceback
 from typing import ClassVar
 from xml.sax.saxutils import escape
 
@@ -133,9 +136,9 @@ class TrustUnavailable(FailedCheck):
 class InvalidSecurity(InteropsError):
     """Any other failure while processing the token: a defect of the verifier itself,
     never a verdict on the token. ``verify`` turns every unexpected exception into this
-    one at its boundary (:mod:`token_suite._boundary`: logged with the input's SHA-256,
-    never the input), so that callers catching :class:`InteropsError` refuse the token
-    instead of failing with a server error."""
+    one at its boundary (:func:`unexpected`: logged with the input's SHA-256, never the
+    input), so that callers catching :class:`InteropsError` refuse the token instead of
+    failing with a server error."""
 
     code = "wsse:InvalidSecurity"
     http_status = 401
@@ -165,3 +168,43 @@ ALL_ERRORS: tuple[type[InteropsError], ...] = (
 )
 
 BY_CODE: dict[str, type[InteropsError]] = {cls.code: cls for cls in ALL_ERRORS}
+
+
+# ------------------------------------------------------------- the verify boundary
+# Partners call ``saml.verify`` and ``jwt.verify`` on whatever the network sends and catch
+# InteropsError (docs/partners.md). Any other exception is a defect of the verifier:
+# :func:`unexpected` turns it into InvalidSecurity, logged with the input's SHA-256 and
+# where it was raised (file, line, function), never the input nor the exception's message
+# (which may quote the input). The documented place for a broad ``except Exception``: each
+# ``verify`` has ``except InteropsError: raise`` then
+# ``except Exception as exc: raise unexpected(exc, what, data) from None``.
+
+LOGGER = logging.getLogger("token_suite")
+
+
+def input_digest(data: str | bytes) -> str:
+    """SHA-256 (hex) of the input as received (``str`` as UTF-8, lone surrogates kept)."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(raw).hexdigest()
+
+
+def unexpected(error: BaseException, what: str, data: object) -> InvalidSecurity:
+    """The :class:`InvalidSecurity` to raise (``from None``) for ``error``, once logged.
+
+    Logged at ERROR on the ``token_suite`` logger: ``what`` (the function), the
+    exception's type, the input's SHA-256 and where it was raised (file, line, function).
+    The input and the exception's message are left out: they may carry the token.
+    """
+    digest = input_digest(data) if isinstance(data, str | bytes) else "not-text"
+    where = "".join(
+        f"  {frame.f_code.co_filename}:{line} in {frame.f_code.co_name}\n"
+        for frame, line in traceback.walk_tb(error.__traceback__)
+    )
+    LOGGER.error(
+        "%s: unexpected %s on input sha256=%s; refused as wsse:InvalidSecurity\n%s",
+        what,
+        type(error).__name__,
+        digest,
+        where,
+    )
+    return InvalidSecurity(f"{what} failed unexpectedly (input sha256={digest})")

@@ -25,7 +25,8 @@ docs/profile.md ("Contrôles de vérification") in order, the first failure deci
 
 JWS plumbing: :mod:`token_suite._jws` (lean paths, docs/architecture.md "Règles du code" 5).
 The identity vector of a verified payload is built by ``_speedups.vector`` (C)
-when compiled, else by :func:`py_vector`, its reference (tested equal).
+when compiled, else by :func:`py_vector`, its reference (tested equal), both in
+:mod:`token_suite._claims`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, NoReturn
@@ -41,21 +42,25 @@ from typing import Any, NoReturn
 import orjson
 
 from keys.model import SigningKey
-from token_suite import _boundary, _jws
+from token_suite import _jws
+from token_suite._claims import MAX_TIMESTAMP as _MAX_TIMESTAMP
+from token_suite._claims import NUMBER_TYPES as _NUMBER_TYPES
+from token_suite._claims import build_vector as _build_vector
+from token_suite._claims import py_vector
 from token_suite.errors import (
     FailedCheck,
     InteropsError,
     InvalidAuthLevel,
     InvalidIssuer,
     InvalidPagm,
-    InvalidSecurityToken,
     InvalidService,
     InvalidVI,
     Replay,
+    unexpected,
 )
 from token_suite.replay import DEFAULT_REPLAY_CACHE, InMemoryReplayCache, ReplayCache
 from token_suite.trust import TrustAnchor, trust_from_jwks
-from token_suite.vector import ACR_LEVELS, ACR_PASSWORD, ACR_TOTP, Habilitation, IdentityVector
+from token_suite.vector import ACR_LEVELS, ACR_PASSWORD, ACR_TOTP, IdentityVector
 
 __all__ = [
     "ALGORITHMS",
@@ -82,7 +87,6 @@ CORE_CLAIMS: frozenset[str] = frozenset(
     {"iss", "sub", "aud", "iat", "nbf", "exp", "jti", "auth_time", "acr", "amr", "siret"}
     | {"pagm", "habilitations", "given_name", "family_name", "email"}
 )
-_MAX_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z
 #: ``amr`` per ``acr`` (IdentityVector.amr); any other ``acr`` (a machine, a partner's
 #: assertion) authenticated no person here: empty ``amr``. Written as JSON arrays.
 _AMR_BY_ACR: dict[str, tuple[str, ...]] = {ACR_TOTP: ("pwd", "otp"), ACR_PASSWORD: ("pwd",)}
@@ -290,7 +294,7 @@ def verify(
 
     Whatever ``token`` holds, only an :class:`InteropsError` escapes: any other
     exception is a defect, logged with the token's SHA-256 (never the token) and
-    raised as :class:`~token_suite.errors.InvalidSecurity` (:mod:`token_suite._boundary`).
+    raised as :class:`~token_suite.errors.InvalidSecurity` (:func:`token_suite.errors.unexpected`).
     The arguments are checked first and keep their ``ValueError``.
     """
     expected_issuer = _expected_issuer(issuer, trust)
@@ -316,8 +320,8 @@ def verify(
         _check_replay(cache, payload["jti"], exp + skew_s)  # 8
     except InteropsError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the documented boundary (token_suite._boundary)
-        raise _boundary.unexpected(exc, "jwt.verify", token) from None
+    except Exception as exc:  # noqa: BLE001 - the documented boundary (errors.unexpected)
+        raise unexpected(exc, "jwt.verify", token) from None
     return vector
 
 
@@ -370,124 +374,6 @@ def _header_verifier(header: dict[str, Any], anchor: TrustAnchor, typ: str | Non
 def _normalise_typ(typ: Any) -> str | None:
     """``typ`` compared case-insensitively, ``application/`` optional (RFC 7515 4.1.9)."""
     return typ.lower().removeprefix("application/") if isinstance(typ, str) else None
-
-
-def py_vector(payload: dict[str, Any]) -> IdentityVector:
-    """The identity vector of a signed payload; stops ill-typed claims.
-
-    The reference of ``_speedups.vector`` (C), which builds the same vector
-    (tested on every input) or returns ``None`` where this raises.
-
-    Each claim is read once and every type checked in one pass; the vector is
-    filled without re-running the frozen dataclass ``__init__`` (every field set
-    here, tested equal to the constructor's result).
-    """
-    get = payload.get
-    iss, sub, aud, jti = get("iss"), get("sub"), get("aud"), get("jti")
-    siret, family_name, given_name = get("siret"), get("family_name"), get("given_name")
-    email, acr, sid = get("email"), get("acr"), get("sid")
-    text_or_none = _OPTIONAL_TEXT_TYPES
-    if not (
-        type(iss) is type(sub) is type(jti) is str
-        and iss
-        and sub
-        and jti
-        and ((type(aud) is str and aud) or (type(aud) is list and _is_text_list(aud)))
-        and type(siret) in text_or_none
-        and type(family_name) in text_or_none
-        and type(given_name) in text_or_none
-        and type(email) in text_or_none
-        and type(acr) in text_or_none
-        and type(sid) in text_or_none
-    ):
-        _raise_claim_error(payload)
-    fields = {
-        "subject": sub,
-        "siret": siret,
-        "family_name": family_name,
-        "given_name": given_name,
-        "email": email,
-        "pagm": _pagm(get("pagm", _ABSENT)),
-        "habilitations": _habilitations(get("habilitations", _ABSENT)),
-        "acr": acr or ACR_LEVELS[0],
-        "auth_time": _auth_time(get("auth_time")),
-        "session_index": sid,
-        "claims": payload,
-    }
-    vector = object.__new__(IdentityVector)
-    object.__setattr__(vector, "__dict__", fields)
-    return vector
-
-
-def _is_text_list(values: list[Any]) -> bool:
-    return bool(values) and _TEXT_TYPE.issuperset(map(type, values)) and all(values)
-
-
-def _raise_claim_error(payload: dict[str, Any]) -> NoReturn:
-    """The first ill-typed claim, in the order the profile lists them."""
-    for name in ("iss", "sub", "jti"):
-        value = payload.get(name)
-        if type(value) is not str or not value:
-            raise InvalidSecurityToken(f"claim {name} missing or not a string")
-    aud = payload.get("aud")
-    if not ((type(aud) is str and aud) or (type(aud) is list and _is_text_list(aud))):
-        raise InvalidSecurityToken("claim aud missing or malformed")
-    name = next(n for n in _OPTIONAL_TEXT if type(payload.get(n)) not in _OPTIONAL_TEXT_TYPES)
-    raise InvalidSecurityToken(f"claim {name} is not a string")
-
-
-_TEXT_TYPE = frozenset({str})
-_NUMBER_TYPES = frozenset({int, float})
-_OPTIONAL_TEXT = ("siret", "family_name", "given_name", "email", "acr", "sid")
-_OPTIONAL_TEXT_TYPES = frozenset({str, type(None)})
-_ABSENT: list[Any] = []  # default of absent list claims; never mutated
-
-
-def _pagm(value: Any) -> tuple[str, ...]:
-    if type(value) is not list or not _TEXT_TYPE.issuperset(map(type, value)):
-        raise InvalidSecurityToken("claim pagm is not a list of strings")
-    return tuple(value)
-
-
-def _habilitations(value: Any) -> tuple[Habilitation, ...]:
-    if type(value) is not list:
-        raise InvalidSecurityToken("claim habilitations is not a list")
-    return tuple(map(_habilitation, value)) if value else ()
-
-
-def _habilitation(value: Any) -> Habilitation:
-    """:meth:`Habilitation.from_claim`'s checks, without the frozen ``__init__`` (tested equal)."""
-    if type(value) is not dict:
-        raise InvalidSecurityToken("claim habilitations malformed: not an object")
-    get = value.get
-    service, siret, role = get("service"), get("siret"), get("role")
-    if not (type(service) is type(siret) is type(role) is str and service and siret and role):
-        raise InvalidSecurityToken("claim habilitations malformed: needs service, siret, role")
-    habilitation = object.__new__(Habilitation)
-    object.__setattr__(habilitation, "__dict__", {"service": service, "siret": siret, "role": role})
-    return habilitation
-
-
-def _auth_time(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    if type(value) not in _NUMBER_TYPES or not 0 <= value <= _MAX_TIMESTAMP:
-        raise InvalidSecurityToken("claim auth_time is not a NumericDate")
-    return datetime.fromtimestamp(value, UTC)
-
-
-#: ``payload -> vector``, or ``None`` for an ill-typed claim: the C builder when
-#: ``_speedups`` was compiled, else :func:`py_vector` itself.
-_build_vector: Callable[[dict[str, Any]], IdentityVector | None] = py_vector
-if _jws.SPEEDUPS is not None:  # pragma: no branch - the tests compare both on every input
-    _jws.SPEEDUPS.configure(
-        IdentityVector,
-        Habilitation,
-        ACR_LEVELS[0],
-        partial(datetime.fromtimestamp, tz=UTC),
-        float(_MAX_TIMESTAMP),
-    )
-    _build_vector = _jws.SPEEDUPS.vector
 
 
 def _check_window(payload: dict[str, Any], now: float, skew: float) -> int:

@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from keys.model import SigningKey
-from token_suite import _boundary, _xmldsig
+from token_suite import _xmldsig
 from token_suite.errors import (
     FailedCheck,
     InteropsError,
@@ -31,6 +31,7 @@ from token_suite.errors import (
     InvalidVI,
     Replay,
     SecurityTokenUnavailable,
+    unexpected,
 )
 from token_suite.replay import DEFAULT_REPLAY_CACHE, ReplayCache
 from token_suite.trust import Trust, TrustAnchor
@@ -442,12 +443,10 @@ def verify(
     Whatever ``document`` holds, only an :class:`InteropsError` escapes: any other
     exception is a defect, logged with the document's SHA-256 (never the document)
     and raised as :class:`~token_suite.errors.InvalidSecurity`
-    (:mod:`token_suite._boundary`). A naive ``now`` or an unknown ``min_acr`` is the
+    (:func:`token_suite.errors.unexpected`). A naive ``now`` or an unknown ``min_acr`` is the
     caller's mistake: ``ValueError``, before the document is read.
     """
-    now = datetime.now(UTC) if now is None else _aware(now)
-    if min_acr is not None and min_acr not in ACR_LEVELS:
-        raise ValueError(f"unknown authentication level {min_acr!r}")
+    now = _checked_arguments(now, min_acr)
     try:
         root = _xmldsig.parse_xml(_document_bytes(document, max_size))
         anchor = trust.for_saml()
@@ -471,14 +470,20 @@ def verify(
         return replace(read.vector, claims=_claims(read, audience, assertion))
     except InteropsError:
         raise
-    except Exception as exc:  # noqa: BLE001 - the documented boundary (token_suite._boundary)
-        raise _boundary.unexpected(exc, "saml.verify", document) from None
+    except Exception as exc:  # noqa: BLE001 - the documented boundary (errors.unexpected)
+        raise unexpected(exc, "saml.verify", document) from None
 
 
-def _aware(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
+def _checked_arguments(now: datetime | None, min_acr: str | None) -> datetime:
+    """The caller's mistakes, before the document is read: a naive ``now``, an unknown
+    ``min_acr`` (``ValueError``). Returns ``now``, the wall clock by default."""
+    if min_acr is not None and min_acr not in ACR_LEVELS:
+        raise ValueError(f"unknown authentication level {min_acr!r}")
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
         raise ValueError("datetimes must be timezone-aware")
-    return moment
+    return now
 
 
 #: The latest instant a ``datetime`` holds.

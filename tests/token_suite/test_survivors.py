@@ -212,7 +212,7 @@ GOOD = {"service": "DSN", "siret": "73282932000074", "role": "DECLARANT"}
     ids=repr,
 )
 def test_habilitation_needs_three_non_empty_strings(habilitation: dict[str, Any]) -> None:
-    """Kills each ``and`` -> ``or`` in ``jwt._habilitation``: an empty or missing service,
+    """Kills each ``and`` -> ``or`` in ``_claims._habilitation``: an empty or missing service,
     SIRET or role is refused, through ``verify`` (C builder first) and ``py_vector``."""
     claims = base_claims(habilitations=[GOOD, habilitation])
     with pytest.raises(InvalidSecurityToken, match="habilitations malformed"):
