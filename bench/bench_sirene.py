@@ -50,7 +50,9 @@ def generate(path: Path, rows: int) -> None:
 def run_one(rows: int) -> dict[str, float]:
     """Import ``rows`` generated rows into a fresh SQLite; time and peak RSS."""
     from idp import migrate
-    from rcd_store import sirene
+    from idp.stores.sealing import MasterKeySealer
+    from keys.crypto import MasterKey
+    from rcd_store import audit, sirene
     from rcd_store.db import make_engine, session_factory
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,6 +60,7 @@ def run_one(rows: int) -> dict[str, float]:
         generate(csv_path, rows)
         engine = make_engine(f"sqlite:///{tmp}/bench.sqlite3")
         migrate.upgrade(engine)
+        audit.bind(engine, MasterKeySealer(MasterKey.generate()))  # the import is audited
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         started = time.perf_counter()
         with session_factory(engine)() as session, csv_path.open("rb") as stream:
