@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.token_suite import jwt_support, saml_support
+from tests.token_suite.jwt_support import RecordingCache
 from token_suite import jwt, saml
 from token_suite.errors import InteropsError, InvalidSecurity
 from token_suite.vector import IdentityVector
@@ -42,19 +43,6 @@ JWT_TRUST = jwt_support.trust()
 MAX_JWT = 8192
 MAX_SAML = 65536
 ByteMutate = Callable[[bytes, int], bytes]
-
-
-class DictCache:
-    """A partner's own replay cache (datetimes), fresh for each input."""
-
-    def __init__(self) -> None:
-        self.expiry: dict[str, Any] = {}
-
-    def seen(self, token_id: str, *, expires_at: Any) -> bool:
-        if token_id in self.expiry:
-            return True
-        self.expiry[token_id] = expires_at
-        return False
 
 
 # ---------------------------------------------------------------------------- oracle
@@ -77,7 +65,7 @@ def check_jwt(data: bytes) -> IdentityVector | None:
     """Run ``jwt.verify`` on ``data`` and apply the oracle; the vector when accepted."""
     try:
         vector = jwt.verify(
-            data, trust=JWT_TRUST, audience=jwt_support.AUDIENCE, now=NOW, replay=DictCache()
+            data, trust=JWT_TRUST, audience=jwt_support.AUDIENCE, now=NOW, replay=RecordingCache()
         )
     except InvalidSecurity as exc:
         raise Finding(f"jwt.verify hit its boundary: {exc}") from exc
@@ -107,7 +95,11 @@ def summary(vector: IdentityVector) -> dict[str, Any]:
 def verify_saml(data: bytes) -> IdentityVector:
     """``saml.verify`` as the harness calls it: the trusted test key, fixed clock, fresh cache."""
     return saml.verify(
-        data, trust=saml_support.TRUST, audience=saml_support.AUDIENCE, now=NOW, replay=DictCache()
+        data,
+        trust=saml_support.TRUST,
+        audience=saml_support.AUDIENCE,
+        now=NOW,
+        replay=RecordingCache(),
     )
 
 

@@ -72,3 +72,16 @@ def make_vectors() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class RecordingCache:
+    """A partner's own :class:`ReplayCache` (as Redis or SQL are): a dict of datetimes."""
+
+    def __init__(self) -> None:
+        self.expiry: dict[str, datetime] = {}
+
+    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
+        if token_id in self.expiry:
+            return True
+        self.expiry[token_id] = expires_at
+        return False

@@ -20,7 +20,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.token_suite import saml_support
-from tests.token_suite.jwt_support import AUDIENCE, ES256, NOW, PS256, RS256, fresh_cache, trust
+from tests.token_suite.jwt_support import (
+    AUDIENCE,
+    ES256,
+    NOW,
+    PS256,
+    RS256,
+    RecordingCache,
+    fresh_cache,
+    trust,
+)
 from tests.token_suite.test_jwt import b64, base_claims, claims_of, issue, signed, verify
 from token_suite import _jws, _xmldsig, jwt, saml
 from token_suite.errors import (
@@ -36,19 +45,6 @@ LAST_SECOND = 253402300799
 LAST_INSTANT = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 #: The order of the P-256 group.
 P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-
-class RecordingCache:
-    """A partner's own :class:`ReplayCache` (as Redis or SQL are): a dict of datetimes."""
-
-    def __init__(self) -> None:
-        self.expiry: dict[str, datetime] = {}
-
-    def seen(self, token_id: str, *, expires_at: datetime) -> bool:
-        if token_id in self.expiry:
-            return True
-        self.expiry[token_id] = expires_at
-        return False
 
 
 def header_segment(header: dict[str, Any]) -> str:

@@ -21,9 +21,8 @@ from lxml import etree
 from keys.generate import generate_key
 from keys.model import KeyUse
 from tests.token_suite import saml_support
-from tests.token_suite.jwt_support import ES256, RS256
+from tests.token_suite.jwt_support import ES256, RS256, RecordingCache
 from tests.token_suite.test_jwt import b64, base_claims, issue, signed, verify
-from tests.token_suite.test_never_breaks import RecordingCache
 from token_suite import _jws, _xmldsig, jwt, saml
 from token_suite.errors import FailedCheck, InvalidSecurityToken, InvalidVI, Replay
 from token_suite.vector import Habilitation, IdentityVector

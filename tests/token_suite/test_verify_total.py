@@ -30,8 +30,16 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.token_suite import saml_support
-from tests.token_suite.jwt_support import AUDIENCE, ES256, ISSUER, NOW, PS256, RS256, trust
-from tests.token_suite.test_never_breaks import RecordingCache
+from tests.token_suite.jwt_support import (
+    AUDIENCE,
+    ES256,
+    ISSUER,
+    NOW,
+    PS256,
+    RS256,
+    RecordingCache,
+    trust,
+)
 from token_suite import _jws, jwt, saml
 from token_suite.errors import InteropsError, InvalidSecurity
 from token_suite.replay import InMemoryReplayCache
