@@ -43,6 +43,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     errors.init_app(app)
     security_headers.init_app(app)
+    oauth.init_app(app)
+    sso_saml.init_app(app)
+    inbound.init_app(app)
+    machine_login.init_app(app)
     if settings["TRUSTED_PROXIES"]:
         # client addresses (rate limits) and scheme from the trusted proxies only
         hops = int(settings["TRUSTED_PROXIES"])

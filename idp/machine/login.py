@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -51,7 +51,12 @@ from token_suite.errors import InteropsError
 from token_suite.vector import ACR_PASSWORD
 
 bp = Blueprint("machine_login", __name__)
-csrf.exempt(bp.name)
+
+
+def init_app(app: Flask) -> None:
+    """Machine login is a JSON API authenticated by its own credentials: no CSRF form token."""
+    csrf.exempt(app, bp.name)
+
 
 MAX_BODY = 64 * 1024
 FIELDS = ("siret", "nom", "prenom", "motdepasse", "service")

@@ -23,7 +23,16 @@ from urllib.parse import urlencode
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.util import scope_to_list
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+)
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
@@ -34,8 +43,9 @@ from idp.oidc import endpoints as oauth_endpoints
 from idp.oidc import exchange as oauth_exchange
 from idp.oidc import grants as oauth_grants
 from idp.oidc import intake as oauth_intake
+from idp.oidc import server as oauth_server
 from idp.oidc.clients import AUTH_METHODS, SIGNING_ALGS, default_audience, issuer
-from idp.oidc.server import SCOPES, ResourceOwner, error_redirect, init_app, owner_vector, server
+from idp.oidc.server import SCOPES, ResourceOwner, error_redirect, owner_vector, server
 from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
@@ -50,10 +60,6 @@ from token_suite.errors import InteropsError, InvalidSecurityToken, InvalidServi
 from token_suite.vector import ACR_LEVELS, IdentityVector
 
 bp = Blueprint("oauth", __name__, template_folder="templates")
-csrf.exempt("oauth.token")
-csrf.exempt("oauth.userinfo")
-csrf.exempt("oauth.introspect")
-csrf.exempt("oauth.revoke")
 AUTHLIB_ENDPOINTS = frozenset(
     {"oauth.authorize", "oauth.token", "oauth.introspect", "oauth.revoke"}
 )
@@ -81,11 +87,14 @@ def _intake() -> BaseResponse | tuple[str, int] | None:
     return server().handle_error_response(None, error)  # type: ignore[no-any-return]
 
 
-@bp.record_once
-def _setup(state: Any) -> None:
-    server = oauth_grants.register(init_app(state.app))
+def init_app(app: Flask) -> None:
+    """The OpenID provider of ``app``: its Authlib server with every grant and endpoint,
+    the JSON endpoints authenticated otherwise than by a form (no CSRF form token), and
+    front-channel logout for OIDC clients."""
+    server = oauth_grants.register(oauth_server.init_app(app))
     oauth_endpoints.register(oauth_exchange.register(server))
-    sessions.LOGOUT_URL_BUILDERS["oidc"] = frontchannel_logout_url
+    csrf.exempt(app, "oauth.token", "oauth.userinfo", "oauth.introspect", "oauth.revoke")
+    sessions.register_logout_builder(app, "oidc", frontchannel_logout_url)
 
 
 def frontchannel_logout_url(participant: dict[str, Any], row: SsoRecord) -> str | None:

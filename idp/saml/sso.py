@@ -9,7 +9,7 @@
   a state signed by the server (nothing the browser could alter is trusted).
 * SLO: a partner's LogoutRequest ends the browser's SSO session and is answered
   by a signed LogoutResponse at that partner's SLO address; the logout page uses
-  :func:`logout_url` (registered in ``sessions.LOGOUT_URL_BUILDERS["saml"]``) to
+  :func:`logout_url` (registered for the app by :func:`init_app`) to
   send each SAML participant a signed LogoutRequest, whose LogoutResponse comes
   back here.
 """
@@ -26,7 +26,7 @@ from typing import Any, cast
 from urllib.parse import urlencode
 
 from cryptography import x509
-from flask import Blueprint, current_app, make_response, redirect, render_template, request
+from flask import Blueprint, Flask, current_app, make_response, redirect, render_template, request
 from flask import Response as FlaskResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from lxml import etree  # type: ignore[import-untyped,unused-ignore]
@@ -51,7 +51,6 @@ from token_suite import bindings as b
 from token_suite import messages as m
 
 bp = Blueprint("sso_saml", __name__)
-csrf.exempt("sso_saml")  # SAML POST bindings come from partner sites; their messages are signed
 
 #: How long a pending AuthnRequest waits for the user to log in.
 PENDING_MAX_AGE = timedelta(minutes=20)
@@ -416,7 +415,11 @@ def logout_url(participant: dict[str, Any], row: SsoRecord) -> str | None:
     )
 
 
-sessions.LOGOUT_URL_BUILDERS["saml"] = logout_url
+def init_app(app: Flask) -> None:
+    """SAML POST bindings come from partner sites (their messages are signed: no CSRF
+    form token); the logout page ends SAML partners' sessions with :func:`logout_url`."""
+    csrf.exempt(app, bp.name)
+    sessions.register_logout_builder(app, "saml", logout_url)
 
 
 @bp.route("/saml/slo", methods=["GET", "POST"])
@@ -456,15 +459,10 @@ def _session_to_end(
 
 
 def _other_logout_urls(row: SsoRecord, sp: SamlServiceProvider) -> list[str]:
-    urls = []
-    for participant in row.participants or []:
-        if participant.get("protocol") == "saml" and participant.get("partner") == sp.partner.name:
-            continue
-        builder = sessions.LOGOUT_URL_BUILDERS.get(str(participant.get("protocol")))
-        url = builder(participant, row) if builder else None
-        if url:
-            urls.append(url)
-    return urls
+    return sessions.logout_urls(
+        row,
+        skip=lambda p: p.get("protocol") == "saml" and p.get("partner") == sp.partner.name,
+    )
 
 
 def _always(_sp: SamlServiceProvider) -> bool:

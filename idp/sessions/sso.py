@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -154,18 +155,36 @@ def clear_cookie(response: Response) -> None:
     )
 
 
-#: protocol name -> builder of the front-channel logout URL for one participant of a
-#: session (SAML: a signed LogoutRequest by HTTP-Redirect; OIDC: front-channel logout).
-#: Each protocol module registers its builder at import; the logout page loads every URL.
-LOGOUT_URL_BUILDERS: dict[str, Any] = {}
+#: builds the front-channel logout URL for one participant of a session (SAML: a signed
+#: LogoutRequest by HTTP-Redirect; OIDC: front-channel logout), None when it has none
+LogoutUrlBuilder = Callable[[dict[str, Any], SsoRecord], str | None]
+BUILDERS = "idp.logout_url_builders"
 
 
-def logout_urls(row: SsoRecord) -> list[str]:
+def register_logout_builder(app: Flask, protocol: str, builder: LogoutUrlBuilder) -> None:
+    """Let ``app``'s logout page end the sessions ``protocol``'s partners hold (each
+    protocol package registers its builder in its ``init_app``; another app in the same
+    process keeps its own builders)."""
+    logout_builders(app)[protocol] = builder
+
+
+def logout_builders(app: Flask) -> dict[str, LogoutUrlBuilder]:
+    """Protocol name -> logout URL builder, for ``app`` only."""
+    found: dict[str, LogoutUrlBuilder] = app.extensions.setdefault(BUILDERS, {})
+    return found
+
+
+def logout_urls(
+    row: SsoRecord, *, skip: Callable[[dict[str, Any]], bool] | None = None
+) -> list[str]:
     """The front-channel logout URLs of every partner holding a session (built before
-    the row is deleted)."""
+    the row is deleted), but those ``skip`` names (e.g. the partner asking to log out)."""
+    builders = logout_builders(current_app)
     urls = []
     for participant in row.participants or []:
-        builder = LOGOUT_URL_BUILDERS.get(str(participant.get("protocol")))
+        if skip is not None and skip(participant):
+            continue
+        builder = builders.get(str(participant.get("protocol")))
         url = builder(participant, row) if builder else None
         if url:
             urls.append(url)

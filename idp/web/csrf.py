@@ -3,7 +3,8 @@
 The hidden field carries HMAC-SHA256(secret key, cookie value); a POST whose
 field does not match its cookie is refused with 400 before any handler runs.
 JSON APIs authenticated otherwise (token endpoint, machine login) are exempt
-by blueprint.
+by blueprint or endpoint, each app its own list (``app.extensions``), filled by
+the packages' ``init_app`` through :func:`exempt`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,19 @@ from idp.i18n import _
 
 COOKIE = "idp_csrf"
 FIELD = "csrf_token"
-_exempt: set[str] = set()
+EXTENSION = "idp.csrf_exempt"
 
 
-def exempt(name: str) -> str:
-    """Mark a blueprint or endpoint name as not needing a form token."""
-    _exempt.add(name)
-    return name
+def exempt(app: Flask, *names: str) -> None:
+    """Mark blueprint or endpoint names of ``app`` as not needing a form token (for
+    that app only: another app in the same process keeps its own list)."""
+    exemptions(app).update(names)
+
+
+def exemptions(app: Flask) -> set[str]:
+    """The blueprint and endpoint names ``app`` lets through without a form token."""
+    found: set[str] = app.extensions.setdefault(EXTENSION, set())
+    return found
 
 
 def _browser_secret() -> str:
@@ -55,7 +62,8 @@ def _check() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     endpoint = request.endpoint or ""
-    if endpoint in _exempt or endpoint.split(".", 1)[0] in _exempt:
+    exempted = exemptions(current_app)
+    if endpoint in exempted or endpoint.split(".", 1)[0] in exempted:
         return
     cookie = request.cookies.get(COOKIE, "")
     sent = request.form.get(FIELD, "") or request.headers.get("X-CSRF-Token", "")
@@ -81,6 +89,8 @@ def _set_cookie(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    """Check every unsafe request of ``app``; its exemption list starts empty."""
+    app.extensions[EXTENSION] = set()
     app.before_request(_check)
     app.after_request(_set_cookie)
     app.jinja_env.globals["csrf_field"] = field

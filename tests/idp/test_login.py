@@ -269,18 +269,15 @@ def test_logout_get_shows_a_button_and_post_ends_the_session(
         calls.append(sso.sid)
         return f"https://sp.example/slo?who={participant['partner']}"
 
-    sessions.LOGOUT_URL_BUILDERS["test-proto"] = builder
-    try:
-        with client.application.app_context():
-            sessions.add_participant(session, row, {"partner": "urssaf", "protocol": "test-proto"})
-        session.commit()
-        page = client.get("/deconnexion").get_data(as_text=True)
-        assert '<form method="post"' in page and "Me déconnecter" in page
-        assert sso_sessions()  # GET changes nothing
-        assert client.post("/deconnexion").status_code == 400  # no CSRF token
-        response = post(client, "/deconnexion", {}, token_from="/deconnexion")
-    finally:
-        del sessions.LOGOUT_URL_BUILDERS["test-proto"]
+    sessions.register_logout_builder(client.application, "test-proto", builder)
+    with client.application.app_context():
+        sessions.add_participant(session, row, {"partner": "urssaf", "protocol": "test-proto"})
+    session.commit()
+    page = client.get("/deconnexion").get_data(as_text=True)
+    assert '<form method="post"' in page and "Me déconnecter" in page
+    assert sso_sessions()  # GET changes nothing
+    assert client.post("/deconnexion").status_code == 400  # no CSRF token
+    response = post(client, "/deconnexion", {}, token_from="/deconnexion")
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and "Vous êtes déconnecté" in html
     assert 'src="https://sp.example/slo?who=urssaf"' in html and calls == [row.sid]

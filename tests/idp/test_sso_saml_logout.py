@@ -184,15 +184,12 @@ def test_idp_initiated_logout_url_and_the_partner_answer(app, client, world, ses
 def test_partner_logout_also_logs_out_the_other_participants(app, client, world, session) -> None:
     row = _signed_in(app, client, world)
     live = sso_session_by_sid(app, row.sid)
-    sessions.LOGOUT_URL_BUILDERS["test-other"] = lambda p, r: "https://other.example/logout"
-    try:
-        with app.app_context():
-            sessions.add_participant(session, live, {"partner": "Autre", "protocol": "test-other"})
-        session.commit()
-        xml = logout_request(name_id=world.declarant_id, session_index=row.sid)
-        response = client.get(f"/saml/slo?{redirect_query(xml, key=world.sp_key)}")
-    finally:
-        del sessions.LOGOUT_URL_BUILDERS["test-other"]
+    sessions.register_logout_builder(app, "test-other", lambda p, r: "https://other.example/logout")
+    with app.app_context():
+        sessions.add_participant(session, live, {"partner": "Autre", "protocol": "test-other"})
+    session.commit()
+    xml = logout_request(name_id=world.declarant_id, session_index=row.sid)
+    response = client.get(f"/saml/slo?{redirect_query(xml, key=world.sp_key)}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert 'src="https://other.example/logout"' in html
