@@ -22,7 +22,7 @@ from idp.portal import dashboard, home, navigation
 from idp.saml import inbound
 from idp.saml import sso as sso_saml
 from idp.stores import db, redis_client, replay
-from idp.tokens import signing
+from idp.tokens import issuing, signing
 from idp.web import body_limit, csrf, errors, security_headers
 
 
@@ -38,6 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     replay.init_app(app)
     passwords.init_app(app)
     signing.init_app(app)
+    issuing.init_app(app)
     i18n.init_app(app)
     body_limit.init_app(app)  # before csrf: an oversize body is refused before any read
     csrf.init_app(app)

@@ -176,7 +176,12 @@ def token_issue(
     ensure_keys(app)
     with directory_session(app) as session:
         issued = tokens.issue_for_partner(
-            app, session, declarant_id=declarant_id, partner=partner, service=service, fmt=fmt
+            tokens.token_service(app),
+            session,
+            declarant_id=declarant_id,
+            partner=partner,
+            service=service,
+            fmt=fmt,
         )
     emit(
         as_json,

@@ -29,7 +29,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, jsonify, request
 from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -38,7 +38,7 @@ from idp.auth.login import AuthResult, authenticate, by_siret
 from idp.auth.throttle import throttle
 from idp.oidc.server import own_trust
 from idp.stores import db
-from idp.tokens.issuing import issue, vector_for
+from idp.tokens.issuing import token_service, vector_for
 from idp.web import csrf
 from partners.models import Partner
 from partners.services import default_identifier
@@ -175,9 +175,7 @@ def _issue(session: Session, declarant: Declarant, service_name: str) -> Respons
         return _refuse(401, "service", "service inconnu ou non habilité pour ce déclarant")
     now = datetime.now(UTC)
     vector = vector_for(session, declarant, [service], acr=ACR_PASSWORD, auth_time=now)
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    issued = issue(
-        app,
+    issued = token_service().issue(
         session,
         vector,
         fmt="jwt",

@@ -47,7 +47,7 @@ from idp.oidc.limits import charge_client, count_failure, refuse_held_address
 from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.stores.models import AuthorizationCode, IssuedToken
-from idp.tokens.issuing import ACCESS_TOKEN_TYP, ID_TOKEN_TYP, vector_for
+from idp.tokens.issuing import ACCESS_TOKEN_MAX, ID_TOKEN_TYP, token_service, vector_for
 from idp.tokens.signing import keyring
 from keys.jwks import jwks
 from keys.model import KeyUse
@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 EXTENSION = "idp.oauth"
 CODE_LIFETIME = timedelta(seconds=60)
 ID_TOKEN_MAX = timedelta(minutes=5)
-ACCESS_TOKEN_MAX = timedelta(minutes=15)
 #: codes are kept (used) this long after expiry, so that a replayed code still
 #: revokes what it issued while those tokens live
 CODE_RETENTION = ACCESS_TOKEN_MAX
@@ -134,84 +133,31 @@ def issue_access_token(
     family: str | None = None,
     lifetime: timedelta | None = None,
 ) -> tuple[str, IssuedToken]:
-    """An Interops-R access token (``typ: at+jwt``, RFC 9068) for ``client``: aud = the
-    partner's API, claims minimised to its services, at most 15 minutes; recorded in
-    ``IssuedToken`` (so it can be revoked) and audited. The other grants
+    """An Interops-R access token for ``client`` by the app's token service: aud = the
+    partner's API, claims minimised to its services, at most 15 minutes, recorded and
+    audited (:meth:`idp.tokens.issuing.TokenService.issue_access`). The other grants
     (:mod:`idp.oidc.grants`) pass their own ``audience`` (RFC 8707), ``vector``,
     ``extra_claims`` (``act``), refresh ``family`` and a shorter ``lifetime``."""
     partner = client.partner
-    audience = audience or default_audience(partner)
     if vector is None:
         vector = (
             owner_vector(session, owner, partner, scope)
             if owner
             else IdentityVector(subject=client.client_id)
         )
-    ceiling = _lifetime("ACCESS_TOKEN_LIFETIME_SECONDS", ACCESS_TOKEN_MAX)
-    lifetime, jti = (
-        min(lifetime, ceiling) if lifetime else ceiling,
-        secrets.token_urlsafe(18),
-    )
-    token = interops_jwt.issue(
+    return token_service().issue_access(
+        session,
         vector,
-        signer=keyring().active(KeyUse.JWT),
-        issuer=issuer(),
-        audience=audience,
+        client_id=client.client_id,
+        scope=scope,
+        audience=audience or default_audience(partner),
         now=now,
         lifetime=lifetime,
-        typ=ACCESS_TOKEN_TYP,
-        jti=jti,
-        extra_claims={**(extra_claims or {}), "client_id": client.client_id, "scope": scope},
-    )
-    row = IssuedToken(
-        jti=jti,
-        kind="access",
-        client_id=client.client_id,
-        subject=vector.subject,
-        scope=scope,
-        audience=audience,
-        token_hash=digest(token),
-        issued_at=now,
-        expires_at=now + lifetime,
+        extra_claims=extra_claims,
         family=family,
         acr=owner.acr if owner else None,
         auth_time=owner.auth_time if owner else None,
     )
-    session.add(row)
-    audit.record(
-        session,
-        "token.issued",
-        actor=vector.subject,
-        target=audience,
-        data={
-            "format": "jwt",
-            "kind": "access",
-            "id": jti,
-            "client_id": client.client_id,
-            "pagm": list(vector.pagm),
-        },
-    )
-    return token, row
-
-
-def generate_bearer_token(
-    grant_type: str,
-    client: Client,
-    user: ResourceOwner | None = None,
-    scope: str | None = None,
-    expires_in: int | None = None,
-    include_refresh_token: bool = True,
-) -> dict[str, Any]:
-    """Authlib's token generator for every grant (no refresh tokens yet)."""
-    now = datetime.now(UTC)
-    token, row = issue_access_token(db.session(), client.row, user, scope or "", now=now)
-    return {
-        "token_type": "Bearer",
-        "access_token": token,
-        "scope": scope or "",
-        "expires_in": int((row.expires_at - now).total_seconds()),
-        "_jti": row.jti,
-    }
 
 
 def save_token(token: dict[str, Any], request: OAuth2Request) -> None:
@@ -471,7 +417,6 @@ def init_app(app: Flask) -> OAuthServer:
     methods. Later grants: ``server(app).register_grant(...)``."""
     oauth = OAuthServer()
     oauth.init_app(app, query_client=query_client, save_token=save_token)
-    oauth.register_token_generator("default", generate_bearer_token)
     oauth.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     oauth.register_client_auth_method("private_key_jwt", PrivateKeyJwt())
     oauth.register_grant(CodeGrant, [Pkce(required=True), OidcCode(require_nonce=False)])

@@ -17,7 +17,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     make_response,
     render_template,
     request,
@@ -131,8 +130,7 @@ def _issue(
         include_email="email" in (partner.claims or []),
     )
     recipient = acs_url(partner) or destination.url
-    return tokens.issue(
-        current_app,
+    return tokens.token_service().issue(
         session,
         vector,
         fmt=partner.token_format,

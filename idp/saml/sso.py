@@ -293,8 +293,7 @@ def _success(pending: Pending, row: SsoRecord) -> Response:
         session_index=row.sid,
         include_email="email" in (partner.claims or []),
     )
-    issued = tokens.issue(
-        current_app,
+    issued = tokens.token_service().issue(
         session,
         vector,
         fmt="saml",

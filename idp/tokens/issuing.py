@@ -14,16 +14,20 @@ client id, which may also be a partner's identifier).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from flask import Flask
+from flask import Config, Flask, current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.stores.models import IssuedToken as IssuedTokenRow
 from idp.tokens.signing import keyring
+from keys.keyring import Keyring
 from keys.model import KeyUse
 from partners import services as registry
 from partners.models import Partner
@@ -112,58 +116,146 @@ class IssuedToken:
     expires_at: datetime
 
 
-def issue(
-    app: Flask,
-    session: Session,
-    vector: IdentityVector,
-    *,
-    fmt: str,
-    audience: str,
-    recipient: str | None = None,
-    lifetime: timedelta | None = None,
-    now: datetime | None = None,
-    in_response_to: str | None = None,
-) -> IssuedToken:
-    """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only).
+#: ``app.extensions`` key of the app's :class:`TokenService`
+EXTENSION = "idp.tokens"
+#: an OAuth access token never lives longer than this, whatever the settings
+ACCESS_TOKEN_MAX = timedelta(minutes=15)
 
-    ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO)."""
-    now = now or datetime.now(UTC)
-    lifetime = lifetime or timedelta(seconds=int(app.config["TOKEN_LIFETIME_SECONDS"]))
-    if fmt == "saml":
-        token_id = interops_saml.new_id()
-        token = interops_saml.issue(
-            vector,
-            signer=keyring(app).active(KeyUse.SAML),
-            issuer=app.config["SAML_ENTITY_ID"],
-            audience=audience,
-            recipient=recipient or audience,
-            now=now,
-            lifetime=lifetime,
-            in_response_to=in_response_to,
-            assertion_id=token_id,
-        ).decode("utf-8")
-    elif fmt == "jwt":
-        token_id = secrets.token_urlsafe(18)
-        token = interops_jwt.issue(
-            vector,
-            signer=keyring(app).active(KeyUse.JWT),
-            issuer=app.config["BASE_URL"],
-            audience=audience,
-            now=now,
-            lifetime=lifetime,
-            typ=INTEROPS_R_TYP,
-            jti=token_id,
+
+class TokenService:
+    """The one place the service signs a token for someone else: SAML jetons, Interops-R
+    JWTs (navigation, DSN login, ``idp token issue``) and OAuth access tokens. Each is
+    signed by the first active key of its use, recorded when it can be revoked, and
+    audited by ids only (never the token). Built once per app by :func:`init_app`; it
+    reads the app's settings when it issues (issuer, lifetimes) and keeps no app."""
+
+    def __init__(self, config: Config, keys: Keyring) -> None:
+        self._config = config
+        self._keys = keys
+
+    def issue(
+        self,
+        session: Session,
+        vector: IdentityVector,
+        *,
+        fmt: str,
+        audience: str,
+        recipient: str | None = None,
+        lifetime: timedelta | None = None,
+        now: datetime | None = None,
+        in_response_to: str | None = None,
+    ) -> IssuedToken:
+        """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only).
+
+        ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO)."""
+        now = now or datetime.now(UTC)
+        lifetime = lifetime or timedelta(seconds=int(self._config["TOKEN_LIFETIME_SECONDS"]))
+        if fmt == "saml":
+            token_id = interops_saml.new_id()
+            token = interops_saml.issue(
+                vector,
+                signer=self._keys.active(KeyUse.SAML),
+                issuer=self._config["SAML_ENTITY_ID"],
+                audience=audience,
+                recipient=recipient or audience,
+                now=now,
+                lifetime=lifetime,
+                in_response_to=in_response_to,
+                assertion_id=token_id,
+            ).decode("utf-8")
+        elif fmt == "jwt":
+            token_id = secrets.token_urlsafe(18)
+            token = self._jwt(vector, audience, now, lifetime, INTEROPS_R_TYP, token_id)
+        else:
+            raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
+        self._audit(session, vector, audience, {"format": fmt, "id": token_id})
+        return IssuedToken(token, token_id, fmt, audience, now + lifetime)
+
+    def issue_access(
+        self,
+        session: Session,
+        vector: IdentityVector,
+        *,
+        client_id: str,
+        scope: str,
+        audience: str,
+        now: datetime,
+        lifetime: timedelta | None = None,
+        extra_claims: dict[str, Any] | None = None,
+        family: str | None = None,
+        acr: str | None = None,
+        auth_time: datetime | None = None,
+    ) -> tuple[str, IssuedTokenRow]:
+        """An OAuth access token (``typ: at+jwt``, RFC 9068) for ``client_id``, at most
+        the configured lifetime and never over 15 minutes; recorded in ``IssuedToken``
+        (introspection, revocation: only its SHA-256 is kept) and audited."""
+        ceiling = min(
+            timedelta(seconds=int(self._config["ACCESS_TOKEN_LIFETIME_SECONDS"])),
+            ACCESS_TOKEN_MAX,
         )
-    else:
-        raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
-    audit.record(
-        session,
-        "token.issued",
-        actor=vector.subject,
-        target=audience,
-        data={"format": fmt, "id": token_id, "pagm": list(vector.pagm)},
-    )
-    return IssuedToken(token, token_id, fmt, audience, now + lifetime)
+        lifetime = min(lifetime, ceiling) if lifetime else ceiling
+        jti = secrets.token_urlsafe(18)
+        claims = {**(extra_claims or {}), "client_id": client_id, "scope": scope}
+        token = self._jwt(vector, audience, now, lifetime, ACCESS_TOKEN_TYP, jti, claims)
+        row = IssuedTokenRow(
+            jti=jti,
+            kind="access",
+            client_id=client_id,
+            subject=vector.subject,
+            scope=scope,
+            audience=audience,
+            token_hash=hashlib.sha256(token.encode("utf-8")).hexdigest(),
+            issued_at=now,
+            expires_at=now + lifetime,
+            family=family,
+            acr=acr,
+            auth_time=auth_time,
+        )
+        session.add(row)
+        data = {"format": "jwt", "kind": "access", "id": jti, "client_id": client_id}
+        self._audit(session, vector, audience, data)
+        return token, row
+
+    def _jwt(
+        self,
+        vector: IdentityVector,
+        audience: str,
+        now: datetime,
+        lifetime: timedelta,
+        typ: str,
+        jti: str,
+        extra_claims: dict[str, Any] | None = None,
+    ) -> str:
+        return interops_jwt.issue(
+            vector,
+            signer=self._keys.active(KeyUse.JWT),
+            issuer=self._config["BASE_URL"],
+            audience=audience,
+            now=now,
+            lifetime=lifetime,
+            typ=typ,
+            jti=jti,
+            extra_claims=extra_claims,
+        )
+
+    @staticmethod
+    def _audit(
+        session: Session, vector: IdentityVector, audience: str, data: dict[str, Any]
+    ) -> None:
+        data["pagm"] = list(vector.pagm)
+        audit.record(session, "token.issued", actor=vector.subject, target=audience, data=data)
+
+
+def init_app(app: Flask) -> TokenService:
+    """Build the app's token service (after :func:`idp.tokens.signing.init_app`)."""
+    service = app.extensions[EXTENSION] = TokenService(app.config, keyring(app))
+    return service
+
+
+def token_service(app: Flask | None = None) -> TokenService:
+    """The token service of ``app`` (the current app by default)."""
+    service: TokenService = (app or current_app).extensions[EXTENSION]
+    return service
 
 
 def _registered(session: Session, name: str) -> Partner | None:
@@ -174,7 +266,7 @@ def _registered(session: Session, name: str) -> Partner | None:
 
 
 def issue_for_partner(
-    app: Flask,
+    tokens: TokenService,
     session: Session,
     *,
     declarant_id: str,
@@ -203,14 +295,15 @@ def issue_for_partner(
         session, declarant, services, auth_time=datetime.now(UTC), include_email=include_email
     )
     if registered is None:
-        return issue(app, session, vector, fmt=fmt or "saml", audience=default_identifier(partner))
+        return tokens.issue(
+            session, vector, fmt=fmt or "saml", audience=default_identifier(partner)
+        )
     recipient = None
     if registered.saml is not None and registered.saml.acs:
         recipient = str(
             min(registered.saml.acs, key=lambda a: (not a["default"], a["index"] or 0))["url"]
         )
-    return issue(
-        app,
+    return tokens.issue(
         session,
         vector,
         fmt=fmt or registered.token_format,

@@ -173,3 +173,25 @@ def test_introspection_by_the_api_audience_only(app: Any, world: A2A) -> None:
     assert introspect(access_token_for(app, CNAV_API)).json["active"] is True
     assert introspect(access_token_for(app, "cnav-app")).json == {"active": False}
     assert introspect(access_token_for(app, URSSAF_API)).json == {"active": False}
+
+
+def test_access_and_interops_tokens_come_from_the_apps_one_token_service(
+    app: Any, world: A2A, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from idp.tokens.issuing import TokenService, token_service
+
+    service = token_service(app)
+    assert isinstance(service, TokenService)
+    seen: list[str] = []
+    for name in ("issue", "issue_access"):
+        original = getattr(service, name)
+
+        def spy(*args: Any, _original: Any = original, _name: str = name, **kw: Any) -> Any:
+            seen.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(service, name, spy)
+    tokens = code_flow_tokens(app, world)
+    assert seen == ["issue_access"] and header_of(tokens["access_token"])["typ"] == "at+jwt"
+    assert header_of(dsn_token(app))["typ"] == "JWT"
+    assert seen == ["issue_access", "issue"]
