@@ -15,6 +15,8 @@ SUFFIXES = {".py", ".pyi", ".c", ".sh", ".toml", ".cfg", ".js", ".html"}
 EXTRA = ("app.py", "pyproject.toml", ".ci/run", "packaging/token-suite/pyproject.toml")
 
 MD_PATH = re.compile(r"[\w./-]*\w\.md\b")
+#: ``docs/profile.md, "Identifiants"``, ``docs/architecture.md ("Données")``: a section cited.
+SECTION = re.compile(r'(docs/[\w.-]+\.md),? \(?"([^"]+)"')
 OUTSIDE = re.compile(r"INTEROPS_PROFILE|\bDESIGN\b|\bCONTRACT\b|\bCONVENTIONS\b|/work/|shared/")
 
 
@@ -55,6 +57,21 @@ def bad_citations(files: list[Path], root: Path = ROOT) -> list[str]:
     return bad
 
 
+def missing_sections(files: list[Path], root: Path = ROOT) -> list[str]:
+    """``file:line: document "section"`` for each cited section that is no heading there."""
+    missing = []
+    for path in files:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines, 1):
+            for document, section in SECTION.findall(line):
+                cited = root / document
+                text = cited.read_text(encoding="utf-8") if cited.is_file() else ""
+                headings = {h.lstrip("#").strip() for h in text.splitlines() if h.startswith("#")}
+                if section not in headings:
+                    missing.append(f'{path.relative_to(root)}:{number}: {document} "{section}"')
+    return missing
+
+
 def test_sources_are_found() -> None:
     files = source_files()
     assert ROOT / "token_suite" / "jwt.py" in files
@@ -65,6 +82,14 @@ def test_sources_are_found() -> None:
 def test_every_cited_document_is_in_the_repo() -> None:
     bad = bad_citations(source_files())
     assert not bad, "\n".join(bad)
+
+
+def test_every_cited_section_is_a_heading() -> None:
+    files = source_files()
+    cited = [c for f in files for c in SECTION.findall(f.read_text(encoding="utf-8"))]
+    assert len(cited) >= 10
+    missing = missing_sections(files)
+    assert not missing, "\n".join(missing)
 
 
 def test_the_check_sees_a_bad_citation(tmp_path: Path) -> None:
@@ -92,3 +117,6 @@ def test_the_check_sees_a_bad_citation(tmp_path: Path) -> None:
         "pkg/m.py:4: /work/",
         "pkg/m.py:4: shared/",
     ]
+    assert missing_sections([module], tmp_path) == []
+    module.write_text('# docs/profile.md, "profile"; docs/profile.md ("Identifiants")\n')
+    assert missing_sections([module], tmp_path) == ['pkg/m.py:1: docs/profile.md "Identifiants"']
