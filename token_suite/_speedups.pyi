@@ -1,11 +1,8 @@
-"""Types of the C framing module (token_suite/_speedups.c); references in token_suite._jws
-and token_suite.jwt (``py_*``)."""
+"""Types of the C framing module (token_suite/_speedups.c): byte framing only, no claim rule;
+references in token_suite._jws (``py_*``)."""
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
-
-from token_suite.vector import IdentityVector
 
 def split(token: bytes, /) -> tuple[bytes, bytes, bytes, bytes]: ...
 def b64encode(data: bytes, /) -> bytes: ...
@@ -27,12 +24,3 @@ def es256_check(
     signature: bytes,
     /,
 ) -> bool: ...
-def configure(
-    vector_type: type[IdentityVector],
-    habilitation_type: type[Any],
-    default_acr: str,
-    to_datetime: Callable[[float], datetime],
-    max_timestamp: float,
-    /,
-) -> None: ...
-def vector(payload: dict[str, Any], /) -> IdentityVector | None: ...

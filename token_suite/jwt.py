@@ -24,9 +24,8 @@ docs/profile.md ("Contrôles de vérification") in order, the first failure deci
 8. ``jti`` not seen before ``exp`` + skew (:class:`Replay`).
 
 JWS plumbing: :mod:`token_suite._jws` (lean paths, docs/architecture.md "Règles du code" 5).
-The identity vector of a verified payload is built by ``_speedups.vector`` (C)
-when compiled, else by :func:`py_vector`, its reference (tested equal), both in
-:mod:`token_suite._claims`.
+The identity vector of a verified payload is built through its constructor by
+:func:`py_vector`, the one parser, in :mod:`token_suite._claims` (no claim rule in C).
 """
 
 from __future__ import annotations
@@ -45,7 +44,6 @@ from keys.model import SigningKey
 from token_suite import _jws
 from token_suite._claims import MAX_TIMESTAMP as _MAX_TIMESTAMP
 from token_suite._claims import NUMBER_TYPES as _NUMBER_TYPES
-from token_suite._claims import build_vector as _build_vector
 from token_suite._claims import py_vector
 from token_suite.errors import (
     FailedCheck,
@@ -305,7 +303,7 @@ def verify(
         header, payload, signing_input, signature = _jws.parse(token, max_size)  # 1
         if not _header_verifier(header, trust, typ)(signing_input, signature):  # 2
             raise FailedCheck("signature does not verify")
-        vector = _build_vector(payload) or py_vector(payload)  # None: py_vector names it
+        vector = py_vector(payload)  # names the first ill-typed claim
         exp = _check_window(payload, now_ts, skew_s)  # 3
         aud = payload["aud"]
         if audience != aud and (type(aud) is not list or audience not in aud):  # 4
