@@ -25,6 +25,7 @@ from rcd_store import audit
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.models import Service, partner_key
 from rcd_store.services import get_service
+from token_suite.metadata import BINDING_POST
 
 GRANTS = (
     "authorization_code",
@@ -161,6 +162,21 @@ def _saml(partner: Partner, metadata: bytes) -> SamlServiceProvider:
     settings.authn_requests_signed = sp.authn_requests_signed
     settings.want_assertions_signed = True
     return settings
+
+
+def post_acs(sp: SamlServiceProvider | None) -> list[dict[str, Any]]:
+    """The SP's registered HTTP-POST assertion consumer services: the only ones a token
+    is ever posted to (never an address taken from a request alone: assertion theft)."""
+    return [] if sp is None else [a for a in sp.acs or [] if a.get("binding") == BINDING_POST]
+
+
+def default_acs(sp: SamlServiceProvider | None) -> str | None:
+    """The one ACS chooser: the SP's default HTTP-POST ACS (``isDefault``, else the lowest
+    ``index``), or None when it registered none."""
+    candidates = post_acs(sp)
+    if not candidates:
+        return None
+    return str(min(candidates, key=lambda a: (not a.get("default"), a.get("index") or 0))["url"])
 
 
 def _client(

@@ -10,6 +10,7 @@ from typing import Any, TypeVar, cast
 import psycopg
 from psycopg.abc import PQGen
 from sqlalchemy import DateTime, MetaData, TypeDecorator, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine, ExceptionContext, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -163,3 +164,11 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def rows_affected(result: Result[Any]) -> int:
     """Rows an UPDATE or DELETE changed (``Session.execute`` types its result loosely)."""
     return int(cast("CursorResult[Any]", result).rowcount or 0)
+
+
+def upsert(bind: Session | Engine, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT INTO table`` in the dialect of ``bind`` (PostgreSQL or SQLite), the one
+    that offers ``on_conflict_do_update`` / ``on_conflict_do_nothing``: an insert that
+    races with another one resolves in the database, never by read-then-write."""
+    engine = bind.get_bind() if isinstance(bind, Session) else bind
+    return (postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert)(table)

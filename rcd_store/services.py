@@ -12,11 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
-from rcd_store.db import rows_affected, utcnow
+from rcd_store.db import rows_affected, upsert, utcnow
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
 from rcd_store.models import (
@@ -333,9 +332,12 @@ def grant_habilitation(
         "granted_by": actor,
         "granted_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(Habilitation).values(**values).on_conflict_do_nothing().returning(Habilitation.id)
+    stmt = (
+        upsert(session, Habilitation)
+        .values(**values)
+        .on_conflict_do_nothing()
+        .returning(Habilitation.id)
+    )
     new_id: int | None = session.execute(stmt).scalar()
     if new_id is None:
         row = _habilitation_row(session, declarant.id, establishment.id, service.id, role)

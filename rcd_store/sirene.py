@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
+from rcd_store.db import upsert
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
 from rcd_store.models import Company, Establishment
 
@@ -60,10 +60,6 @@ class ImportReport:
             on_error(message)
         if len(self.errors) < self.max_errors:
             self.errors.append(message)
-
-
-def _insert(session: Session) -> Any:
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @contextmanager
@@ -128,9 +124,8 @@ def _upsert_companies(
     names: dict[str, str | None] = {}
     for row in rows:
         names[row["siren"]] = row.get("name") or names.get(row["siren"])
-    insert = _insert(session)
     values = [{"siren": s, "name": n or f"SIREN {s}"} for s, n in names.items()]
-    stmt = insert(Company).values(values)
+    stmt = upsert(session, Company).values(values)
     if rename:
         stmt = stmt.on_conflict_do_update(
             index_elements=["siren"], set_={"name": stmt.excluded.name}
@@ -145,7 +140,6 @@ def _upsert_companies(
 def _flush_establishments(session: Session, rows: list[dict[str, Any]]) -> None:
     by_siret = {row["siret"]: row for row in rows}  # last row for a SIRET wins
     company_ids = _upsert_companies(session, list(by_siret.values()), rename=False)
-    insert = _insert(session)
     values = [
         {
             "siret": r["siret"],
@@ -156,7 +150,7 @@ def _flush_establishments(session: Session, rows: list[dict[str, Any]]) -> None:
         }
         for r in by_siret.values()
     ]
-    stmt = insert(Establishment).values(values)
+    stmt = upsert(session, Establishment).values(values)
     stmt = stmt.on_conflict_do_update(
         index_elements=["siret"],
         set_={

@@ -33,6 +33,7 @@ from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.stores.models import OneTimeSecret
+from idp.web.answers import no_store
 from idp.web.redirects import local_target
 from rcd_store import audit
 from rcd_store.db import rows_affected
@@ -76,12 +77,9 @@ def authenticated_declarant() -> tuple[SsoRecord, Declarant] | None:
     return row, declarant
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    """Pages that take a password or a code are never cached (framing is forbidden for
-    every page by :mod:`idp.web.security_headers`)."""
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
+# pages that take a password or a code are never cached (framing is forbidden for every
+# page by idp.web.security_headers); idp.auth.totp and password_reset do the same
+bp.after_request(no_store)
 
 
 def form_field(name: str) -> str:

@@ -23,7 +23,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from idp.auth.login import by_email, client_address, form_field, no_store, secret_digest, too_many
+from idp.auth.login import by_email, client_address, form_field, secret_digest, too_many
 from idp.auth.passwords import passwords
 from idp.auth.throttle import account_key, throttle
 from idp.i18n import N_, _
@@ -31,6 +31,7 @@ from idp.sessions import sso as sessions
 from idp.stores import db
 from idp.stores.models import OneTimeSecret
 from idp.stores.sealing import app_sealer
+from idp.web.answers import no_store
 from rcd_store import audit, outbox
 from rcd_store.db import rows_affected
 from rcd_store.models import Declarant

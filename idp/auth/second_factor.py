@@ -21,13 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 import pyotp
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from idp.stores.models import OneTimeSecret
 from idp.tokens.signing import master_key
 from keys.crypto import KeyDecryptionError
-from rcd_store.db import rows_affected
+from rcd_store.db import rows_affected, upsert
 from rcd_store.models import Declarant
 
 log = logging.getLogger(__name__)
@@ -75,10 +74,8 @@ def _mark_step_used(session: Session, declarant_id: str, step: int, now: datetim
             OneTimeSecret.expires_at < now,
         )
     )
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = (
-        insert(OneTimeSecret)
+        upsert(session, OneTimeSecret)
         .values(
             secret_hash=_digest(f"totp:{declarant_id}:{step}"),
             purpose="totp-used",

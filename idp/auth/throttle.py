@@ -29,12 +29,11 @@ from typing import Any, Protocol
 
 from flask import Flask, current_app
 from sqlalchemy import case, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from idp.stores.db import database
 from idp.stores.models import LoginThrottle
-from rcd_store.db import UTCDateTime
+from rcd_store.db import UTCDateTime, upsert
 
 EXTENSION = "idp.throttle"
 DEFAULT_THRESHOLD = 5
@@ -96,9 +95,6 @@ class SqlBackend:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _insert(self) -> Any:
-        return postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-
     def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
         table = LoginThrottle.__table__
         excluded_now = literal(now, UTCDateTime)
@@ -108,7 +104,7 @@ class SqlBackend:
         )
         stale_locks = table.c.updated_at <= literal(now - LOCK_MEMORY, UTCDateTime)
         stmt = (
-            self._insert()(LoginThrottle)
+            upsert(self.engine, LoginThrottle)
             .values(key=key, failures=1, locked_until=None, lock_count=0, updated_at=now)
             .on_conflict_do_update(
                 index_elements=[table.c.key],

@@ -19,7 +19,6 @@ from idp.auth.login import (
     authenticated_declarant,
     client_address,
     login_required,
-    no_store,
     too_many,
 )
 from idp.auth.second_factor import (
@@ -35,6 +34,7 @@ from idp.auth.throttle import throttle
 from idp.i18n import _
 from idp.stores import db
 from idp.stores.models import OneTimeSecret
+from idp.web.answers import no_store
 from rcd_store import audit
 from rcd_store.models import Declarant
 
@@ -45,9 +45,7 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="idp.auth.totp.enrol")
 
 
-@bp.after_request
-def _no_store(response: Response) -> Response:
-    return no_store(response)
+bp.after_request(no_store)  # pages that take a code or show a secret are never cached
 
 
 @bp.get("/compte/double-authentification")

@@ -40,6 +40,8 @@ from idp.oidc.server import own_trust
 from idp.stores import db
 from idp.tokens.issuing import token_service, vector_for
 from idp.web import csrf
+from idp.web.answers import no_store
+from idp.web.credentials import presented
 from partners.models import Partner
 from partners.services import default_identifier
 from rcd_store import audit
@@ -75,8 +77,7 @@ def _refuse(status: int, error: str, message: str) -> Response:
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = f'{SCHEME} error="{error}"'
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def _parse(body: bytes) -> dict[str, str] | None:
@@ -189,18 +190,15 @@ def _issue(session: Session, declarant: Declarant, service_name: str) -> Respons
         data={"method": "dsn", "service": service.code},
     )
     session.commit()
-    response = Response(issued.token, mimetype="text/plain")
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(Response(issued.token, mimetype="text/plain"))
 
 
 def presented_token() -> str | None:
     """The token of an ``Authorization: DSNLogin jeton=<token>`` header, or None."""
-    header = request.headers.get("Authorization", "")
-    scheme, _sep, rest = header.partition(" ")
-    if scheme.lower() != SCHEME.lower():
+    rest = presented(request.headers.get("Authorization"), SCHEME)
+    if rest is None:
         return None
-    name, _eq, value = rest.strip().partition("=")
+    name, _eq, value = rest.partition("=")
     if name.strip().lower() != "jeton":
         return None
     return value.strip().strip('"') or None
@@ -247,6 +245,4 @@ def verifier() -> Response:
         claims = verify_presented(db.session())
     except InteropsError as exc:
         return _refuse(401, "jeton", f"jeton invalide ({exc.code})")
-    response = jsonify(claims)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(jsonify(claims))

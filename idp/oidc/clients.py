@@ -9,11 +9,8 @@ RFC 6749 2.3.1 decoding, and ``private_key_jwt`` (RFC 7523) with the shared repl
 from __future__ import annotations
 
 import hashlib
-from base64 import b64decode
-from binascii import Error as Base64Error
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import unquote_plus
 
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidClientError
@@ -26,6 +23,7 @@ from joserfc.jwk import KeySet
 
 from idp.stores import db
 from idp.stores.replay import replay_cache
+from idp.web.credentials import basic_credentials
 from partners.models import OAuthClient, Partner
 from partners.services import client_by_id, secret_matches
 
@@ -93,23 +91,11 @@ def query_client(client_id: str) -> Client | None:
 def authenticate_client_secret_basic(query: Any, request: OAuth2Request) -> Client | None:
     """HTTP Basic with RFC 6749 2.3.1 decoding: id and secret are form-urlencoded
     before base64, so ``+`` is a space and ``%XX`` an octet of UTF-8."""
-    header = request.headers.get("Authorization") or ""
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
+    credentials = basic_credentials(request.headers.get("Authorization"))
+    if credentials is None:
         return None
-    try:
-        decoded = b64decode(value.strip(), validate=True).decode("utf-8")
-    except (Base64Error, UnicodeDecodeError):
-        return None
-    raw_id, colon, raw_secret = decoded.partition(":")
-    if not colon:
-        return None
-    client = query(unquote_plus(raw_id))
-    return (
-        client
-        if client is not None and client.check_client_secret(unquote_plus(raw_secret))
-        else None
-    )
+    client = query(credentials[0])
+    return client if client is not None and client.check_client_secret(credentials[1]) else None
 
 
 def client_refused() -> InvalidClientError:

@@ -36,6 +36,7 @@ from idp.oidc.grants import revoke_family
 from idp.oidc.server import OAuthServer, server
 from idp.stores import db
 from idp.stores.models import IssuedToken
+from idp.web.answers import no_store
 from rcd_store import audit
 
 ENDPOINT_AUTH_METHODS = [m for m in AUTH_METHODS if m != "none"]
@@ -149,6 +150,5 @@ def endpoint_response(name: str) -> Response:
     """Run an endpoint (``introspection`` or ``revocation``) and commit its work."""
     response = server().create_endpoint_response(name)
     db.session().commit()
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    no_store(response, pragma=True)
     return response  # type: ignore[no-any-return]

@@ -53,6 +53,8 @@ from idp.stores.models import Consent
 from idp.tokens.issuing import ID_TOKEN_TYP
 from idp.tokens.own import live_access_token, unverified_part, verify_own_token
 from idp.web import csrf
+from idp.web.answers import no_store
+from idp.web.credentials import presented
 from partners.models import Partner
 from partners.services import client_by_id
 from rcd_store import audit
@@ -290,9 +292,7 @@ def _consent_page(grant: Any, scopes: list[str]) -> Response:
         labels=labels,
         action=request.full_path,
     )
-    response = Response(html, mimetype="text/html")
-    response.headers["Cache-Control"] = "no-store"  # never framed: idp.security_headers
-    return response
+    return no_store(Response(html, mimetype="text/html"))  # never framed: security_headers
 
 
 @bp.route("/oauth/authorize", methods=["GET", "POST"])
@@ -334,8 +334,7 @@ def token() -> Response:
     is committed either way. Each client is rate-limited (:mod:`idp.oidc.limits`)."""
     response = server().create_token_response()
     db.session().commit()
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    no_store(response, pragma=True)
     return response  # type: ignore[no-any-return]
 
 
@@ -362,8 +361,7 @@ def _bearer_error(error: str, description: str, status: int = 401) -> Response:
 
 
 def _bearer() -> str | None:
-    scheme, _sp, value = (request.headers.get("Authorization") or "").partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return presented(request.headers.get("Authorization"), "Bearer")
 
 
 def _login_token(vector: IdentityVector, partner: Partner) -> bool:
@@ -408,9 +406,7 @@ def userinfo() -> Response:
             claims[name] = value
     claims["pagm"] = list(fresh.pagm)
     claims["habilitations"] = [h.as_claim() for h in fresh.habilitations]
-    response = jsonify(claims)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(jsonify(claims))
 
 
 # ------------------------------------------------------------------------ logout

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from idp.auth.login import authenticated_declarant, login_required
 from idp.portal.navigation import navigable_partners
 from idp.stores import db
+from idp.web.answers import no_store
 from rcd_store.models import Declarant, Role
 from rcd_store.services import active_habilitations
 
@@ -85,6 +86,4 @@ def index() -> ResponseReturnValue:
         groups=groups_for(session, declarant),
         origin=row.origin,
     )
-    response = make_response(page)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(make_response(page))

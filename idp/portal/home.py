@@ -12,6 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from idp.stores import db, redis_client
+from idp.web.answers import no_store
 
 bp = Blueprint("home", __name__)
 
@@ -63,6 +64,5 @@ def healthz() -> tuple[Response, int]:
         probes["redis"] = partial(_probe_redis, client)
     checks = _run_probes(probes, HEALTH_BUDGET)
     healthy = all(value == "ok" for value in checks.values())
-    response = jsonify(status="ok" if healthy else "erreur", checks=checks)
-    response.headers["Cache-Control"] = "no-store"
+    response = no_store(jsonify(status="ok" if healthy else "erreur", checks=checks))
     return response, 200 if healthy else 503

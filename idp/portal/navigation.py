@@ -31,24 +31,19 @@ from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.tokens import issuing as tokens
+from idp.web.answers import no_store
 from partners.models import Partner, PartnerService
+from partners.services import default_acs
 from rcd_store import audit
 from rcd_store.models import Declarant, Service, partner_key
 from rcd_store.services import active_habilitations
 
 bp = Blueprint("navigation", __name__)
 
-POST_BINDING = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-
 
 def acs_url(partner: Partner) -> str | None:
     """The partner's default HTTP-POST assertion consumer URL, if it is a SAML SP."""
-    if partner.saml is None:
-        return None
-    posts = [a for a in partner.saml.acs or [] if a.get("binding") == POST_BINDING]
-    if not posts:
-        return None
-    return str(min(posts, key=lambda a: (not a.get("default"), a.get("index") or 0))["url"])
+    return default_acs(partner.saml)
 
 
 def landing_url(partner: Partner) -> str | None:
@@ -175,7 +170,6 @@ def navigate(code: str) -> ResponseReturnValue:
         partner=destination.partner.name,
         service=destination.service,
     )
-    response = make_response(page)
-    response.headers["Cache-Control"] = "no-store"
+    response = no_store(make_response(page))
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -41,6 +41,7 @@ from idp.stores import db
 from idp.tokens import issuing as tokens
 from idp.tokens.signing import keyring
 from idp.web import csrf
+from idp.web.answers import no_store
 from keys.model import KeyUse, SigningKey
 from partners import services as registry
 from partners.models import SamlServiceProvider
@@ -55,6 +56,8 @@ bp = Blueprint("sso_saml", __name__)
 #: How long a pending AuthnRequest waits for the user to log in.
 PENDING_MAX_AGE = timedelta(minutes=20)
 MAX_RELAY_STATE = 1024
+#: the pages of this module replace the site-wide CSP with their own ``frame-ancestors``
+NEVER_FRAMED = "'none'"
 
 
 def _now() -> datetime:
@@ -197,15 +200,11 @@ def _serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="idp.saml.sso.pending")
 
 
-def _post_acs(sp: SamlServiceProvider) -> list[dict[str, Any]]:
-    return [a for a in sp.acs if a.get("binding") == b.BINDING_POST]
-
-
 def _acs(sp: SamlServiceProvider, authn: m.AuthnRequest) -> str:
     """The registered HTTP-POST ACS the response goes to (exact match only)."""
     if authn.protocol_binding not in (None, b.BINDING_POST):
         raise b.MessageError("ProtocolBinding non pris en charge (HTTP-POST seulement)")
-    candidates = _post_acs(sp)
+    candidates = registry.post_acs(sp)
     if authn.acs_url is not None:
         if authn.acs_url not in [a["url"] for a in candidates]:
             raise b.MessageError("AssertionConsumerServiceURL non enregistrée pour ce partenaire")
@@ -215,9 +214,10 @@ def _acs(sp: SamlServiceProvider, authn: m.AuthnRequest) -> str:
             if endpoint.get("index") == authn.acs_index:
                 return str(endpoint["url"])
         raise b.MessageError("AssertionConsumerServiceIndex inconnu pour ce partenaire")
-    if not candidates:
+    chosen = registry.default_acs(sp)
+    if chosen is None:
         raise b.MessageError("aucune AssertionConsumerService HTTP-POST enregistrée")
-    return str(min(candidates, key=lambda a: (not a.get("default"), a.get("index") or 0))["url"])
+    return chosen
 
 
 @bp.route("/saml/sso", methods=["GET", "POST"])
@@ -253,7 +253,7 @@ def resume() -> Response:
             "demande expirée ou altérée : recommencez depuis le site partenaire"
         ) from None
     sp = _service_provider(db.session(), pending.sp)
-    if pending.acs not in [a["url"] for a in _post_acs(sp)]:
+    if pending.acs not in [a["url"] for a in registry.post_acs(sp)]:
         raise b.MessageError("AssertionConsumerService retirée entre-temps")
     return _proceed(pending, resumed=True)
 
@@ -334,13 +334,6 @@ def _status(pending: Pending, codes: list[str]) -> Response:
     return _post_page(pending.acs, "SAMLResponse", b.encode_post(document), pending.relay_state)
 
 
-def _no_store(response: Response, *, frame_ancestors: str = "'none'") -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    # base-uri and object-src come from idp.security_headers, as on every page
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {frame_ancestors}"
-    return response
-
-
 def _post_page(action: str, field: str, value: str, relay_state: str | None) -> Response:
     """The HTTP-POST binding: a form that submits itself, with a visible button
     (works without JavaScript)."""
@@ -353,7 +346,7 @@ def _post_page(action: str, field: str, value: str, relay_state: str | None) -> 
         relay_state=relay_state,
         nonce=nonce,
     )
-    response = _no_store(make_response(html))
+    response = no_store(make_response(html), frame_ancestors=NEVER_FRAMED)
     response.headers["Content-Security-Policy"] += f"; script-src 'nonce-{nonce}'"
     return response
 
@@ -502,7 +495,8 @@ def _answer_logout(
     participants' logout pages, loaded in frames, when there are any)."""
     endpoint = _slo_endpoint(sp)
     if endpoint is None:
-        return _no_store(make_response(render_template("saml_logout.html", others=others)))
+        page = make_response(render_template("saml_logout.html", others=others))
+        return no_store(page, frame_ancestors=NEVER_FRAMED)
     binding, url = endpoint
     signer = _signer() if binding == b.BINDING_POST else None
     document = m.build_logout_response(
@@ -527,14 +521,15 @@ def _answer_logout(
         url, b.signed_redirect_query("SAMLResponse", document, relay_state, _signer())
     )
     if not others:
-        return _no_store(redirect(target))
+        return no_store(redirect(target), frame_ancestors=NEVER_FRAMED)
     return _logout_page(others, continue_url=target)
 
 
 def _logout_page(others: list[str], **kwargs: Any) -> Response:
     nonce = secrets.token_urlsafe(16)
-    response = _no_store(
-        make_response(render_template("saml_logout.html", others=others, nonce=nonce, **kwargs))
+    response = no_store(
+        make_response(render_template("saml_logout.html", others=others, nonce=nonce, **kwargs)),
+        frame_ancestors=NEVER_FRAMED,
     )
     response.headers["Content-Security-Policy"] += f"; script-src 'nonce-{nonce}'"
     return response
@@ -550,4 +545,4 @@ def _logout_answered() -> Response:
         "saml_logout.html", others=[], answered=True, success=answer.status == m.SUCCESS
     )
     # shown inside the logout page's frames: framing by our own pages only
-    return _no_store(make_response(html), frame_ancestors="'self'")
+    return no_store(make_response(html), frame_ancestors="'self'")

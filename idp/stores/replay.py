@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import delete
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp.stores.models import SeenToken
-from rcd_store.db import rows_affected
+from rcd_store.db import rows_affected, upsert
 
 
 class SqlReplayCache:
@@ -28,12 +27,7 @@ class SqlReplayCache:
         """Insert the id, or take over an expired row; seen when neither happened."""
         now = datetime.now(UTC)
         with self._sessions.begin() as session:
-            insert = (
-                postgresql.insert
-                if session.get_bind().dialect.name == "postgresql"
-                else sqlite.insert
-            )
-            values = insert(SeenToken).values(token_id=token_id, expires_at=expires_at)
+            values = upsert(session, SeenToken).values(token_id=token_id, expires_at=expires_at)
             stmt = values.on_conflict_do_update(
                 index_elements=["token_id"],
                 set_={"expires_at": values.excluded.expires_at},

@@ -298,11 +298,7 @@ def issue_for_partner(
         return tokens.issue(
             session, vector, fmt=fmt or "saml", audience=default_identifier(partner)
         )
-    recipient = None
-    if registered.saml is not None and registered.saml.acs:
-        recipient = str(
-            min(registered.saml.acs, key=lambda a: (not a["default"], a["index"] or 0))["url"]
-        )
+    recipient = registry.default_acs(registered.saml)
     return tokens.issue(
         session,
         vector,

@@ -12,6 +12,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from idp.i18n import N_, _
+from idp.web.answers import no_store
 from token_suite.errors import InteropsError
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,7 @@ def handle_store_unavailable(exc: Exception) -> Response:
     rendered = _render(503, "temporarily_unavailable")
     response = make_response(rendered)
     response.headers["Retry-After"] = str(RETRY_AFTER)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return no_store(response)
 
 
 def handle_interops(exc: InteropsError) -> Response:
