@@ -1,9 +1,11 @@
 """Signing keys: generation, encrypted storage, rotation, JWKS and certificates.
 
-Standalone: no Flask, no database (the SQLAlchemy store lives in ``rcd_store``).
+Standalone: no Flask, no database (the application brings its SQL :class:`KeyStore`).
+Every error raised to a caller is a :class:`KeysError`.
 """
 
 from keys.crypto import KeyDecryptionError, MasterKey
+from keys.errors import InvalidKey, KeysError, UnknownKey
 from keys.generate import generate_key
 from keys.io import KeyImportError, export_pem, export_pkcs12, import_pem, import_pkcs12
 from keys.jwks import JWKSError, jwks, public_keys_from_jwks
@@ -22,6 +24,7 @@ __all__ = [
     "ALGORITHMS",
     "DEFAULT_MARGIN",
     "InMemoryKeyStore",
+    "InvalidKey",
     "JWKSError",
     "KeyDecryptionError",
     "KeyImportError",
@@ -31,12 +34,14 @@ __all__ = [
     "KeyTransition",
     "KeyUse",
     "Keyring",
+    "KeysError",
     "MasterKey",
     "NoActiveKey",
     "Rotation",
     "SigningKey",
     "StateChange",
     "StoredKey",
+    "UnknownKey",
     "check_signing_key",
     "export_pem",
     "export_pkcs12",

@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from keys.errors import InvalidKey, KeysError
 from keys.model import KeyUse, PrivateKey, thumbprint
 
 MASTER_KEY_BYTES = 32
@@ -27,7 +28,7 @@ _AD_LABEL = "interops-idp/private-key/v1"
 _MASTER_KEY_TEXT = re.compile(r"[A-Za-z0-9_-]{43}=?")
 
 
-class KeyDecryptionError(Exception):
+class KeyDecryptionError(KeysError):
     """A stored private key could not be decrypted (wrong master key, tampering, swap)."""
 
 
@@ -42,7 +43,7 @@ class MasterKey:
 
     def __init__(self, raw: bytes) -> None:
         if len(raw) != MASTER_KEY_BYTES:
-            raise ValueError(f"a master key is exactly {MASTER_KEY_BYTES} bytes")
+            raise InvalidKey(f"a master key is exactly {MASTER_KEY_BYTES} bytes")
         self._raw = bytes(raw)
         self._aead = AESGCM(self._raw)
 
@@ -56,11 +57,12 @@ class MasterKey:
         """Parse ``IDP_MASTER_KEY``: base64url of 32 bytes, padding optional.
 
         Surrounding whitespace (a trailing newline in a file) is ignored; anything
-        else raises a ``ValueError`` that does not repeat the value.
+        else raises :class:`~keys.errors.InvalidKey` (a ``ValueError``) that does not repeat
+        the value.
         """
         value = text.strip()
         if not _MASTER_KEY_TEXT.fullmatch(value):
-            raise ValueError(
+            raise InvalidKey(
                 "IDP_MASTER_KEY must be the base64url encoding of 32 random bytes "
                 "(43 characters A-Z a-z 0-9 - _); generate one with MasterKey.generate()"
             )

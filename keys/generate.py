@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from keys.errors import InvalidKey
 from keys.model import ALGORITHMS, KeyState, KeyUse, PrivateKey, SigningKey, thumbprint
 
 #: RSA sizes accepted; 2048 is the default, 3072 configurable.
@@ -22,9 +23,9 @@ def new_private_key(alg: str, *, rsa_bits: int = 2048) -> PrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if alg in ("RS256", "PS256"):
         if rsa_bits not in RSA_SIZES:
-            raise ValueError(f"RSA size must be one of {RSA_SIZES}")
+            raise InvalidKey(f"RSA size must be one of {RSA_SIZES}")
         return rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
-    raise ValueError(f"unsupported algorithm {alg!r}")
+    raise InvalidKey(f"unsupported algorithm {alg!r}")
 
 
 def self_signed_certificate(
@@ -61,7 +62,7 @@ def generate_key(
     """
     alg = alg or ALGORITHMS[use][0]
     if alg not in ALGORITHMS[use]:
-        raise ValueError(f"algorithm {alg} not allowed for {use.value} keys")
+        raise InvalidKey(f"algorithm {alg} not allowed for {use.value} keys")
     private_key = new_private_key(alg, rsa_bits=rsa_bits)
     certificate = (
         self_signed_certificate(private_key, common_name=common_name, now=now)

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from keys.errors import KeysError
 from keys.generate import self_signed_certificate
 from keys.model import ALGORITHMS, KeyState, KeyUse, PrivateKey, SigningKey, thumbprint
 
@@ -24,7 +25,7 @@ _CERTIFICATE_MARKER = b"-----BEGIN CERTIFICATE-----"
 Passphrase = bytes | str
 
 
-class KeyImportError(ValueError):
+class KeyImportError(KeysError, ValueError):
     """A key file that cannot be imported; the message says why and what to do."""
 
 

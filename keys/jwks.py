@@ -16,6 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from keys.errors import InvalidKey, KeysError
 from keys.model import PublicKey, SigningKey, thumbprint
 
 #: JWK members that carry private or symmetric key material (RFC 7518 section 6).
@@ -27,7 +28,7 @@ _ALGS = {"RSA": ("RS256", "PS256"), "EC": ("ES256",)}
 _B64URL = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class JWKSError(ValueError):
+class JWKSError(KeysError, ValueError):
     """A JWKS that cannot be trusted as it is; the message says which key and why."""
 
 
@@ -35,18 +36,19 @@ def jwks(keys: Iterable[SigningKey]) -> dict[str, list[dict[str, Any]]]:
     """The public JWKS of ``keys``: kid (RFC 7638 thumbprint), alg, use=sig, x5c.
 
     Only public members are written; a key whose kid is not its thumbprint, or
-    whose certificate is for another key, is refused (``ValueError``).
+    whose certificate is for another key, is refused (:class:`~keys.errors.InvalidKey`,
+    a ``ValueError``).
     """
     return {"keys": [_public_jwk(key) for key in keys]}
 
 
 def _public_jwk(key: SigningKey) -> dict[str, Any]:
     if key.kid != thumbprint(key.public_key):
-        raise ValueError(f"kid {key.kid!r} is not the thumbprint of its key")
+        raise InvalidKey(f"kid {key.kid!r} is not the thumbprint of its key")
     jwk: dict[str, Any] = dict(key.public_jwk())
     if key.certificate is not None:
         if key.certificate.public_key() != key.public_key:
-            raise ValueError(f"certificate of key {key.kid!r} is for another key")
+            raise InvalidKey(f"certificate of key {key.kid!r} is for another key")
         der = key.certificate.public_bytes(serialization.Encoding.DER)
         jwk["x5c"] = [base64.b64encode(der).decode("ascii")]
     return jwk

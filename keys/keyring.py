@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from keys.crypto import KeyDecryptionError, MasterKey, decrypt_private_key, encrypt_private_key
+from keys.errors import InvalidKey, KeysError, UnknownKey
 from keys.generate import generate_key
 from keys.model import ALGORITHMS, KeyState, KeyUse, SigningKey, thumbprint
 from keys.store import KeyStore, StateChange, StoredKey
@@ -29,7 +30,7 @@ _PUBLISHED_ORDER = {KeyState.ACTIVE: 0, KeyState.NEXT: 1, KeyState.RETIRING: 2}
 Clock = Callable[[], datetime]
 
 
-class NoActiveKey(LookupError):
+class NoActiveKey(KeysError, LookupError):
     """No active key for a use: the keyring was never initialised (``ensure``)."""
 
 
@@ -90,23 +91,24 @@ class Rotation:
 
 
 def check_signing_key(key: SigningKey) -> None:
-    """Refuse a key the keyring could not use safely (``ValueError`` saying why).
+    """Refuse a key the keyring could not use safely (:class:`~keys.errors.InvalidKey`, a
+    ``ValueError``, saying why).
 
     Stops a ``kid`` that is not the key's thumbprint (kid confusion), an
     algorithm foreign to the key type or the use, and a certificate for
     another key (metadata publishing a key that does not sign).
     """
     if key.kid != thumbprint(key.public_key):
-        raise ValueError(f"kid {key.kid!r} is not the RFC 7638 thumbprint of the key")
+        raise InvalidKey(f"kid {key.kid!r} is not the RFC 7638 thumbprint of the key")
     if key.alg not in ALGORITHMS[key.use]:
-        raise ValueError(f"algorithm {key.alg} not allowed for {key.use.value} keys")
+        raise InvalidKey(f"algorithm {key.alg} not allowed for {key.use.value} keys")
     is_ec = isinstance(key.private_key, ec.EllipticCurvePrivateKey)
     if is_ec != (key.alg == "ES256"):
-        raise ValueError(f"algorithm {key.alg} does not fit this key type")
+        raise InvalidKey(f"algorithm {key.alg} does not fit this key type")
     if key.certificate is None and key.use is KeyUse.SAML:
-        raise ValueError("a SAML key needs a certificate")
+        raise InvalidKey("a SAML key needs a certificate")
     if key.certificate is not None and key.certificate.public_key() != key.public_key:
-        raise ValueError("the certificate is for another key")
+        raise InvalidKey("the certificate is for another key")
 
 
 class Keyring:
@@ -206,12 +208,13 @@ class Keyring:
         return self._store.list(use)
 
     def key(self, kid: str) -> SigningKey:
-        """The decrypted key ``kid`` whatever its state (export); ``KeyError`` if unknown."""
+        """The decrypted key ``kid`` whatever its state (export); :class:`~keys.errors.UnknownKey`
+        (a ``KeyError``) if unknown."""
         for use in KeyUse:
             for row in self._store.list(use):
                 if row.kid == kid:
                     return self._load(row)
-        raise KeyError(kid)
+        raise UnknownKey(kid)
 
     def add(self, key: SigningKey) -> StoredKey:
         """Encrypt and store an imported key (see :mod:`keys.io`), checked first."""

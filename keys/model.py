@@ -18,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from keys.errors import InvalidKey
+
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 
@@ -69,7 +71,7 @@ def public_jwk_members(public_key: PublicKey) -> dict[str, str]:
             "x": _b64u_fixed(point.x, 32),
             "y": _b64u_fixed(point.y, 32),
         }
-    raise ValueError("unsupported public key type (RSA or EC P-256 only)")
+    raise InvalidKey("unsupported public key type (RSA or EC P-256 only)")
 
 
 def thumbprint(public_key: PublicKey) -> str:
@@ -125,4 +127,4 @@ class SigningKey:
         if self.alg == "PS256" and isinstance(key, rsa.RSAPrivateKey):
             pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
             return key.sign(data, pss, hashes.SHA256())
-        raise ValueError(f"key {self.kid} cannot sign with {self.alg}")
+        raise InvalidKey(f"key {self.kid} cannot sign with {self.alg}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
+from keys.errors import KeysError
 from keys.model import KeyState, KeyUse
 
 
@@ -49,7 +50,7 @@ class StateChange:
     publish_until: datetime | None = None
 
 
-class KeyStoreConflict(Exception):
+class KeyStoreConflict(KeysError):
     """A write was refused: unknown or duplicate kid, or a key changed meanwhile."""
 
 

@@ -42,6 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rcd_store.db import utcnow
+from rcd_store.errors import DirectoryError
 from rcd_store.models import AuditEvent, AuditKey
 from rcd_store.sealing import Sealer
 
@@ -54,8 +55,11 @@ _KEY_ID_LABEL = b"interops-idp/audit-key-id/v1"
 _local = threading.local()
 
 
-class AuditKeyUnavailable(RuntimeError):
-    """No sealer is bound to this database: the chain cannot be written or checked."""
+class AuditKeyUnavailable(DirectoryError, RuntimeError):
+    """No sealer is bound to this database: the chain cannot be written or checked
+    (a defect of the deployment, not of the request)."""
+
+    http_status = 500
 
 
 def _writer_segment() -> str:

@@ -14,6 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, Engine, ExceptionContext, Result
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from rcd_store.errors import DirectoryError
+
 RV = TypeVar("RV")
 #: what psycopg's wait functions raise when their timeout expires (private in psycopg,
 #: present since the ``timeout`` of ``Connection.wait``: a missing one fails at import)
@@ -87,8 +89,11 @@ class Timeouts:
         return args
 
 
-class DatabaseDeadline(psycopg.OperationalError):
-    """The server was not heard from within the deadline: the connection is closed."""
+class DatabaseDeadline(DirectoryError, psycopg.OperationalError):
+    """The server was not heard from within the deadline: the connection is closed
+    (still a driver error, so SQLAlchemy sees a disconnect; try again later)."""
+
+    http_status = 503
 
 
 class BoundedConnection(psycopg.Connection[Any]):

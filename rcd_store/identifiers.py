@@ -8,11 +8,13 @@ instead need a digit sum that is a multiple of 5, except the head office
 
 from __future__ import annotations
 
+from rcd_store.errors import DirectoryError
+
 LA_POSTE_SIREN = "356000000"
 LA_POSTE_HEAD_OFFICE = "35600000000048"
 
 
-class InvalidIdentifier(ValueError):
+class InvalidIdentifier(DirectoryError, ValueError):
     """A SIREN or SIRET that is malformed or fails its checksum."""
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from rcd_store.errors import InvalidValue
+
 _SEPARATORS = {" ", "-", "'", "\u2019", "\u00a0", "\t", "."}
 
 
@@ -19,10 +21,11 @@ def name_key(value: str) -> str:
 
 
 def clean_display_name(value: str) -> str:
-    """A name as typed, trimmed and with inner spaces collapsed; empty is an error."""
+    """A name as typed, trimmed and with inner spaces collapsed; an empty or overlong
+    name is refused (:class:`~rcd_store.errors.InvalidValue`, a ``ValueError``)."""
     cleaned = " ".join(value.split())
     if not cleaned:
-        raise ValueError("nom vide")
+        raise InvalidValue("nom vide")
     if len(cleaned) > 100:
-        raise ValueError("nom trop long (100 caractères au plus)")
+        raise InvalidValue("nom trop long (100 caractères au plus)")
     return cleaned

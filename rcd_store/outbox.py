@@ -21,6 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rcd_store.db import rows_affected, utcnow
+from rcd_store.errors import DirectoryError
 from rcd_store.models import Outbox
 from rcd_store.sealing import Sealer
 
@@ -37,8 +38,10 @@ class Message:
     body: str
 
 
-class SendError(Exception):
-    """A sender could not hand the message over now (it stays queued)."""
+class SendError(DirectoryError):
+    """A sender could not hand the message over now (it stays queued; try again later)."""
+
+    http_status = 503
 
 
 class Sender(Protocol):

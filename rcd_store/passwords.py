@@ -17,13 +17,15 @@ from importlib import resources
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from rcd_store.errors import DirectoryError, InvalidValue
+
 MIN_LENGTH = 12
 MAX_LENGTH = 128
 OWASP_MEMORY_KIB = 19 * 1024
 OWASP_TIME_COST = 2
 
 
-class PasswordPolicyError(ValueError):
+class PasswordPolicyError(DirectoryError, ValueError):
     """A password refused by the policy; the message says why, in French."""
 
 
@@ -35,7 +37,7 @@ class HashParameters:
 
     def __post_init__(self) -> None:
         if self.time_cost < OWASP_TIME_COST or self.memory_kib < OWASP_MEMORY_KIB:
-            raise ValueError("argon2id parameters below OWASP's minimum (19 MiB, t=2)")
+            raise InvalidValue("argon2id parameters below OWASP's minimum (19 MiB, t=2)")
 
 
 @lru_cache(maxsize=1)

@@ -151,18 +151,7 @@ def add_declarant(
     declarant only.
     """
     establishment = establishment_by_siret(session, siret)
-    try:
-        last, first = clean_display_name(last_name), clean_display_name(first_name)
-    except ValueError as exc:
-        raise DirectoryError(f"nom ou prénom invalide : {exc}") from None
-    email = checked_email(email) if email else None
-    if (
-        email
-        and session.scalars(
-            select(Declarant.id).where(Declarant.email_key == email.casefold())
-        ).first()
-    ):
-        raise Duplicate(f"adresse électronique déjà utilisée : {email}")
+    last, first, email = _checked_identity(session, last_name, first_name, email)
     if password is None:
         raise DirectoryError("mot de passe manquant")
     try:
@@ -194,6 +183,26 @@ def add_declarant(
         data={"siret": establishment.siret, "role": role.value},
     )
     return declarant
+
+
+def _checked_identity(
+    session: Session, last_name: str, first_name: str, email: str | None
+) -> tuple[str, str, str | None]:
+    """The names as they will be shown and the email checked, or a :class:`DirectoryError`
+    (an email already used by another declarant is a :class:`Duplicate`)."""
+    try:
+        last, first = clean_display_name(last_name), clean_display_name(first_name)
+    except ValueError as exc:
+        raise DirectoryError(f"nom ou prénom invalide : {exc}") from None
+    email = checked_email(email) if email else None
+    if (
+        email
+        and session.scalars(
+            select(Declarant.id).where(Declarant.email_key == email.casefold())
+        ).first()
+    ):
+        raise Duplicate(f"adresse électronique déjà utilisée : {email}")
+    return last, first, email
 
 
 def parse_pagm(values: Sequence[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from rcd_store import audit
 from rcd_store.db import upsert
+from rcd_store.errors import DirectoryError
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
 from rcd_store.models import Company, Establishment
 
@@ -40,8 +41,9 @@ NAME_COLUMNS = (
 )
 
 
-class ImportFormatError(ValueError):
-    """The file cannot be imported at all (missing columns, not CSV)."""
+class ImportFormatError(DirectoryError, ValueError):
+    """The file cannot be imported at all (missing columns, not CSV); the message
+    starts with « import impossible » and is shown to the operator as it is."""
 
 
 @dataclass
@@ -75,12 +77,12 @@ def _reader(stream: IO[bytes], required: tuple[str, ...]) -> Iterator[csv.DictRe
 def _dict_reader(text: io.TextIOWrapper, required: tuple[str, ...]) -> csv.DictReader[str]:
     sample = text.readline()
     if not sample:
-        raise ImportFormatError("fichier vide")
+        raise ImportFormatError("import impossible : fichier vide")
     delimiter = ";" if sample.count(";") > sample.count(",") else ","
     header = next(csv.reader([sample], delimiter=delimiter))
     missing = [name for name in required if name not in header]
     if missing:
-        raise ImportFormatError(f"colonnes manquantes : {', '.join(missing)}")
+        raise ImportFormatError(f"import impossible : colonnes manquantes : {', '.join(missing)}")
     return csv.DictReader(text, fieldnames=header, delimiter=delimiter)
 
 

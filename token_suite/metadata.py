@@ -1,7 +1,8 @@
 """SAML 2.0 metadata: publish the IdP's, read an IdP's (trust) and an SP's.
 
 Metadata is parsed with the same safe parser as tokens (no DTD, no entities,
-no network). Malformed metadata raises :class:`MetadataError`, a ``ValueError``.
+no network). Malformed metadata raises :class:`MetadataError`: an
+:class:`~token_suite.errors.InteropsError` (``wsse:InvalidSecurityToken``) and a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from lxml import etree  # type: ignore[import-untyped,unused-ignore]
 
 from keys.model import SigningKey
 from token_suite import _xmldsig
-from token_suite.errors import InteropsError
+from token_suite.errors import InteropsError, InvalidSecurityToken
 
 __all__ = [
     "BINDING_POST",
@@ -44,8 +45,16 @@ PERSISTENT = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
 MAX_METADATA_SIZE = 4 * 1024 * 1024
 
 
-class MetadataError(ValueError):
-    """The metadata is malformed, incomplete, or its signature does not verify."""
+class MetadataError(InvalidSecurityToken, ValueError):
+    """The metadata is malformed, incomplete, or its signature does not verify.
+
+    Under the one root of the package (a caller catching :class:`InteropsError` refuses
+    it like a malformed token, code ``wsse:InvalidSecurityToken``, HTTP 400) and still a
+    ``ValueError`` for callers written against that. Shown to an operator, the message
+    reads alone (no wire code in front of it)."""
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,7 @@ def idp_metadata(
     bindings; signed (enveloped, like the jeton) when ``signer`` is given.
     """
     if not signing_keys:
-        raise ValueError("metadata needs at least one signing key")
+        raise MetadataError("metadata needs at least one signing key")
     entity_descriptor_id = "_" + hashlib.sha256(entity_id.encode("utf-8")).hexdigest()[:40]
     until = "" if valid_until is None else f' validUntil="{_instant(valid_until)}"'
     signature = (
@@ -142,7 +151,7 @@ def idp_metadata(
 
 def _instant(value: datetime) -> str:
     if value.tzinfo is None:
-        raise ValueError("valid_until must be timezone-aware")
+        raise MetadataError("valid_until must be timezone-aware")
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
