@@ -20,6 +20,7 @@ from idp.machine import login as machine_login
 from idp.oidc import views as oauth
 from idp.portal import dashboard, home, navigation
 from idp.saml import inbound
+from idp.saml import slo as slo_saml
 from idp.saml import sso as sso_saml
 from idp.stores import db, redis_client, replay
 from idp.tokens import issuing, signing
@@ -46,6 +47,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     security_headers.init_app(app)
     oauth.init_app(app)
     sso_saml.init_app(app)
+    slo_saml.init_app(app)
     inbound.init_app(app)
     machine_login.init_app(app)
     if settings["TRUSTED_PROXIES"]:
@@ -55,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(home.bp)
     app.register_blueprint(signing.bp)
     app.register_blueprint(sso_saml.bp)
+    app.register_blueprint(slo_saml.bp)
     app.register_blueprint(oauth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(navigation.bp)

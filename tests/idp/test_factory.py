@@ -12,6 +12,7 @@ from idp.web import csrf
 
 PACKAGE_EXEMPTIONS = {
     "sso_saml",
+    "slo_saml",
     "inbound",
     "machine_login",
     "oauth.token",
