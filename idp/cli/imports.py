@@ -65,8 +65,6 @@ def import_sirene(
                     session, stream, on_error=on_error, on_progress=progress
                 )
                 bar.update(size - bar.n)
-    except sirene.ImportFormatError as exc:
-        raise CommandError(f"import impossible : {exc}") from None
     except UnicodeDecodeError:
         raise CommandError("import impossible : le fichier n'est pas en UTF-8") from None
     etab = reports["etablissements"]
