@@ -38,7 +38,7 @@ from idp.auth.login import AuthResult, authenticate, by_siret
 from idp.auth.throttle import throttle
 from idp.oidc.server import own_trust
 from idp.stores import db
-from idp.tokens.issuing import token_service, vector_for
+from idp.tokens.issuing import DSN_LOGIN_TYP, token_service, vector_for
 from idp.web import csrf
 from idp.web.answers import no_store
 from idp.web.credentials import presented
@@ -182,6 +182,7 @@ def _issue(session: Session, declarant: Declarant, service_name: str) -> Respons
         fmt="jwt",
         audience=_audience(session, service),
         now=now,
+        typ=DSN_LOGIN_TYP,
     )
     audit.record(
         session,
@@ -210,11 +211,10 @@ def _known_audiences(session: Session) -> set[str]:
 
 def verify_presented(session: Session) -> dict[str, Any]:
     """Verify the presented DSNLogin token: operator signature, issuer, expiry, the
-    Interops-R type ``JWT`` (an access token, ``at+jwt``, or an ID token, untyped, is
-    refused even when its audience is a service host's identifier that is also a client
-    id: stops token confusion), and an audience that is the host of one of our services.
-    Raises ``InteropsError``."""
-    from idp.tokens.issuing import INTEROPS_R_TYP
+    DSN login type ``dsnlogin+jwt`` (a navigation token ``JWT``, an access token
+    ``at+jwt`` or an ID token, untyped, is refused even when its audience is a service
+    host's identifier: stops token confusion), and an audience that is the host of one
+    of our services. Raises ``InteropsError``."""
     from token_suite.errors import InvalidService, SecurityTokenUnavailable
 
     token = presented_token()
@@ -228,7 +228,7 @@ def verify_presented(session: Session) -> dict[str, Any]:
                 token,
                 trust=trust,
                 audience=audience,
-                typ=INTEROPS_R_TYP,
+                typ=DSN_LOGIN_TYP,
                 replay=_NoReplayCheck(),
                 skew=timedelta(seconds=30),
             )

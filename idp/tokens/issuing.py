@@ -6,8 +6,9 @@ that partner's services (docs/profile.md, "PAGM et minimisation").
 Each kind of JWT we sign has its own header ``typ``, and each place that accepts one
 of our tokens asks for its kind (stops token confusion: a token minted for one use
 presented for another whose audience happens to be the same string):
-:data:`INTEROPS_R_TYP` for Interops-R navigation and DSN login tokens (the profile's
-``JWT``), :data:`ACCESS_TOKEN_TYP` for OAuth access tokens (RFC 9068), and no ``typ``
+:data:`INTEROPS_R_TYP` for Interops-R navigation tokens (the profile's ``JWT``),
+:data:`DSN_LOGIN_TYP` for the machine login's tokens (same partner audience, another
+use), :data:`ACCESS_TOKEN_TYP` for OAuth access tokens (RFC 9068), and no ``typ``
 at all for OpenID Connect ID tokens (:data:`ID_TOKEN_TYP`: their audience is a
 client id, which may also be a partner's identifier).
 """
@@ -40,8 +41,10 @@ from token_suite import jwt as interops_jwt
 from token_suite import saml as interops_saml
 from token_suite.vector import ACR_PASSWORD, Habilitation, IdentityVector
 
-#: ``typ`` of an Interops-R token for a partner (navigation, DSN login)
+#: ``typ`` of an Interops-R token for a partner (navigation)
 INTEROPS_R_TYP = "JWT"
+#: ``typ`` of a DSN machine login token (``Authorization: DSNLogin jeton=...``)
+DSN_LOGIN_TYP = "dsnlogin+jwt"
 #: ``typ`` of an OAuth access token (RFC 9068)
 ACCESS_TOKEN_TYP = "at+jwt"
 #: ``typ`` of an OpenID Connect ID token: none (told apart from Interops-R tokens by it)
@@ -144,10 +147,12 @@ class TokenService:
         lifetime: timedelta | None = None,
         now: datetime | None = None,
         in_response_to: str | None = None,
+        typ: str = INTEROPS_R_TYP,
     ) -> IssuedToken:
         """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only).
 
-        ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO)."""
+        ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO);
+        ``typ``: the JWT's kind (:data:`DSN_LOGIN_TYP` for the machine login)."""
         now = now or datetime.now(UTC)
         lifetime = lifetime or timedelta(seconds=int(self._config["TOKEN_LIFETIME_SECONDS"]))
         if fmt == "saml":
@@ -165,7 +170,7 @@ class TokenService:
             ).decode("utf-8")
         elif fmt == "jwt":
             token_id = secrets.token_urlsafe(18)
-            token = self._jwt(vector, audience, now, lifetime, INTEROPS_R_TYP, token_id)
+            token = self._jwt(vector, audience, now, lifetime, typ, token_id)
         else:
             raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
         self._audit(session, vector, audience, {"format": fmt, "id": token_id})

@@ -88,6 +88,37 @@ def test_token_is_accepted_as_dsnlogin_header(client: Any, declarant: Any) -> No
     assert missing.status_code == 401 and "DSNLogin" in missing.headers["WWW-Authenticate"]
 
 
+def test_a_navigation_token_for_the_same_partner_is_refused(
+    app: Any, session: Any, client: Any, declarant: Any
+) -> None:
+    """A navigation Interops-R token carries the same audience (the service host's
+    identifier) but is not a DSN login token: its type tells them apart."""
+    from idp.tokens.issuing import token_service, vector_for
+
+    token = client.post(URL, data=body(), content_type=XML).get_data(as_text=True)
+    assert interops_jwt_header(token)["typ"] == "dsnlogin+jwt"
+    with app.app_context():
+        service = session.query(Service).filter_by(code="DSN").one()
+        vector = vector_for(session, declarant, [service])
+        navigation = token_service().issue(
+            session, vector, fmt="jwt", audience="urn:interops:partenaire:urssaf"
+        )
+        session.commit()
+    assert interops_jwt_header(navigation.token)["typ"] == "JWT"
+    refused = client.get(
+        URL + "verifier", headers={"Authorization": f"DSNLogin jeton={navigation.token}"}
+    )
+    assert refused.status_code == 401
+
+
+def interops_jwt_header(token: str) -> dict[str, Any]:
+    import base64
+    import json
+
+    segment = token.split(".", 1)[0]
+    return dict(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))))
+
+
 @pytest.mark.parametrize(
     "change, error",
     [

@@ -86,7 +86,7 @@ def test_each_kind_of_token_has_its_own_type(app: Any, world: A2A) -> None:
     tokens = code_flow_tokens(app, world)
     assert header_of(tokens["access_token"])["typ"] == "at+jwt"  # RFC 9068
     assert "typ" not in header_of(tokens["id_token"])  # OpenID Connect ID token
-    assert header_of(dsn_token(app))["typ"] == "JWT"  # Interops-R (docs/profile.md)
+    assert header_of(dsn_token(app))["typ"] == "dsnlogin+jwt"  # its own kind (docs/profile.md)
 
 
 @pytest.mark.parametrize("resource", ["cnav-app", "urssaf-app", "cnav-batch"])
@@ -193,5 +193,5 @@ def test_access_and_interops_tokens_come_from_the_apps_one_token_service(
         monkeypatch.setattr(service, name, spy)
     tokens = code_flow_tokens(app, world)
     assert seen == ["issue_access"] and header_of(tokens["access_token"])["typ"] == "at+jwt"
-    assert header_of(dsn_token(app))["typ"] == "JWT"
+    assert header_of(dsn_token(app))["typ"] == "dsnlogin+jwt"
     assert seen == ["issue_access", "issue"]
