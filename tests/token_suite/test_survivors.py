@@ -12,18 +12,20 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from keys.generate import generate_key
 from keys.model import KeyUse
-from tests.token_suite import saml_support
+from tests.token_suite import saml_support, test_remote
 from tests.token_suite.jwt_support import ES256, RS256, RecordingCache
 from tests.token_suite.test_jwt import b64, base_claims, issue, signed, verify
-from token_suite import _jws, _xmldsig, jwt, saml
+from token_suite import _claims, _jws, _xmldsig, jwt, saml
 from token_suite.errors import FailedCheck, InvalidSecurityToken, InvalidVI, Replay
 from token_suite.vector import Habilitation, IdentityVector
 
@@ -523,3 +525,91 @@ def test_a_signed_element_holding_a_comment_verifies() -> None:
     copy = _xmldsig.verified_copy(element, certificates=[saml_support.IDP.certificate])
     assert saml_support.ISSUER.encode() in etree.tostring(copy)
     assert copy.findtext(f"{{{saml.SAML_NS}}}x") == "y"
+
+
+# ------------------------------------------------ re-run on the one claim parser (_claims)
+
+
+@pytest.mark.parametrize("claim", ["iat", "nbf"])
+def test_jwt_dates_as_early_as_the_timestamp_range_pass(claim: str) -> None:
+    """Kills ``-MAX_TIMESTAMP < iat`` / ``< nbf`` in ``_check_window``: the range is closed."""
+    token = signed(base_claims(**{claim: -_claims.MAX_TIMESTAMP}))
+    assert verify(token).subject == verify(issue()).subject
+
+
+def test_jwt_replay_of_a_token_expiring_at_the_last_second_is_remembered_to_the_end() -> None:
+    """Kills ``until > _END_OF_TIME_S`` in ``_check_replay``: ``exp`` of 9999-12-31T23:59:59Z
+    plus one second of skew is exactly the end of time, kept as ``datetime.max``."""
+    cache = RecordingCache()
+    claims = base_claims(exp=_claims.MAX_TIMESTAMP, jti="last-second")
+    verify(signed(claims), replay=cache, skew=timedelta(seconds=1))
+    assert cache.expiry == {"last-second": datetime.max.replace(tzinfo=UTC)}
+
+
+def test_jwt_header_is_compact_json() -> None:
+    """Kills ``separators=None`` in ``_jws.encode_json``: the header is written without spaces."""
+    header = base64.urlsafe_b64decode(issue().split(".")[0] + "==")
+    assert b" " not in header and header.startswith(b'{"alg":')
+
+
+def test_encode_json_is_compact() -> None:
+    """Kills ``separators=None`` in ``_jws.encode_json`` (the header segment is cached, so the
+    issuing tests may not reach it): compact JSON, no spaces."""
+    assert _jws.encode_json({"alg": "ES256", "kid": "k"}) == b'{"alg":"ES256","kid":"k"}'
+
+
+def test_a_plain_json_object_takes_the_fast_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kills the mutants of ``decode_object``'s orjson path: an object without duplicates,
+    written as orjson writes it, never reaches the strict (slow) decoder."""
+
+    def slow(data: bytes, what: str) -> dict[str, Any]:
+        raise AssertionError("strict decoder reached")
+
+    monkeypatch.setattr(_jws, "strict_object", slow)
+    assert _jws.decode_object(b'{"a":1,"b":[true]}', "payload") == {"a": 1, "b": [True]}
+
+
+def test_the_verifier_cache_is_cleared_at_its_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kills ``len(_VERIFIERS) > _MAX_VERIFIERS`` in ``verifier_for``: never more than the
+    bound of keys held (a flood of published keys cannot grow it without end)."""
+    monkeypatch.setattr(_jws, "_VERIFIERS", {})
+    monkeypatch.setattr(_jws, "_MAX_VERIFIERS", 3)
+    keys = [generate_key(KeyUse.JWT, now=NOW) for _ in range(4)]
+    for key in keys:
+        _jws.verifier_for(key.public_key, key.alg)
+    assert len(_jws._VERIFIERS) == 1
+
+
+def test_a_known_kid_never_makes_the_remote_trust_refetch() -> None:
+    """Kills ``anchor.for_jwt(None)`` in ``_header_verifier``: once the refetch interval has
+    passed, a token signed by a key already fetched is verified without asking the operator."""
+    operator = test_remote.Operator(jwt_keys=[generate_key(KeyUse.JWT, now=NOW)])
+    trust = operator.trust()
+    token = test_remote._jwt(operator.jwt_keys[0])
+    test_remote._verify_jwt(token, trust)
+    operator.time += test_remote.POLICY.refetch_interval + 1
+    asked = len(operator.asked)
+    assert test_remote._verify_jwt(token, trust).subject == "D0000001"
+    assert len(operator.asked) == asked
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
+def test_encode_json_refuses_nan_and_infinities(number: float) -> None:
+    """Kills ``allow_nan`` dropped or ``True`` in ``_jws.encode_json``: its contract."""
+    with pytest.raises(ValueError):
+        _jws.encode_json({"x": number})
+
+
+def test_openssl_signatures_are_framed_without_the_der_decoder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kills ``minimal_der_to_raw(der) -> None`` in ``der_to_raw``: OpenSSL's minimal DER is
+    framed directly; cryptography's decoder is only the fallback for other shapes."""
+    der = ec.generate_private_key(ec.SECP256R1()).sign(b"x", ec.ECDSA(hashes.SHA256()))
+    expected = _jws.der_to_raw(der)
+
+    def refused(der: bytes) -> tuple[int, int]:
+        raise AssertionError("fallback reached")
+
+    monkeypatch.setattr(_jws, "decode_dss_signature", refused)
+    assert _jws.der_to_raw(der) == expected and len(expected) == 64
