@@ -27,6 +27,7 @@ from tests.token_suite.jwt_support import ES256, RS256, RecordingCache
 from tests.token_suite.test_jwt import b64, base_claims, issue, signed, verify
 from token_suite import _claims, _jws, _xmldsig, jwt, saml
 from token_suite.errors import FailedCheck, InvalidSecurityToken, InvalidVI, Replay
+from token_suite.trust import Trust
 from token_suite.vector import Habilitation, IdentityVector
 
 NOW = saml_support.NOW
@@ -613,3 +614,57 @@ def test_openssl_signatures_are_framed_without_the_der_decoder(
 
     monkeypatch.setattr(_jws, "decode_dss_signature", refused)
     assert _jws.der_to_raw(der) == expected and len(expected) == 64
+
+
+class _RotatedAnchor:
+    """A trust anchor whose cached certificates are stale and whose refetch has the new one."""
+
+    def __init__(self) -> None:
+        self.refetched = 0
+
+    def for_saml(self) -> Trust:
+        stale = saml_support.ATTACKER.certificate
+        return Trust(issuer=saml_support.ISSUER, saml_certificates=(stale,))  # type: ignore[arg-type]
+
+    def refreshed_for_saml(self) -> Trust | None:
+        self.refetched += 1
+        return saml_support.TRUST
+
+
+def test_saml_signed_by_a_rotated_key_verifies_after_one_refetch() -> None:
+    """Kills the mutants of ``saml.verify``'s retry: a signature the cached certificates do
+    not verify makes the anchor refetch once, and the assertion is verified with the new ones."""
+    anchor = _RotatedAnchor()
+    vector = saml_support.verify(saml_support.issue(), trust=anchor)
+    assert vector.subject == saml_support.VECTOR.subject and anchor.refetched == 1
+
+
+@pytest.mark.parametrize(
+    "document", [b"<!DOCTYPE r><r/>", b'<!DOCTYPE r SYSTEM "x.dtd"><r/>', b"<!DOCTYPE r []><r/>"]
+)
+def test_any_doctype_is_refused(document: bytes) -> None:
+    """Kills ``doctype and internalDTD`` in ``parse_xml``: a DOCTYPE without an internal
+    subset is refused as well as one with."""
+    with pytest.raises(InvalidSecurityToken, match="DOCTYPE"):
+        _xmldsig.parse_xml(document)
+
+
+def test_the_xml_parser_is_one_per_thread_and_kept() -> None:
+    """Kills the mutants of ``_xmldsig._parser``: a safe parser, reused within a thread
+    (built once), another one in another thread (lxml parsers are not thread-safe)."""
+    first = _xmldsig._parser()
+    assert isinstance(first, etree.XMLParser) and _xmldsig._parser() is first
+    other: list[etree.XMLParser] = []
+    thread = threading.Thread(target=lambda: other.append(_xmldsig._parser()))
+    thread.start()
+    thread.join()
+    assert isinstance(other[0], etree.XMLParser) and other[0] is not first
+
+
+def test_saml_base64_with_a_character_outside_the_alphabet_is_refused() -> None:
+    """Kills ``validate`` dropped or ``False`` in ``saml._document_bytes``: the posted base64
+    is strict (a stray character is an error, not skipped)."""
+    posted = base64.b64encode(saml_support.issue()).decode()
+    assert saml_support.verify(posted).subject == saml_support.VECTOR.subject
+    with pytest.raises(InvalidSecurityToken):
+        saml_support.verify(posted[:40] + "*" + posted[40:])
