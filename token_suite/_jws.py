@@ -39,7 +39,6 @@ import pybase64
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keys.model import PublicKey, SigningKey
 from token_suite.errors import InvalidSecurityToken, SecurityTokenUnavailable
@@ -286,14 +285,14 @@ def build_signer(key: SigningKey) -> Signer:
 def der_to_raw(der: bytes) -> bytes:
     """The JOSE ``R||S`` (32 + 32 bytes) of a P-256 ECDSA signature made by OpenSSL.
 
-    OpenSSL writes minimal short-form DER, framed by :func:`minimal_der_to_raw`;
-    any other shape goes through ``cryptography``'s ``decode_dss_signature``.
-    Only ever used on our own fresh signatures, never on input.
+    Every P-256 signature in DER is minimal short-form DER with ``r, s < 2**256``
+    (DER allows no other spelling, and 72 bytes need no long-form length), framed by
+    :func:`minimal_der_to_raw`; anything else is refused with ``ValueError`` (fail
+    closed: only ever used on our own fresh signatures, never on input).
     """
     raw = minimal_der_to_raw(der)
     if raw is None:
-        r_int, s_int = decode_dss_signature(der)
-        raw = r_int.to_bytes(32, "big") + s_int.to_bytes(32, "big")
+        raise ValueError("not a P-256 ECDSA signature in DER")
     return raw
 
 
