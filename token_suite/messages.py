@@ -197,8 +197,21 @@ def status_response(
     signer: SigningKey,
 ) -> bytes:
     """A signed ``samlp:Response`` with an error status and no assertion (e.g. NoPassive)."""
+    return _status_message("Response", issuer, destination, in_response_to, codes, now, signer)
+
+
+def _status_message(
+    tag: str,
+    issuer: str,
+    destination: str,
+    in_response_to: str,
+    codes: Sequence[str],
+    now: datetime,
+    signer: SigningKey | None,
+) -> bytes:
+    """A protocol answer that carries only a status (a Response or a LogoutResponse)."""
     root = _root(
-        "Response",
+        tag,
         message_id=new_id(),
         issuer=issuer,
         destination=destination,
@@ -238,16 +251,10 @@ def build_logout_response(
     now: datetime,
     signer: SigningKey | None = None,
 ) -> bytes:
-    root = _root(
-        "LogoutResponse",
-        message_id=new_id(),
-        issuer=issuer,
-        destination=destination,
-        now=now,
-        in_response_to=in_response_to,
+    """A LogoutResponse with ``codes`` (signed, enveloped, when ``signer`` is given)."""
+    return _status_message(
+        "LogoutResponse", issuer, destination, in_response_to, codes, now, signer
     )
-    _status(root, codes)
-    return _serialise(root, signer)
 
 
 def build_authn_request(
