@@ -336,26 +336,27 @@ def _check_api_audience(session: Session, partner: Partner) -> None:
     """An API audience names an API only: never a partner's identifier (navigation
     tokens carry those) nor a client id (ID tokens carry those), never another
     partner's API. Stops a token minted for one use from being accepted for another."""
-    names = [partner.api_audience] if partner.api_audience else []
-    identifiers = set(session.scalars(select(Partner.identifier))) | {partner.identifier}
-    clients = set(session.scalars(select(OAuthClient.client_id)))
-    clients |= {c.client_id for c in partner.clients}
-    for audience in names:
-        if audience in identifiers or audience in clients:
-            raise DirectoryError(
-                f"audience d'API invalide : {audience} est déjà l'identifiant d'un partenaire "
-                "ou d'un client ; choisissez l'adresse de l'API"
-            )
-        other = session.scalars(
-            select(Partner).where(Partner.api_audience == audience, Partner.id != partner.id)
-        ).first()
+    audience = partner.api_audience
+    if audience and (
+        audience == partner.identifier
+        or audience in {c.client_id for c in partner.clients}
+        or session.scalar(select(Partner.id).where(Partner.identifier == audience)) is not None
+        or session.scalar(select(OAuthClient.id).where(OAuthClient.client_id == audience))
+        is not None
+    ):
+        raise DirectoryError(
+            f"audience d'API invalide : {audience} est déjà l'identifiant d'un partenaire "
+            "ou d'un client ; choisissez l'adresse de l'API"
+        )
+    for value, what in (
+        (audience, "audience d'API déjà utilisée par"),
+        (partner.identifier, "identifiant déjà utilisé comme audience d'API par"),
+    ):
+        if not value:
+            continue
+        other = session.scalars(select(Partner).where(Partner.api_audience == value)).first()
         if other is not None and other is not partner:
-            raise Duplicate(f"audience d'API déjà utilisée par {other.name} : {audience}")
-    taken = session.scalars(
-        select(Partner).where(Partner.api_audience == partner.identifier)
-    ).first()
-    if taken is not None and taken is not partner:
-        raise Duplicate(f"identifiant déjà utilisé comme audience d'API par {taken.name}")
+            raise Duplicate(f"{what} {other.name} : {value}")
 
 
 def describe(partner: Partner) -> dict[str, Any]:
