@@ -82,6 +82,8 @@ class Company(Base):
 
 class Establishment(Base):
     __tablename__ = "establishment"
+    #: a company's establishments in SIRET order, and SIRET prefix searches within one
+    __table_args__ = (Index("ix_establishment_company_siret", "company_id", "siret"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     siret: Mapped[str] = mapped_column(String(14), unique=True)
