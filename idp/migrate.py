@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 import idp.stores.keystore
 import idp.stores.models  # noqa: F401  (sessions, OAuth codes and tokens, the replay cache)
 import partners.models  # noqa: F401  (the partner registry)
+import rcd_store.enrolment.models  # codes, enrolments, join requests
 import rcd_store.models  # noqa: F401  (the directory)
 from rcd_store.db import Base
 

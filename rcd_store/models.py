@@ -190,6 +190,8 @@ class Habilitation(Base):
     role: Mapped[str] = mapped_column(String(16), default=HabilitationRole.DECLARANT.value)
     granted_by: Mapped[str | None] = mapped_column(String(80))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: the access delay: a right counts from this instant (NULL: from its grant)
+    effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(80))
 
