@@ -5,6 +5,7 @@ The top-level ``app.py`` of a checkout re-exports it for ``gunicorn 'app:create_
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +25,7 @@ from idp.saml import slo as slo_saml
 from idp.saml import sso as sso_saml
 from idp.stores import db, redis_client, replay
 from idp.tokens import issuing, signing
-from idp.web import body_limit, csrf, errors, security_headers
+from idp.web import body_limit, csrf, documents, errors, security_headers
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
@@ -66,4 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(password_reset.bp)
     app.register_blueprint(totp.bp)
     app.register_blueprint(machine_login.bp)
+    for extension in settings["EXTENSIONS"]:  # the widget, above idp (docs/architecture.md)
+        importlib.import_module(extension).init_app(app)
+    documents.init_app(app)  # outermost: JWKS, discovery, metadata as prepared bytes
     return app

@@ -6,6 +6,7 @@ import click
 from flask import Flask
 
 from idp.cli.common import CommandError, emit, json_option, make_app, upgrade_database
+from idp.cli.production import DEFAULT_SERVER, SERVERS, server_command
 
 
 @click.command("serve")
@@ -21,8 +22,24 @@ from idp.cli.common import CommandError, emit, json_option, make_app, upgrade_da
     type=click.IntRange(1, 65535),
     help="Port du site partenaire de démonstration (avec --demo).",
 )
-def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
-    """Lance le fournisseur d'identité (SQLite embarquée par défaut)."""
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Lance le serveur de production avec N processus (sans --demo).",
+)
+@click.option(
+    "--server",
+    type=click.Choice(SERVERS),
+    default=DEFAULT_SERVER,
+    show_default=True,
+    help="Serveur de production (avec --workers).",
+)
+def serve(
+    host: str, port: int, demo: bool, partner_port: int, workers: int | None, server: str
+) -> None:
+    """Lance le fournisseur d'identité (SQLite embarquée par défaut) ; avec --workers N, le
+    serveur de production à N processus."""
     import os
 
     from werkzeug.serving import run_simple
@@ -30,12 +47,16 @@ def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
     from idp.cli.common import ready_app
     from idp.tokens.signing import ensure_keys
 
+    if workers is not None and demo:
+        raise CommandError("--demo se lance sans --workers (un seul processus)")
     overrides: dict[str, object] = {"DEMO": True} if demo else {}
     if "IDP_BASE_URL" not in os.environ:
         overrides["BASE_URL"] = f"http://{host}:{port}"
     app = ready_app(**overrides)  # the embedded SQLite migrated, any other refused if old
 
     ensure_keys(app)
+    if workers is not None:
+        _exec_production(server, host, port, workers, str(overrides.get("BASE_URL", "")))
     if demo:
         from idp.demo import directory as demo_data
 
@@ -44,6 +65,22 @@ def serve(host: str, port: int, demo: bool, partner_port: int) -> None:
         _start_demo_partner(app, host, partner_port)
     click.echo(f"Service d'identité à l'écoute sur http://{host}:{port}/ (Ctrl+C pour arrêter)")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def _exec_production(server: str, host: str, port: int, workers: int, base_url: str) -> None:
+    """Replace this process by the production server (its master gets the signals); the
+    workers build the app from the same ``IDP_*`` environment."""
+    import os
+
+    from idp.cli.common import dispose_apps
+
+    command = server_command(server, host=host, port=port, workers=workers)
+    env = dict(os.environ)
+    if base_url:
+        env["IDP_BASE_URL"] = base_url
+    click.echo(f"Service d'identité ({server}, {workers} processus) sur http://{host}:{port}/")
+    dispose_apps()
+    os.execvpe(command[0], command, env)
 
 
 def _start_demo_partner(app: Flask, host: str, port: int) -> None:

@@ -15,6 +15,7 @@ rule stops:
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +53,7 @@ from idp.stores import db
 from idp.stores.models import Consent
 from idp.tokens.issuing import ID_TOKEN_TYP
 from idp.tokens.own import live_access_token, unverified_part, verify_own_token
-from idp.web import csrf
+from idp.web import csrf, documents
 from idp.web.answers import no_store
 from idp.web.credentials import presented
 from partners.models import Partner
@@ -96,6 +97,7 @@ def init_app(app: Flask) -> None:
     server = oauth_grants.register(oauth_server.init_app(app))
     oauth_endpoints.register(oauth_exchange.register(server))
     csrf.exempt(app, "oauth.token", "oauth.userinfo", "oauth.introspect", "oauth.revoke")
+    documents.publish(app, "/.well-known/openid-configuration", "application/json", discovery_bytes)
     sessions.register_logout_builder(app, "oidc", frontchannel_logout_url)
 
 
@@ -115,6 +117,12 @@ def frontchannel_logout_url(participant: dict[str, Any], row: SsoRecord) -> str 
 
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
+    """The OpenID Provider metadata (served from prepared bytes by :mod:`idp.web.documents`;
+    this route answers ``url_for`` and a request with a query string)."""
+    return Response(discovery_bytes(), mimetype="application/json")
+
+
+def discovery_bytes() -> bytes:
     """The OpenID Provider metadata; ``issuer`` is exactly ``IDP_BASE_URL``."""
     base = issuer()
     document = {
@@ -171,9 +179,7 @@ def discovery() -> Response:
         "frontchannel_logout_session_supported": True,
         "ui_locales_supported": ["fr", "en"],
     }
-    response = jsonify(document)
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _grant_types() -> set[str]:

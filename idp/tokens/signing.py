@@ -3,14 +3,17 @@
 Keys live in the database (every worker shares them), encrypted under
 ``IDP_MASTER_KEY``. The keyring caches rows for a few seconds so signing does
 not read the database for every token; a rotation made by the CLI reaches
-every worker within that delay.
+every worker within that delay. The JWKS and the metadata are prepared bytes
+(:mod:`idp.web.documents`), built again when the published keys change.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app
 from werkzeug.exceptions import ServiceUnavailable
 
 from idp.config import ConfigError
@@ -18,6 +21,7 @@ from idp.i18n import _
 from idp.stores import sealing
 from idp.stores.db import database
 from idp.stores.keystore import SqlKeyStore
+from idp.web import documents
 from keys.crypto import MasterKey
 from keys.jwks import jwks
 from keys.keyring import Keyring, NoActiveKey, Rotation
@@ -26,6 +30,7 @@ from rcd_store import audit
 
 EXTENSION = "idp.keyring"
 ROW_CACHE = timedelta(seconds=10)
+METADATA_VALIDITY = timedelta(days=7)
 
 bp = Blueprint("signing", __name__)
 
@@ -41,6 +46,20 @@ def init_app(app: Flask) -> Keyring:
     sealer = app.extensions[sealing.EXTENSION] = sealing.MasterKeySealer(master_key)
     audit.bind(database(app).engine, sealer)  # the audit chain key is sealed by it
     app.register_error_handler(NoActiveKey, _no_signing_key)
+    documents.publish(
+        app,
+        "/.well-known/jwks.json",
+        "application/json",
+        jwks_bytes,
+        published_version(keyring, KeyUse.JWT),
+    )
+    documents.publish(
+        app,
+        "/saml/metadata",
+        "application/samlmetadata+xml",
+        metadata_bytes,
+        published_version(keyring, KeyUse.SAML, daily=True),
+    )
     return keyring
 
 
@@ -85,33 +104,51 @@ def max_token_lifetime(app: Flask) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-@bp.get("/.well-known/jwks.json")
-def jwks_document() -> Response:
+def jwks_bytes() -> bytes:
     """The JWKS of the next, active and retiring JWT keys (kid = RFC 7638 thumbprint);
-    503 rather than an empty set while no key exists."""
+    :class:`NoActiveKey` rather than an empty set while no key exists."""
     published = keyring().published(KeyUse.JWT)
     if not published:
         raise NoActiveKey("no JWT key to publish")
-    response = jsonify(jwks(published))
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+    return json.dumps(jwks(published), separators=(",", ":"), sort_keys=True).encode()
 
 
-@bp.get("/saml/metadata")
-def saml_metadata() -> Response:
-    """The IdP's signed SAML 2.0 metadata: SSO/SLO endpoints and every published signing key."""
+def metadata_bytes() -> bytes:
+    """The IdP's signed SAML 2.0 metadata: SSO/SLO endpoints and every published signing
+    key, valid for a week (rebuilt every day and at every key change, see :func:`init_app`)."""
     from token_suite.metadata import idp_metadata
 
     ring = keyring()
     base = current_app.config["BASE_URL"]
-    document = idp_metadata(
+    return idp_metadata(
         entity_id=current_app.config["SAML_ENTITY_ID"],
         signing_keys=ring.published(KeyUse.SAML),
         sso_url=f"{base}/saml/sso",
         slo_url=f"{base}/saml/slo",
         signer=ring.active(KeyUse.SAML),
-        valid_until=datetime.now(UTC) + timedelta(days=7),
+        valid_until=datetime.now(UTC) + METADATA_VALIDITY,
     )
-    response = Response(document, mimetype="application/samlmetadata+xml")
-    response.headers["Cache-Control"] = "public, max-age=300"
-    return response
+
+
+def published_version(ring: Keyring, use: KeyUse, *, daily: bool = False) -> documents.Version:
+    """What a document of ``use``'s keys depends on: the published kids in order (from the
+    keyring's cache, refreshed as its rows are), and the day for a document that expires."""
+
+    def version() -> Hashable:
+        kids = tuple(key.kid for key in ring.published(use))
+        return (kids, datetime.now(UTC).date()) if daily else kids
+
+    return version
+
+
+@bp.get("/.well-known/jwks.json")
+def jwks_document() -> Response:
+    """The JWKS (answered from prepared bytes by :mod:`idp.web.documents`; this route
+    answers when they cannot be prepared: 503 with no key)."""
+    return Response(jwks_bytes(), mimetype="application/json")
+
+
+@bp.get("/saml/metadata")
+def saml_metadata() -> Response:
+    """The SAML metadata (prepared bytes as above; this route answers when they cannot be)."""
+    return Response(metadata_bytes(), mimetype="application/samlmetadata+xml")

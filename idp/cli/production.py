@@ -1,0 +1,51 @@
+"""``idp serve --workers N``: the production WSGI server, chosen by measurement.
+
+The choice (README, « Production ») was measured by the benches of ``bench/`` on a
+2-core machine: see ``bench/bench_servers.py``. Every server here calls the same
+factory, ``idp.factory:create_app``, in each worker; the workers share nothing but the
+database (and Redis when configured), as in any production deployment.
+"""
+
+from __future__ import annotations
+
+import sys
+
+#: the servers ``idp serve --server`` knows; the first is the measured choice
+SERVERS = ("granian", "gunicorn-gthread", "gunicorn")
+DEFAULT_SERVER = SERVERS[0]
+#: threads per worker of the threaded servers (requests wait on the database or Redis)
+THREADS = 4
+FACTORY = "idp.factory:create_app"
+
+
+def server_command(server: str, *, host: str, port: int, workers: int) -> list[str]:
+    """The command line that runs ``server`` with ``workers`` processes on ``host:port``
+    (``ValueError`` for a server this module does not know)."""
+    if server == "granian":
+        return [
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--factory",
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(THREADS),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-ws",
+            FACTORY,
+        ]
+    if server not in ("gunicorn", "gunicorn-gthread"):
+        raise ValueError(f"serveur inconnu : {server}")
+    command = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
+    if server == "gunicorn-gthread":
+        command += ["--worker-class", "gthread", "--threads", str(THREADS)]
+    command += ["--bind", f"{host}:{port}", "--log-level", "warning", f"{FACTORY}()"]
+    return command

@@ -1,0 +1,121 @@
+"""JWKS, discovery and SAML metadata as prepared bytes (idp.web.documents): strong ETag,
+Cache-Control, 304, and after the first build no database, no Redis and no cookie."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+DOCUMENTS = ("/.well-known/jwks.json", "/.well-known/openid-configuration", "/saml/metadata")
+
+
+@pytest.fixture
+def keyed(app: Any) -> Any:
+    from idp.tokens.signing import ensure_keys
+
+    ensure_keys(app)
+    return app
+
+
+@contextmanager
+def store_calls(app: Any) -> Iterator[list[str]]:
+    """Every SQL statement sent by ``app``'s engine and every Redis command, while open."""
+    from idp.stores.db import database
+
+    seen: list[str] = []
+
+    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = database(app).engine
+    event.listen(engine, "before_cursor_execute", on_statement)
+    redis = app.extensions.get("idp.redis")
+    original = redis.execute_command if redis is not None else None
+    if redis is not None:
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            seen.append(f"redis {args[0]}")
+            return original(*args, **kwargs)  # type: ignore[misc]
+
+        redis.execute_command = counted
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", on_statement)
+        if redis is not None:
+            del redis.execute_command
+
+
+@pytest.mark.parametrize("path", DOCUMENTS)
+def test_document_has_strong_etag_cache_control_and_answers_304(keyed: Any, path: str) -> None:
+    client = keyed.test_client()
+    first = client.get(path)
+    assert first.status_code == 200 and first.data
+    tag = first.headers["ETag"]
+    assert tag.startswith('"') and tag.endswith('"') and not tag.startswith("W/")
+    assert first.headers["Cache-Control"] == "public, max-age=300"
+    assert first.headers["Content-Length"] == str(len(first.data))
+    assert first.headers["X-Content-Type-Options"] == "nosniff"
+    again = client.get(path, headers={"If-None-Match": f'W/"other", {tag}'})
+    assert again.status_code == 304 and again.data == b""
+    assert again.headers["ETag"] == tag and again.headers["Cache-Control"]
+    other = client.get(path, headers={"If-None-Match": '"someone-else"'})
+    assert other.status_code == 200 and other.data == first.data
+    head = client.head(path)
+    assert head.status_code == 200 and head.data == b"" and head.headers["ETag"] == tag
+
+
+def test_documents_after_warm_up_touch_no_store_and_set_no_cookie(keyed: Any) -> None:
+    client = keyed.test_client()
+    for path in DOCUMENTS:
+        assert client.get(path).status_code == 200  # warm-up: built once
+    with store_calls(keyed) as seen:
+        for _ in range(3):
+            for path in DOCUMENTS:
+                response = keyed.test_client().get(path)
+                assert response.status_code == 200
+                assert "Set-Cookie" not in response.headers
+    assert seen == []
+
+
+def test_document_contents_are_those_of_the_keys_and_the_issuer(keyed: Any) -> None:
+    from idp.tokens.signing import keyring
+    from keys.model import KeyUse
+    from token_suite import Trust
+
+    client = keyed.test_client()
+    jwks = json.loads(client.get("/.well-known/jwks.json").data)
+    published = {key.kid for key in keyring(keyed).published(KeyUse.JWT)}
+    assert {key["kid"] for key in jwks["keys"]} == published and len(published) == 2
+    assert all("d" not in key for key in jwks["keys"])
+    discovery = json.loads(client.get("/.well-known/openid-configuration").data)
+    assert discovery["issuer"] == "http://idp.test"
+    assert discovery["jwks_uri"] == "http://idp.test/.well-known/jwks.json"
+    trust = Trust.from_metadata(client.get("/saml/metadata").data)
+    assert trust.issuer == keyed.config["SAML_ENTITY_ID"]
+
+
+def test_a_rotation_makes_a_new_document_and_etag(keyed: Any, idp: Any) -> None:
+    from idp.tokens.signing import keyring
+
+    client = keyed.test_client()
+    before = client.get("/.well-known/jwks.json")
+    assert idp("keys", "rotate", "--use", "jwt").code == 0
+    keyring(keyed)._rows.clear()  # this process's key cache refreshed
+    after = client.get("/.well-known/jwks.json", headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert len(json.loads(after.data)["keys"]) == 3
+
+
+def test_without_keys_the_route_answers_503_and_a_query_goes_to_the_route(app: Any) -> None:
+    client = app.test_client()
+    missing = client.get("/.well-known/jwks.json")
+    assert missing.status_code == 503 and "idp db upgrade" in missing.get_data(as_text=True)
+    with_query = client.get("/.well-known/openid-configuration?x=1")
+    assert with_query.status_code == 200 and "ETag" not in with_query.headers
+    assert json.loads(with_query.data)["issuer"] == "http://idp.test"
