@@ -45,6 +45,32 @@ DEFAULTS: dict[str, Any] = {
     "DB_POOL_TIMEOUT": 2.0,
     #: seconds for one Redis call (connecting included)
     "REDIS_TIMEOUT": 1.0,
+    #: outbox (rcd_store.outbox, idp.outbox): file | console | smtp (default: file with
+    #: the embedded SQLite, smtp otherwise); a background sender in the app (on for
+    #: ``idp serve``), every OUTBOX_INTERVAL seconds; retries after OUTBOX_RETRY_SECONDS,
+    #: doubling, given up after OUTBOX_MAX_ATTEMPTS; a claim older than
+    #: OUTBOX_LEASE_SECONDS belongs to a dead worker; records kept OUTBOX_RECORD_DAYS
+    "OUTBOX_SENDER": None,
+    "OUTBOX_BACKGROUND": False,
+    "OUTBOX_INTERVAL": 10.0,
+    "OUTBOX_RETRY_SECONDS": 30.0,
+    "OUTBOX_MAX_ATTEMPTS": 8,
+    "OUTBOX_LEASE_SECONDS": 300.0,
+    "OUTBOX_RECORD_DAYS": 90,
+    #: SMTP (idp.outbox.smtp): STARTTLS on unless set, but for a loopback host;
+    #: SMTP_CA_FILE adds certificates to trust; LETTERS_TO: the print house's address
+    #: (letters as PDF attachments), else letters stay files in <instance>/outbox
+    "SMTP_HOST": None,
+    "SMTP_PORT": 587,
+    "SMTP_STARTTLS": None,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_FROM": "ne-pas-repondre@localhost",
+    "SMTP_TIMEOUT": 30.0,
+    "SMTP_CA_FILE": None,
+    "LETTERS_TO": None,
+    #: the letters' sender block, lines separated by \n
+    "LETTER_SENDER": "Interops\nService d'identité",
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
@@ -61,6 +87,9 @@ _INTS = {
     "MAX_BODY_BYTES",
 }
 _FLOATS = {"DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_POOL_TIMEOUT", "REDIS_TIMEOUT"}
+_BOOLS |= {"OUTBOX_BACKGROUND", "SMTP_STARTTLS"}
+_INTS |= {"OUTBOX_MAX_ATTEMPTS", "OUTBOX_RECORD_DAYS", "SMTP_PORT"}
+_FLOATS |= {"OUTBOX_INTERVAL", "OUTBOX_RETRY_SECONDS", "OUTBOX_LEASE_SECONDS", "SMTP_TIMEOUT"}
 
 
 class ConfigError(RuntimeError):

@@ -249,9 +249,9 @@ class AuditKey(Base):
 
 
 class Outbox(Base):
-    """A letter or an email waiting to be sent by the pluggable sender; its body (a
-    reset link, a code) is sealed under the master key, and the row is deleted once
-    sent or expired (rcd_store.outbox)."""
+    """A letter or an email waiting to be sent, then the record of its delivery; its
+    body (a reset link, a code) is sealed under the master key and wiped once the
+    message is sent, given up or expired (rcd_store.outbox: states, claims, retries)."""
 
     __tablename__ = "outbox"
 
@@ -260,8 +260,19 @@ class Outbox(Base):
     kind: Mapped[str] = mapped_column(String(40))
     recipient: Mapped[str] = mapped_column(String(400))
     subject: Mapped[str] = mapped_column(String(200))
-    body_sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    body_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: pending | sending | handing | sent | failed | expired | uncertain
+    state: Mapped[str] = mapped_column(String(12), default="pending", index=True)
+    #: one per message, the email's Message-ID derives from it
+    idempotency_key: Mapped[str] = mapped_column(
+        String(64), unique=True, default=lambda: secrets.token_hex(16)
+    )
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(String(400))

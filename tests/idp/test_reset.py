@@ -169,9 +169,10 @@ class Recorder:
         self.sent: list[outbox.Message] = []
         self.down = False
 
-    def send(self, message: outbox.Message) -> None:
+    def send(self, message: outbox.Message, handover: Any) -> None:
         if self.down:
             raise outbox.SendError("service de courriel injoignable")
+        handover()
         self.sent.append(message)
 
 
@@ -181,12 +182,18 @@ def test_outbox_sends_then_purges(client: Any, session: Any, declarant: Any) -> 
     sender.down = True
     assert outbox.deliver(session, SEALER, sender) == outbox.Delivery(0, 1, 0)
     row = session.scalars(select(Outbox)).one()
-    assert row.attempts == 1  # kept for the next round
+    assert row.attempts == 1 and row.state == "pending"  # kept for the next round
+    assert row.next_attempt_at is not None
     sender.down = False
-    assert outbox.deliver(session, SEALER, sender) == outbox.Delivery(1, 0, 0)
+    assert outbox.deliver(session, SEALER, sender, now=row.next_attempt_at) == outbox.Delivery(
+        1, 0, 0
+    )
     assert [m.recipient for m in sender.sent] == ["elodie@dupont.example"]
     assert "/mot-de-passe/nouveau?jeton=" in sender.sent[0].body
-    assert session.scalars(select(Outbox)).all() == []  # purged once sent
+    session.expire_all()
+    record = session.scalars(select(Outbox)).one()  # kept as the delivery record
+    assert record.state == "sent" and record.sent_at is not None
+    assert record.body_sealed is None  # the link purged once sent
 
 
 def test_outbox_purges_expired_links_unsent(client: Any, session: Any, declarant: Any) -> None:
@@ -199,6 +206,8 @@ def test_outbox_purges_expired_links_unsent(client: Any, session: Any, declarant
     sender = Recorder()
     assert outbox.deliver(session, SEALER, sender) == outbox.Delivery(0, 0, 0)
     assert sender.sent == []
+    session.expire_all()
+    assert (row.state, row.body_sealed, row.sent_at) == ("expired", None, None)
 
 
 def test_sealed_body_does_not_open_for_another_recipient(
@@ -225,5 +234,6 @@ def test_queueing_drops_expired_messages(client: Any, session: Any, declarant: A
     session.commit()
     _ask(client, "elodie@dupont.example")
     session.expire_all()
-    (kept,) = session.scalars(select(Outbox)).all()
+    (kept,) = session.scalars(select(Outbox).where(Outbox.body_sealed.is_not(None))).all()
     assert kept.expires_at is not None and kept.expires_at > datetime.now(UTC)
+    assert session.get(Outbox, old.id).state == "expired"
