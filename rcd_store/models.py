@@ -172,6 +172,20 @@ class ServicePagm(Base):
     service: Mapped[Service] = relationship(back_populates="pagm")
 
 
+class PilotCompany(Base):
+    """A company a pilot service (``Service.state == "pilot"``) is open to."""
+
+    __tablename__ = "pilot_company"
+    __table_args__ = (UniqueConstraint("service_id", "company_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(
+        ForeignKey("company.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Habilitation(Base):
     """Declarant x establishment x service x role; one row, revoked or not."""
 
@@ -194,25 +208,47 @@ class Habilitation(Base):
     effective_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_by: Mapped[str | None] = mapped_column(String(80))
+    #: the mandate this right was granted under (NULL: the declarant's own company); it
+    #: counts only while that mandate lives (rcd_store.mandates.rules)
+    mandate_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mandate.id", ondelete="CASCADE"), index=True
+    )
 
     establishment: Mapped[Establishment] = relationship()
     service: Mapped[Service] = relationship()
 
 
+class MandateKind(StrEnum):
+    CABINET = "cabinet"
+    CGA_AGA = "cga_aga"
+    CONCENTRATEUR = "concentrateur"
+
+
 class Mandate(Base):
-    """A client company lets an accounting firm act for it on some services."""
+    """A client company lets a mandataire (an accounting firm, a CGA/AGA, a DSN
+    concentrator) act for it on some services, optionally some establishments, from
+    ``starts_at`` until ``ends_at`` (open-ended when NULL) or until it is ended."""
 
     __tablename__ = "mandate"
     __table_args__ = (
-        UniqueConstraint("client_company_id", "firm_company_id"),
         CheckConstraint("client_company_id <> firm_company_id", name="not_self"),
+        Index("ix_mandate_pair", "client_company_id", "firm_company_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
-    firm_company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
+    firm_company_id: Mapped[int] = mapped_column(
+        ForeignKey("company.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), default=MandateKind.CABINET.value)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: SIRETs of the client's establishments it covers (empty: all of them)
+    establishments: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), default=MandateStatus.ACCEPTED.value)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     client: Mapped[Company] = relationship(foreign_keys=[client_company_id])

@@ -10,14 +10,18 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
 from rcd_store.db import rows_affected, upsert, utcnow
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
+from rcd_store.mandates import lifecycle
+from rcd_store.mandates.rules import covering_mandate, moment, rights_in_force
 from rcd_store.models import (
     Company,
     CompanyRole,
@@ -281,20 +285,17 @@ def _role(value: str) -> str:
 
 def _may_act_for(
     session: Session, declarant: Declarant, establishment: Establishment, service: Service
-) -> bool:
-    """The declarant holds a role in the establishment's company, or in a firm that
-    holds an accepted mandate of that company for ``service``."""
+) -> tuple[bool, int | None]:
+    """Whether the declarant holds a role in the establishment's company (no mandate
+    needed), or in a firm holding a live mandate of that company covering ``service`` and
+    the establishment (:func:`rcd_store.mandates.rules.covering_mandate`: its id)."""
     companies = set(
         session.scalars(select(Role.company_id).where(Role.declarant_id == declarant.id))
     )
     if establishment.company_id in companies:
-        return True
-    mandates = session.scalars(
-        select(Mandate).where(
-            Mandate.client_company_id == establishment.company_id, Mandate.status == "accepted"
-        )
-    )
-    return any(m.firm_company_id in companies and service.code in m.services for m in mandates)
+        return True, None
+    mandate = covering_mandate(session, companies, establishment, service)
+    return mandate is not None, mandate.id if mandate else None
 
 
 def _resolve(
@@ -307,6 +308,10 @@ def _resolve(
         get_service(session, service_code),
         _role(role),
     )
+
+
+#: what a grant renews on a revoked row it brings back
+_RENEWED = ("granted_by", "granted_at", "effective_at", "mandate_id")
 
 
 @dataclass(frozen=True)
@@ -323,24 +328,31 @@ def grant_habilitation(
     service_code: str,
     role: str = "DECLARANT",
     actor: str | None = None,
+    delay: timedelta | None = None,
 ) -> GrantResult:
-    """Grant a habilitation; concurrent grants leave one row (unique constraint + ON CONFLICT)."""
+    """Grant a habilitation; concurrent grants leave one row (unique constraint + ON CONFLICT).
+    It takes effect after ``delay`` (by default the session's :func:`access_delay`)."""
     declarant, establishment, service, role = _resolve(
         session, declarant_id, siret, service_code, role
     )
-    if not _may_act_for(session, declarant, establishment, service):
+    allowed, mandate_id = _may_act_for(session, declarant, establishment, service)
+    if not allowed:
         raise DirectoryError(
             f"le déclarant {declarant.id} n'a aucun rôle dans l'entreprise {establishment.siret[:9]} "
             f"ni mandat pour elle sur le service {service.code}"
         )
-    values = {
+    values: dict[str, Any] = {
         "declarant_id": declarant.id,
         "establishment_id": establishment.id,
         "service_id": service.id,
         "role": role,
         "granted_by": actor,
         "granted_at": utcnow(),
+        "mandate_id": mandate_id,
     }
+    values["effective_at"] = values["granted_at"] + (
+        access_delay(session) if delay is None else delay
+    )
     stmt = (
         upsert(session, Habilitation)
         .values(**values)
@@ -355,7 +367,7 @@ def grant_habilitation(
         session.execute(
             update(Habilitation)
             .where(Habilitation.id == row.id)
-            .values(revoked_at=None, revoked_by=None, granted_by=actor, granted_at=utcnow())
+            .values(revoked_at=None, revoked_by=None, **{k: values[k] for k in _RENEWED})
         )
         new_id = row.id
     audit.record(
@@ -366,6 +378,15 @@ def grant_habilitation(
         data={"siret": establishment.siret, "service": service.code, "role": role},
     )
     return GrantResult(new_id, True)
+
+
+#: ``Session.info`` key: seconds before a new habilitation takes effect (the web service
+#: sets it from ``IDP_HABILITATION_DELAY_SECONDS``; 0 when absent)
+ACCESS_DELAY = "habilitation_delay_seconds"
+
+
+def access_delay(session: Session) -> timedelta:
+    return timedelta(seconds=int(session.info.get(ACCESS_DELAY, 0)))
 
 
 def _habilitation_row(
@@ -422,42 +443,21 @@ def add_mandate(
     services: Sequence[str],
     actor: str | None = None,
 ) -> Mandate:
-    """An accepted mandate: the firm may act for the client on ``services``."""
-    try:
-        client_siren, firm_siren = validate_siren(client_siren), validate_siren(firm_siren)
-    except InvalidIdentifier as exc:
-        raise DirectoryError(str(exc)) from None
-    if client_siren == firm_siren:
-        raise DirectoryError("une entreprise ne peut pas se mandater elle-même")
-    companies = {
-        c.siren: c
-        for c in session.scalars(
-            select(Company).where(Company.siren.in_([client_siren, firm_siren]))
-        )
-    }
-    for siren in (client_siren, firm_siren):
-        if siren not in companies:
-            raise NotFound(f"entreprise inconnue : SIREN {siren}")
-    codes = [get_service(session, code).code for code in services]
-    mandate = Mandate(
-        client_company_id=companies[client_siren].id,
-        firm_company_id=companies[firm_siren].id,
-        services=codes,
+    """An accepted, open-ended mandate: the firm may act for the client on ``services``
+    (:func:`rcd_store.mandates.lifecycle.add_mandate` takes kinds, establishments, dates)."""
+    return lifecycle.add_mandate(
+        session, client_siren=client_siren, firm_siren=firm_siren, services=services, actor=actor
     )
-    session.add(mandate)
-    session.flush()
-    audit.record(
-        session,
-        "mandate.accepted",
-        actor=actor,
-        target=client_siren,
-        data={"firm": firm_siren, "services": codes},
-    )
-    return mandate
 
 
-def active_habilitations(session: Session, declarant_id: str) -> list[Habilitation]:
-    """The declarant's unrevoked habilitations on services that are not closed."""
+def active_habilitations(
+    session: Session, declarant_id: str, *, now: datetime | None = None
+) -> list[Habilitation]:
+    """The declarant's rights in force at ``now``: unrevoked, past their access delay
+    (``effective_at``), on services that are not closed, and obeying :func:`rcd_store.mandates.rules.rights_in_force` (a right under a
+    mandate counts only while it lives; a pilot service only for the companies it is
+    open to). Every path that reads rights (dashboard, navigation, SAML, OpenID
+    Connect, token exchange, machine login) goes through here."""
     stmt = (
         select(Habilitation)
         .join(Service, Service.id == Habilitation.service_id)
@@ -465,6 +465,8 @@ def active_habilitations(session: Session, declarant_id: str) -> list[Habilitati
             Habilitation.declarant_id == declarant_id,
             Habilitation.revoked_at.is_(None),
             Service.state != "closed",
+            or_(Habilitation.effective_at.is_(None), Habilitation.effective_at <= moment(now)),
+            rights_in_force(moment(now)),
         )
         .order_by(Habilitation.id)
     )
