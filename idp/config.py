@@ -71,6 +71,8 @@ DEFAULTS: dict[str, Any] = {
     "LETTERS_TO": None,
     #: the letters' sender block, lines separated by \n
     "LETTER_SENDER": "Interops\nService d'identité",
+    #: seconds before a newly granted habilitation takes effect (the access delay)
+    "HABILITATION_DELAY_SECONDS": 0,
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
@@ -85,6 +87,7 @@ _INTS = {
     "TOKEN_LIFETIME_SECONDS",
     "ACCESS_TOKEN_LIFETIME_SECONDS",
     "MAX_BODY_BYTES",
+    "HABILITATION_DELAY_SECONDS",
 }
 _FLOATS = {"DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_POOL_TIMEOUT", "REDIS_TIMEOUT"}
 _BOOLS |= {"OUTBOX_BACKGROUND", "SMTP_STARTTLS"}

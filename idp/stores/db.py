@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from idp import migrate
 from rcd_store.db import Timeouts, make_engine, session_factory
+from rcd_store.services import ACCESS_DELAY
 
 EXTENSION = "idp.db"
 
@@ -52,6 +53,10 @@ def timeouts(config: Mapping[str, Any]) -> Timeouts:
 
 def init_app(app: Flask) -> Database:
     database = Database(app.config["DATABASE_URL"], timeouts(app.config))
+    # the access delay of new habilitations (rcd_store.services.grant_habilitation)
+    database.sessions.configure(
+        info={ACCESS_DELAY: int(app.config.get("HABILITATION_DELAY_SECONDS") or 0)}
+    )
     app.extensions[EXTENSION] = database
     app.teardown_appcontext(_close_session)
     return database
