@@ -224,6 +224,10 @@ class Keyring:
         self._rows.pop(key.use, None)
         return stored
 
+    def forget(self) -> None:
+        """Drop the cached rows: the next call reads the store (keys changed elsewhere)."""
+        self._rows.clear()
+
     def _commit(
         self,
         use: KeyUse,

@@ -86,6 +86,8 @@ class ClientSettings:
     jwks_uri: str | None = None
     scopes: Sequence[str] = ("openid", "profile")
     frontchannel_logout_uri: str | None = None
+    #: replace the client's secret by a new one (the old one is refused from then on)
+    new_secret: bool = False
 
 
 @dataclass
@@ -219,7 +221,7 @@ def _client(
         )
     secret = None
     if settings.token_auth in ("client_secret_basic", "client_secret_post") and (
-        existing is None or existing.client_secret_hash is None
+        existing is None or existing.client_secret_hash is None or settings.new_secret
     ):
         secret = secrets.token_urlsafe(32)
         client.client_secret_hash = hash_secret(secret)

@@ -40,6 +40,11 @@ def _partner_options(func: Any) -> Any:
             "--frontchannel-logout-uri",
             help="URL de déconnexion front-channel du client OpenID Connect.",
         ),
+        click.option(
+            "--new-secret",
+            is_flag=True,
+            help="Nouveau secret du client (affiché une fois ; l'ancien est refusé).",
+        ),
         click.option("--service", "service_codes", multiple=True, help="Service reçu (répétable)."),
         click.option("--landing-url", help="URL d'arrivée pour la navigation depuis le portail."),
         click.option("--token-format", type=click.Choice(["saml", "jwt"]), help="Format du jeton."),
@@ -69,7 +74,14 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
     client = None
     oauth_given = any(
         opts[k]
-        for k in ("redirect_uris", "grants", "token_auth", "jwks_source", "frontchannel_logout_uri")
+        for k in (
+            "redirect_uris",
+            "grants",
+            "token_auth",
+            "jwks_source",
+            "frontchannel_logout_uri",
+            "new_secret",
+        )
     )
     if opts["client_id"]:
         jwks = jwks_uri = None
@@ -91,6 +103,7 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
             jwks_uri=jwks_uri,
             scopes=opts["scopes"] or ("openid", "profile"),
             frontchannel_logout_uri=opts["frontchannel_logout_uri"],
+            new_secret=opts["new_secret"],
         )
     elif oauth_given or opts["origins"]:
         raise CommandError("--client-id est obligatoire avec les options OAuth")

@@ -21,11 +21,11 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.stores import db
+from idp.oidc import registry
 from idp.stores.replay import replay_cache
 from idp.web.credentials import basic_credentials
 from partners.models import OAuthClient, Partner
-from partners.services import client_by_id, secret_matches
+from partners.services import secret_matches
 
 SIGNING_ALGS = ["ES256", "RS256", "PS256"]
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
@@ -84,7 +84,9 @@ class Client(ClientMixin):  # type: ignore[misc]
 
 
 def query_client(client_id: str) -> Client | None:
-    row = client_by_id(db.session(), client_id) if isinstance(client_id, str) else None
+    """The registered client, from the process cache (:mod:`idp.oidc.registry`: no SQL
+    per request, a change seen within a second)."""
+    row = registry.client(client_id) if isinstance(client_id, str) else None
     return Client(row) if row is not None else None
 
 

@@ -60,6 +60,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.auth.asserted import NotAssertable, acting
+from idp.oidc import registry
 from idp.oidc.clients import (
     AUTH_METHODS,
     Client,
@@ -71,10 +72,9 @@ from idp.oidc.server import OAuthServer, ResourceOwner, issue_access_token
 from idp.stores import db
 from idp.stores.models import IssuedToken
 from partners.models import OAuthClient, Partner
-from partners.services import services_of
 from rcd_store import audit
 from rcd_store.db import rows_affected
-from rcd_store.models import Declarant, Service, ServicePagm
+from rcd_store.models import Declarant, Service
 from token_suite.vector import ACR_LEVELS, IdentityVector
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -117,33 +117,25 @@ def requested_target(request: OAuth2Request, *names: str) -> str | None:
     return values.pop() if values else None
 
 
-def _names_a_party(session: Session, audience: str) -> bool:
-    """Whether ``audience`` is a partner's identifier or a client id: the audience of
-    that party's navigation, DSN login or ID tokens, never of an access token."""
-    partner = select(Partner.id).where(Partner.identifier == audience)
-    client = select(OAuthClient.id).where(OAuthClient.client_id == audience)
-    return session.execute(partner.union_all(client).limit(1)).first() is not None
-
-
 def resolve_target(session: Session, client: OAuthClient, requested: str | None) -> Target:
     """The audience a token of ``client`` may carry, by its service agreement (module
     docstring): a registered API audience (``<issuer>/api`` or a partner's
     ``api_audience``) only; ``invalid_target`` for anything else (a partner identifier or
     a client id above all: stops token confusion) or an API without agreement."""
     own = client.partner
-    own_services = tuple(services_of(session, own))
+    own_services = registry.partner_services(own)
     if requested is None:
         return Target(default_audience(own), own_services, own)
-    if _names_a_party(session, requested):
+    if registry.names_a_party(requested):
         raise InvalidTargetError("Ressource inconnue : seules les API enregistrees sont permises.")
     if requested in (default_audience(own), f"{issuer()}/api"):
         return Target(requested, own_services, own)
-    other = session.scalars(select(Partner).where(Partner.api_audience == requested)).first()
+    other = registry.partner_by_api(requested)
     if other is None:
         raise InvalidTargetError("Ressource inconnue.")
     if other.id == own.id:
         return Target(requested, own_services, own)
-    theirs = {s.id for s in services_of(session, other)}
+    theirs = {s.id for s in registry.partner_services(other)}
     shared = tuple(s for s in own_services if s.id in theirs)
     if not shared:
         raise InvalidTargetError("Aucun accord de service avec cette ressource.")
@@ -151,16 +143,9 @@ def resolve_target(session: Session, client: OAuthClient, requested: str | None)
 
 
 def declarant_pagm(session: Session, services: tuple[Service, ...]) -> tuple[str, ...]:
-    """The PAGM agreed for the role DECLARANT on ``services`` (identity-only ones excluded)."""
-    ids = [s.id for s in services if not s.identity_only]
-    if not ids:
-        return ()
-    rows = session.scalars(
-        select(ServicePagm.pagm).where(
-            ServicePagm.service_id.in_(ids), ServicePagm.role == "DECLARANT"
-        )
-    )
-    return tuple(sorted(set(rows)))
+    """The PAGM agreed for the role DECLARANT on ``services`` (identity-only ones
+    excluded), from the process cache (:func:`idp.oidc.registry.declarant_pagm`)."""
+    return registry.declarant_pagm(services)
 
 
 def checked_scope(client: OAuthClient, requested: str | None, *, within: str | None = None) -> str:

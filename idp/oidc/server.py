@@ -32,6 +32,7 @@ from flask import Flask, current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from idp.oidc import registry
 from idp.oidc.clients import (
     AUTH_METHODS,
     Client,
@@ -52,7 +53,6 @@ from idp.tokens.signing import keyring
 from keys.jwks import jwks
 from keys.model import KeyUse
 from partners.models import OAuthClient, Partner
-from partners.services import services_of
 from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.models import Declarant
@@ -102,7 +102,7 @@ def owner_vector(
     vector = vector_for(
         session,
         declarant,
-        services_of(session, partner),
+        registry.partner_services(partner),
         acr=owner.acr,
         auth_time=owner.auth_time,
         session_index=owner.sid,
@@ -421,6 +421,7 @@ def init_app(app: Flask) -> OAuthServer:
     oauth.register_client_auth_method("private_key_jwt", PrivateKeyJwt())
     oauth.register_grant(CodeGrant, [Pkce(required=True), OidcCode(require_nonce=False)])
     app.extensions[EXTENSION] = oauth
+    registry.init_app(app)
     return oauth
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp import migrate
+from idp.stores import generations
 from rcd_store.db import Timeouts, make_engine, session_factory
 from rcd_store.services import ACCESS_DELAY
 
@@ -58,6 +59,7 @@ def init_app(app: Flask) -> Database:
         info={ACCESS_DELAY: int(app.config.get("HABILITATION_DELAY_SECONDS") or 0)}
     )
     app.extensions[EXTENSION] = database
+    generations.init_app(app, database.engine, database.sessions)
     app.teardown_appcontext(_close_session)
     return database
 

@@ -130,3 +130,14 @@ class SeenToken(Base):
 
     token_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class CacheGeneration(Base):
+    """A named counter bumped with every change to the tables it guards (clients,
+    partners, services, keys...): processes drop their caches when it moves
+    (:mod:`idp.stores.generations`)."""
+
+    __tablename__ = "cache_generation"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)

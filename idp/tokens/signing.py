@@ -1,10 +1,12 @@
 """Signing keys of the running service: the keyring over the database, JWKS and metadata.
 
 Keys live in the database (every worker shares them), encrypted under
-``IDP_MASTER_KEY``. The keyring caches rows for a few seconds so signing does
-not read the database for every token; a rotation made by the CLI reaches
-every worker within that delay. The JWKS and the metadata are prepared bytes
-(:mod:`idp.web.documents`), built again when the published keys change.
+``IDP_MASTER_KEY``. The keyring caches rows so signing does not read the database
+for every token; a rotation made by the CLI or another worker moves the ``keys``
+generation (:mod:`idp.stores.generations`), which drops that cache within a second
+(the row cache's own expiry, :data:`ROW_CACHE`, is only a backstop). The JWKS and
+the metadata are prepared bytes (:mod:`idp.web.documents`), built again when the
+published keys change.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from idp.config import ConfigError
 from idp.i18n import _
 from idp.stores import sealing
 from idp.stores.db import database
+from idp.stores.generations import generations
 from idp.stores.keystore import SqlKeyStore
 from idp.web import documents
 from keys.crypto import MasterKey
@@ -42,6 +45,7 @@ def init_app(app: Flask) -> Keyring:
         raise ConfigError(f"IDP_MASTER_KEY invalide : {exc}") from None
     keyring = Keyring(SqlKeyStore(database(app).sessions), master_key, ttl=ROW_CACHE)
     app.extensions[EXTENSION] = keyring
+    generations(app).on_change("keys", keyring.forget)
     app.extensions["idp.master_key"] = master_key
     sealer = app.extensions[sealing.EXTENSION] = sealing.MasterKeySealer(master_key)
     audit.bind(database(app).engine, sealer)  # the audit chain key is sealed by it
