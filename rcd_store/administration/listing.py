@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
@@ -94,14 +94,14 @@ def _like(text: str) -> str:
 
 
 def _paged(
-    session: Session, stmt: Select[Unpack[tuple[Any, ...]]], page: int, per_page: int
+    session: Session, stmt: Select[*tuple[Any, ...]], page: int, per_page: int
 ) -> tuple[list[Any], int]:
     total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     rows = list(session.execute(stmt.limit(per_page).offset((page - 1) * per_page)))
     return rows, int(total or 0)
 
 
-def establishments_query(company_id: int, query: str) -> Select[Unpack[tuple[Any, ...]]]:
+def establishments_query(company_id: int, query: str) -> Select[*tuple[Any, ...]]:
     """The company's establishments matching ``query`` (SIRET prefix, or address
     substring), in SIRET order."""
     stmt = select(
@@ -135,9 +135,7 @@ def list_establishments(
     return Page([EstablishmentRow(*row) for row in rows], page, per_page, total)
 
 
-def declarants_query(
-    company_id: int, query: str, status: str | None
-) -> Select[Unpack[tuple[Any, ...]]]:
+def declarants_query(company_id: int, query: str, status: str | None) -> Select[*tuple[Any, ...]]:
     """The company's declarants (any role) matching ``query`` (a name's start, or an
     email's start) and ``status``, in name order."""
     stmt = (
