@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness  # noqa: E402
-from bench.bench_token_endpoint import LUA, basic, client, token_once  # noqa: E402
+from bench import harness
+from bench.bench_token_endpoint import LUA, basic, client, token_once
 
 SERVERS = ("gunicorn", "gunicorn-gthread", "granian")
 

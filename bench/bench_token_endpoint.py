@@ -37,7 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import harness  # noqa: E402
+from bench import harness
 
 SERVICE = "BENCH"
 PAGM = "BENCH_DECLARANT"
@@ -166,8 +166,10 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
         mine.line("ours"),
         theirs.line("node"),
         audit,
-        f"ratio ours/node: {mine.rps / theirs.rps:.2f}x req/s "
-        f"(p99 ours {mine.p99_ms:.1f} ms, node {theirs.p99_ms:.1f} ms)",
+        (
+            f"ratio ours/node: {mine.rps / theirs.rps:.2f}x req/s "
+            f"(p99 ours {mine.p99_ms:.1f} ms, node {theirs.p99_ms:.1f} ms)"
+        ),
     ]
 
 

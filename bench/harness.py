@@ -96,7 +96,7 @@ def arguments(description: str, *, rounds: int = 2, seconds: float = 5.0) -> arg
         action="store_true",
         help="empty the PostgreSQL database first (DROP SCHEMA public CASCADE)",
     )
-    parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT", 19600)))
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT", "19600")))
     parser.add_argument("--keep", action="store_true", help="keep the instance folder")
     return parser.parse_args()
 
