@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from flask import Flask, current_app
-from sqlalchemy import case, literal, select, update
+from sqlalchemy import case, delete, literal, or_, select, update
 from sqlalchemy.engine import Engine
 
 from idp.stores.db import database
@@ -47,6 +48,10 @@ PENDING_CODE_LIMIT = 5
 PENDING_CODE_RULE_SECONDS = 5 * 60
 #: a lock count older than this is forgotten (the doubling starts over)
 LOCK_MEMORY = timedelta(hours=24)
+#: how often a process deletes the counters that no longer hold anything
+PURGE_EVERY = timedelta(minutes=10)
+#: counters kept in a process's memory before the lapsed ones are swept
+MEMORY_SWEEP_AT = 10_000
 
 
 @dataclass(frozen=True)
@@ -90,12 +95,35 @@ def lock_seconds(rule: Rule, lock_count: int) -> int:
 
 class SqlBackend:
     """Counters in ``login_throttle`` (SQLite or PostgreSQL), each change one atomic statement,
-    on its own connection and transaction (committed at once, whatever the request does)."""
+    on its own connection and transaction (committed at once, whatever the request does).
 
-    def __init__(self, engine: Engine) -> None:
+    A row whose window lapsed more than ``keep`` ago (24 hours, or the lockout if longer)
+    and that holds no lock is worth nothing: the next reservation would start it over.
+    Each process deletes such rows every :data:`PURGE_EVERY` (a second-factor login
+    leaves rows behind, one per pending login)."""
+
+    def __init__(self, engine: Engine, *, keep: timedelta = LOCK_MEMORY) -> None:
         self.engine = engine
+        self.keep = max(keep, LOCK_MEMORY)
+        self._purged_at: datetime | None = None
+
+    def purge(self, *, now: datetime) -> int:
+        """Delete the counters that hold nothing any more (see the class docstring)."""
+        table = LoginThrottle.__table__
+        stmt = delete(LoginThrottle).where(
+            table.c.updated_at < now - self.keep,
+            or_(table.c.locked_until.is_(None), table.c.locked_until < now),
+        )
+        with self.engine.begin() as conn:
+            return int(conn.execute(stmt).rowcount or 0)
+
+    def _purge_now_and_then(self, now: datetime) -> None:
+        if self._purged_at is None or now - self._purged_at >= PURGE_EVERY:
+            self._purged_at = now
+            self.purge(now=now)
 
     def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
+        self._purge_now_and_then(now)
         table = LoginThrottle.__table__
         excluded_now = literal(now, UTCDateTime)
         lapsed = (table.c.locked_until.is_not(None) & (table.c.locked_until <= excluded_now)) | (
@@ -165,6 +193,64 @@ class SqlBackend:
                 select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
             ).scalar()
         return max(1, math.ceil((until - now).total_seconds())) if until and until > now else 0
+
+
+class MemoryBackend:
+    """Counters in this process's memory, as :class:`RedisBackend` counts them (a window
+    opened by the first attempt, a lock that extends it): the token endpoint's budgets
+    on the embedded default, without SQL per request. Per process: with several workers
+    each keeps its own count (a client's budget, an address's failures), so never for
+    the account lockout, which must hold across workers."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        #: key -> [count, end of window (epoch seconds), locks]
+        self._counters: dict[str, list[float]] = {}
+
+    def _live(self, key: str, at: float) -> list[float] | None:
+        found = self._counters.get(key)
+        return found if found is not None and found[1] > at else None
+
+    def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
+        at = now.timestamp()
+        with self._lock:
+            counter = self._live(key, at)
+            if counter is None:
+                if len(self._counters) >= MEMORY_SWEEP_AT:
+                    self._counters = {k: c for k, c in self._counters.items() if c[1] > at}
+                old = self._counters.get(key)
+                counter = self._counters[key] = [0, at + rule.window, old[2] if old else 0]
+            counter[0] += 1
+            count, until, locks = counter
+        retry = max(1, math.ceil(until - at))
+        return Reservation(key, int(count), count <= rule.limit, retry, int(locks))
+
+    def failed(self, reservation: Reservation, rule: Rule, *, now: datetime) -> None:
+        if reservation.count < rule.limit:
+            return
+        at = now.timestamp()
+        with self._lock:
+            counter = self._live(reservation.key, at)
+            if counter is not None and counter[2] == reservation.lock_count:
+                counter[1] = at + lock_seconds(rule, reservation.lock_count)
+                counter[2] += 1
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._counters.pop(key, None)
+
+    def release(self, key: str) -> None:
+        with self._lock:
+            counter = self._counters.get(key)
+            if counter is not None and counter[0] > 0:
+                counter[0] -= 1
+
+    def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int:
+        at = now.timestamp()
+        counter = self._live(key, at)
+        if counter is None or counter[0] < rule.limit:
+            return 0
+        return max(1, math.ceil(counter[1] - at))
 
 
 _RESERVE_LUA = """
@@ -384,10 +470,12 @@ def init_app(app: Flask) -> Throttle:
         import redis
 
         client = redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2)
-    backend: Backend = (
-        RedisBackend(client) if client is not None else SqlBackend(database(app).engine)
-    )
     lockout = int(app.config.get("LOCKOUT_SECONDS") or DEFAULT_LOCKOUT_SECONDS)
+    backend: Backend = (
+        RedisBackend(client)
+        if client is not None
+        else SqlBackend(database(app).engine, keep=timedelta(seconds=lockout))
+    )
     throttle = Throttle(
         backend,
         account=Rule(threshold(app), lockout, doubling=True),

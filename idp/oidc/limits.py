@@ -1,5 +1,8 @@
 """Limits at the endpoints where OAuth clients authenticate (token, introspection,
-revocation), counted in :mod:`idp.auth.throttle`'s backend (Redis or SQL, atomic).
+revocation), counted without SQL per request (issue 18): the per-client budget in
+this process's memory (:class:`idp.auth.throttle.MemoryBackend`: per worker, so W
+workers serve at most W times the budget), the failures per address in Redis when it
+is configured (one round trip; shared by every worker), else in memory too.
 
 - *Per client*: each client gets ``TOKEN_RATE_LIMIT`` token requests (default 600) per
   ``TOKEN_RATE_WINDOW`` seconds (default 60), charged only AFTER it has authenticated
@@ -22,12 +25,14 @@ from datetime import UTC, datetime
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import current_app, request
 
-from idp.auth.throttle import Rule, throttle
+from idp.auth.throttle import Backend, MemoryBackend, RedisBackend, Rule, throttle
 from idp.oidc.clients import digest
 
 DEFAULT_RATE_LIMIT = 600
 DEFAULT_RATE_WINDOW = 60
 DEFAULT_FAILURE_LIMIT = 60
+#: ``app.extensions`` key of this process's counters
+EXTENSION = "idp.oauth.limits"
 
 
 class TooManyRequestsError(OAuth2Error):  # type: ignore[misc]
@@ -58,6 +63,20 @@ def _failure_rule() -> Rule | None:
     return Rule(limit, _window(), doubling=False) if limit > 0 else None
 
 
+def _memory() -> MemoryBackend:
+    found = current_app.extensions.get(EXTENSION)
+    if found is None:
+        found = current_app.extensions.setdefault(EXTENSION, MemoryBackend())
+    return found  # type: ignore[no-any-return]
+
+
+def _shared() -> Backend:
+    """Redis when the app's throttle counts there (every worker sees the same
+    failures), else this process's memory."""
+    backend = throttle().backend
+    return backend if isinstance(backend, RedisBackend) else _memory()
+
+
 def _address_key() -> str:
     return "oauth-fail:" + (request.remote_addr or "")
 
@@ -68,7 +87,7 @@ def refuse_held_address() -> None:
     rule = _failure_rule()
     if rule is None:
         return
-    seconds = throttle().backend.locked_for(_address_key(), rule, now=datetime.now(UTC))
+    seconds = _shared().locked_for(_address_key(), rule, now=datetime.now(UTC))
     if seconds:
         raise TooManyRequestsError(
             "Trop d'authentifications de client refusees depuis cette adresse : "
@@ -83,7 +102,7 @@ def count_failure() -> None:
     rule = _failure_rule()
     if rule is None:
         return
-    backend, now = throttle().backend, datetime.now(UTC)
+    backend, now = _shared(), datetime.now(UTC)
     backend.failed(backend.reserve(_address_key(), rule, now=now), rule, now=now)
 
 
@@ -93,7 +112,7 @@ def charge_client(client_id: str) -> None:
     limit = _setting("TOKEN_RATE_LIMIT", DEFAULT_RATE_LIMIT)
     if limit <= 0:
         return
-    reservation = throttle().backend.reserve(
+    reservation = _memory().reserve(
         "oauth:" + digest(client_id), Rule(limit, _window(), doubling=False), now=datetime.now(UTC)
     )
     if not reservation.allowed:
