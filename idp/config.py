@@ -73,6 +73,9 @@ DEFAULTS: dict[str, Any] = {
     "LETTER_SENDER": "Interops\nService d'identité",
     #: seconds before a newly granted habilitation takes effect (the access delay)
     "HABILITATION_DELAY_SECONDS": 0,
+    #: packages above ``idp`` that plug into the app by ``init_app(app)`` (the widget:
+    #: ``idp`` never imports them); ``IDP_EXTENSIONS`` is a comma-separated list
+    "EXTENSIONS": ["widget.routes"],
 }
 
 _BOOLS = {"DEMO", "DEBUG"}
@@ -100,6 +103,8 @@ class ConfigError(RuntimeError):
 
 
 def _coerce(name: str, value: str) -> Any:
+    if name == "EXTENSIONS":
+        return [part.strip() for part in value.split(",") if part.strip()]
     if name in _BOOLS:
         return value.strip().lower() in {"1", "true", "yes", "on", "oui"}
     if name in _INTS:

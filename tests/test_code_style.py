@@ -35,5 +35,5 @@ def test_ruff(command: tuple[str, ...]) -> None:
 
 
 def test_mypy() -> None:
-    result = _run("mypy", "token_suite", "keys", "idp", "rcd_store", "partners", "app.py")
+    result = _run("mypy", "token_suite", "keys", "idp", "rcd_store", "partners", "widget", "app.py")
     assert result.returncode == 0, result.stdout + result.stderr

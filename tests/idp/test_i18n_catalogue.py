@@ -20,6 +20,9 @@ from idp import i18n
 
 IDP = Path(i18n.__file__).resolve().parent
 TEMPLATES = IDP / "templates"
+#: the widget's endpoints (above idp) show their texts through the same layer
+WIDGET = IDP.parent / "widget"
+SOURCES = (IDP, WIDGET)
 MARKERS = {"_", "gettext", "N_"}
 _TEMPLATE_CALL = re.compile(r"""_\(\s*("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')""", re.DOTALL)
 
@@ -61,12 +64,16 @@ def _service_templates() -> list[Path]:
         path
         for path in sorted(TEMPLATES.rglob("*"))
         if path.is_file() and "partner" not in path.relative_to(TEMPLATES).parts
-    ]
+    ] + sorted(path for path in (WIDGET / "templates").rglob("*") if path.is_file())
+
+
+def _python_sources() -> list[Path]:
+    return sorted(path for source in SOURCES for path in source.rglob("*.py"))
 
 
 def used_texts() -> set[str]:
     texts: set[str] = set()
-    for path in IDP.rglob("*.py"):
+    for path in _python_sources():
         texts |= _python_texts(path.read_text("utf-8"))[0]
     for path in _service_templates():
         texts |= _template_texts(path.read_text("utf-8"))
@@ -94,8 +101,8 @@ def test_translation_keeps_the_placeholders(french: str) -> None:
 
 def test_module_level_texts_are_marked() -> None:
     unmarked = {
-        str(path.relative_to(IDP)): names
-        for path in IDP.rglob("*.py")
+        str(path.relative_to(IDP.parent)): names
+        for path in _python_sources()
         if (names := _python_texts(path.read_text("utf-8"))[1])
     }
     assert unmarked == {}, "wrap these module-level texts in N_(...)"
