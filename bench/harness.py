@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import base64
+import http.cookiejar
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,11 +27,13 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_DIR = ROOT / "bench" / "node"
@@ -345,3 +349,151 @@ def check_audit(config: dict[str, str]) -> str:
     if done.returncode != 0 or not report.get("ok"):
         raise BenchError(f"le journal d'audit ne se vérifie pas : {done.stdout} {done.stderr}")
     return f"audit trail verified: {report['events']} events"
+
+
+def with_reference(
+    options: argparse.Namespace, target: Target, reference: Callable[[], float]
+) -> tuple[Figures, float]:
+    """A warm-up, then ``--rounds`` rounds of ``target`` with ``reference()`` measured
+    before each and after the last (the service idle): the target's medians and the
+    reference's median."""
+    load = {"seconds": options.round_seconds, "connections": options.connections}
+    run_wrk(target.url, target.script, seconds=options.warmup, connections=options.connections)
+    rounds, references = [], [reference()]
+    for _ in range(options.rounds):
+        rounds.append(run_wrk(target.url, target.script, **load))
+        references.append(reference())
+    return Figures.of(rounds), statistics.median(references)
+
+
+# ---------------------------------------------------------------- a browser's login
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@dataclass(frozen=True)
+class Browser:
+    """A logged-in browser: its cookies (as one ``Cookie`` header) and CSRF form token."""
+
+    cookie: str
+    csrf: str
+
+
+def demo_directory(app: object) -> tuple[Any, Any]:
+    """The demo directory and the demo partner site registered (SAML, navigation to its
+    ACS); returns the first demo login and the site."""
+    from idp.demo import directory as demo
+
+    logins = demo.load(app)  # type: ignore[arg-type]
+    site = demo.partner_site(app, base_url="http://127.0.0.1:9")  # type: ignore[arg-type]
+    demo.register_partner_site(app, site)  # type: ignore[arg-type]
+    return logins[0], site
+
+
+def login_form(login: Any, csrf: str) -> str:
+    """The login form's body for a demo login (SIRET and names), with the CSRF token."""
+    from idp.demo.directory import DEMO_PASSWORD
+
+    fields = {
+        "csrf_token": csrf,
+        "siret": login.siret,
+        "nom": login.last_name,
+        "prenom": login.first_name,
+        "mot_de_passe": DEMO_PASSWORD,
+    }
+    return urllib.parse.urlencode(fields)
+
+
+def browser(base_url: str, login: Any | None = None) -> Browser:
+    """A browser's CSRF cookie and token (GET /connexion), logged in when ``login`` is
+    given (POST /connexion, then the dashboard)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{base_url}/connexion", timeout=30) as page:
+        found = _CSRF.search(page.read().decode())
+    if found is None:
+        raise BenchError("pas de jeton anti-CSRF sur /connexion")
+    csrf = found.group(1)
+    if login is not None:
+        body = login_form(login, csrf).encode()
+        with opener.open(f"{base_url}/connexion", data=body, timeout=30) as page:
+            if not page.geturl().endswith("/tableau-de-bord") and page.status != 200:
+                raise BenchError(f"connexion refusée : {page.status} {page.geturl()}")
+    cookies = {c.name: c.value for c in jar}
+    if login is not None and "idp_session" not in cookies:
+        raise BenchError("connexion refusée : pas de cookie de session")
+    return Browser("; ".join(f"{k}={v}" for k, v in cookies.items()), csrf)
+
+
+def post_once(url: str, body: str, cookie: str) -> tuple[int, str]:
+    """One form POST (no redirect followed): the status and the body."""
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+            return None
+
+    request = urllib.request.Request(
+        url,
+        data=body.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+    )
+    try:
+        with urllib.request.build_opener(NoRedirect).open(request, timeout=30) as answer:
+            return answer.status, answer.read().decode(errors="replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode(errors="replace")
+
+
+def form_post_lua(body: str, cookie: str) -> str:
+    """The request set-up of a wrk script posting ``body`` with ``cookie``."""
+    return (
+        'wrk.method = "POST"\n'
+        f"wrk.body = {json.dumps(body)}\n"
+        'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"\n'
+        f'wrk.headers["Cookie"] = {json.dumps(cookie)}\n'
+    )
+
+
+def bench_declarants(app: Any, count: int, siret: str) -> list[Any]:
+    """``count`` active declarants of the establishment ``siret`` (an existing demo one),
+    with the demo password hashed at the service's parameters: a load of logins spread
+    over accounts as real logins are (one account's lockout counts attempts in flight)."""
+    from idp.auth.passwords import passwords
+    from idp.demo.directory import DEMO_PASSWORD, DemoLogin
+    from idp.stores.db import database
+    from rcd_store import services
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    made = []
+    session = database(app).sessions()
+    try:
+        for number in range(count):
+            first = "Banc" + letters[number // 26] + letters[number % 26]
+            person = services.add_declarant(
+                session,
+                siret=siret,
+                last_name="Essai",
+                first_name=first,
+                email=None,
+                password=DEMO_PASSWORD,
+                passwords=passwords(app),
+                actor="bench",
+            )
+            made.append(DemoLogin(person.id, siret, "Essai", first, ""))
+        session.commit()
+    finally:
+        session.close()
+    return made
+
+
+def rotating_post_lua(bodies: list[str], cookie: str) -> str:
+    """A wrk script posting each of ``bodies`` in turn, with ``cookie``."""
+    listed = ",\n".join(f"  {json.dumps(body)}" for body in bodies)
+    return (
+        form_post_lua(bodies[0], cookie) + f"bodies = {{\n{listed}\n}}\n"
+        "turn = 0\n"
+        "request = function()\n"
+        "  turn = turn % #bodies + 1\n"
+        "  return wrk.format(nil, nil, nil, bodies[turn])\n"
+        "end\n"
+    )

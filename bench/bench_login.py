@@ -1,0 +1,84 @@
+"""Login (the form post to a new SSO session) against the argon2id hash rate of this
+machine at the service's parameters, in the same run.
+
+Run: ``python bench/bench_login.py [--workers 2] [--connections 16] [--rounds 2]
+[--round-seconds 5] [--database-url URL --redis-url URL [--fresh-database]]``.
+
+1. The demo directory (declarants hashed at the configured argon2id parameters,
+   ``IDP_ARGON2_TIME_COST`` and ``IDP_ARGON2_MEMORY_KIB``).
+2. Our service under ``idp serve --workers N``; one browser's CSRF cookie and token. One
+   login is checked first (303 to the dashboard with a session cookie).
+3. wrk (one thread, 16 connections) POSTs ``/connexion`` with the SIRET, names and
+   password of 48 declarants in turn (the lockout counts one account's attempts in
+   flight: a real load is spread over accounts; the address limit is raised, every bench
+   login coming from 127.0.0.1): each answer a new session (303), audited; any
+   non-success answer (a 429 included) fails the bench.
+4. The reference: argon2id verifications per second on every core at the same
+   parameters (one process per core), measured before and after each round.
+5. ``idp audit verify`` after the load.
+
+Prints the login figures, the reference, the audit check, then LAST the ratio line:
+``ratio login/argon2id hash rate: XX.X% (p99 N ms)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import harness, references
+
+#: accounts the logins rotate over (more than wrk's connections: one login in flight each)
+ACCOUNTS = 48
+
+
+def bench(options: argparse.Namespace, instance: Path) -> list[str]:
+    from idp.config import DEFAULTS
+
+    port = harness.free_port(options.port_base)
+    config = harness.settings(options, instance, port)
+    config["IP_FAILURE_LIMIT"] = "100000"  # every bench login comes from 127.0.0.1
+    app = harness.prepared_app(options, config)
+    login, _site = harness.demo_directory(app)
+    accounts = harness.bench_declarants(app, ACCOUNTS, login.siret)
+    url = f"{config['BASE_URL']}/connexion"
+    time_cost = int(config.get("ARGON2_TIME_COST", DEFAULTS["ARGON2_TIME_COST"]))
+    memory_kib = int(config.get("ARGON2_MEMORY_KIB", DEFAULTS["ARGON2_MEMORY_KIB"]))
+    with harness.ours(options, config, instance):
+        browser = harness.browser(config["BASE_URL"])
+        form = harness.login_form(login, browser.csrf)
+        status, page = harness.post_once(url, form, browser.cookie)
+        if status != 303:
+            raise harness.BenchError(f"connexion refusée : {status} {page[:300]!r}")
+        bodies = [harness.login_form(account, browser.csrf) for account in accounts]
+        script = harness.lua_script(
+            instance, "login", harness.rotating_post_lua(bodies, browser.cookie)
+        )
+        figures, rate = harness.with_reference(
+            options,
+            harness.Target("login", url, script),
+            lambda: references.argon2id_rate(time_cost, memory_kib, seconds=3.0),
+        )
+    audit = harness.check_audit(config)
+    head = (
+        f"login, SIRET + names + password ({harness.database_name(config)}; idp serve "
+        f"--workers {options.workers}; argon2id t={time_cost} m={memory_kib} KiB p=1; wrk "
+        f"{options.connections} conn, median of {options.rounds} x {options.round_seconds:g}s)"
+    )
+    return [
+        head,
+        figures.line("login"),
+        f"argon2id hashes on all cores: {rate:.1f}/s (median of {options.rounds + 1})",
+        audit,
+        (
+            f"ratio login/argon2id hash rate: {100 * figures.rps / rate:.1f}% "
+            f"(p99 {figures.p99_ms:.1f} ms)"
+        ),
+    ]
+
+
+if __name__ == "__main__":
+    sys.exit(harness.run_main(__doc__.splitlines()[0], bench))
