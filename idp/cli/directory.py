@@ -9,6 +9,7 @@ import click
 from idp.auth.passwords import passwords
 from idp.cli.common import CommandError, F, directory_session, emit, json_option, ready_app
 from rcd_store import services
+from rcd_store.mandates import lifecycle, pilots
 
 
 @click.group("company")
@@ -212,9 +213,29 @@ def service_add(
     emit(as_json, payload, f"service {payload['code']} enregistré ({payload['partner']})")
 
 
+@service.command("pilot")
+@click.option("--code", required=True, help="Code du service.")
+@click.option("--siren", required=True, help="SIREN de l'entreprise pilote.")
+@click.option("--remove", is_flag=True, help="Retire l'entreprise de la liste du pilote.")
+@json_option
+def service_pilot(code: str, siren: str, remove: bool, as_json: bool) -> None:
+    """Ouvre un service pilote à une entreprise (le service passe à l'état pilote), ou
+    l'en retire (--remove) : les autres ne le voient pas et n'en reçoivent aucun jeton."""
+    with directory_session() as session:
+        change = pilots.close_to if remove else pilots.open_to
+        found = change(session, code=code, siren=siren, actor="cli")
+        payload = {
+            "code": found.code,
+            "state": found.state,
+            "companies": pilots.companies(session, found.code),
+        }
+    done = "retiré du" if remove else "ajouté au"
+    emit(as_json, payload, f"SIREN {siren.strip()} {done} pilote {payload['code']}")
+
+
 @click.group("mandate")
 def mandate() -> None:
-    """Mandats des cabinets comptables."""
+    """Mandats des cabinets comptables, CGA/AGA et concentrateurs DSN."""
 
 
 @mandate.command("add")
@@ -238,6 +259,15 @@ def mandate_add(
         )
         payload = {"mandate_id": created.id, "services": created.services}
     emit(as_json, payload, f"mandat enregistré ({client_siren} -> {firm_siren})")
+
+
+@mandate.command("sweep")
+@json_option
+def mandate_sweep(as_json: bool) -> None:
+    """Clôt les mandats arrivés à leur date de fin et révoque leurs habilitations."""
+    with directory_session() as session:
+        revoked = lifecycle.sweep(session)
+    emit(as_json, {"revoked": revoked}, f"{revoked} habilitation(s) révoquée(s)")
 
 
 def register(cli: click.Group) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, ColumnExpressionArgument, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from rcd_store.db import utcnow
@@ -57,14 +57,17 @@ def is_live(mandate: Mandate, now: datetime) -> bool:
     )
 
 
-def pilot_open(
-    service_id: ColumnExpressionArgument[int], company_id: ColumnExpressionArgument[int]
-) -> ColumnElement[bool]:
-    """SQL: the pilot service is open to the company."""
+def pilot_open_to_establishment() -> ColumnElement[bool]:
+    """SQL on a query of :class:`Habilitation`: its service's pilot list holds the
+    company of its establishment (correlated to the enclosing query's habilitation)."""
     return exists(
-        select(PilotCompany.id).where(
-            PilotCompany.service_id == service_id, PilotCompany.company_id == company_id
+        select(PilotCompany.id)
+        .join(Establishment, Establishment.company_id == PilotCompany.company_id)
+        .where(
+            PilotCompany.service_id == Habilitation.service_id,
+            Establishment.id == Habilitation.establishment_id,
         )
+        .correlate(Habilitation)
     )
 
 
@@ -72,17 +75,12 @@ def rights_in_force(now: datetime) -> ColumnElement[bool]:
     """SQL on a query of :class:`Habilitation` joined to its :class:`Service`: its mandate,
     if any, lives at ``now``; its service, if a pilot, is open to the establishment's
     company."""
-    company = (
-        select(Establishment.company_id)
-        .where(Establishment.id == Habilitation.establishment_id)
-        .scalar_subquery()
-    )
     mandate_lives = exists(
         select(Mandate.id).where(Mandate.id == Habilitation.mandate_id, live(now))
-    )
+    ).correlate(Habilitation)
     return and_(
         or_(Habilitation.mandate_id.is_(None), mandate_lives),
-        or_(Service.state != ServiceState.PILOT.value, pilot_open(Service.id, company)),
+        or_(Service.state != ServiceState.PILOT.value, pilot_open_to_establishment()),
     )
 
 

@@ -241,3 +241,21 @@ def test_lists_are_per_side_and_paged(session, clock) -> None:
         delegation.list_mandates(
             session, actor=w.firm_admin.id, company_id=w.firm_id, side="firm", per_page=10_000
         )
+
+
+def test_a_pilot_counts_per_company_of_the_establishment(session, clock) -> None:
+    """The pilot is open to the firm, not to its client: the accountant keeps the pilot
+    on the firm's own establishment and loses it on the client's."""
+    from rcd_store.mandates import pilots
+
+    w = world(session)
+    mandate = _granted(session, w)
+    _habilitate(session, w, mandate)
+    services.grant_habilitation(
+        session, declarant_id=w.accountant.id, siret=f.SIRET_FIRM, service_code="DSN"
+    )
+    assert _rights(session, w.accountant) == {(f.SIRET_A, "DSN"), (f.SIRET_FIRM, "DSN")}
+    pilots.open_to(session, code="DSN", siren=f.SIRET_FIRM[:9], actor="t")
+    assert _rights(session, w.accountant) == {(f.SIRET_FIRM, "DSN")}
+    pilots.open_to(session, code="DSN", siren=f.SIRET_A[:9], actor="t")
+    assert _rights(session, w.accountant) == {(f.SIRET_A, "DSN"), (f.SIRET_FIRM, "DSN")}
