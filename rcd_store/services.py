@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
@@ -450,24 +450,31 @@ def add_mandate(
     )
 
 
+def rights_counting(now: datetime | None = None) -> ColumnElement[bool]:
+    """SQL on a query of :class:`Habilitation` joined to its :class:`Service`: the right
+    counts at ``now``: unrevoked, past its access delay (``effective_at``), on a service
+    that is not closed, and obeying :func:`rcd_store.mandates.rules.rights_in_force` (a
+    right under a mandate counts only while it lives; a pilot service only for the
+    companies it is open to). The one definition of a right in force."""
+    at = moment(now)
+    return and_(
+        Habilitation.revoked_at.is_(None),
+        Service.state != "closed",
+        or_(Habilitation.effective_at.is_(None), Habilitation.effective_at <= at),
+        rights_in_force(at),
+    )
+
+
 def active_habilitations(
     session: Session, declarant_id: str, *, now: datetime | None = None
 ) -> list[Habilitation]:
-    """The declarant's rights in force at ``now``: unrevoked, past their access delay
-    (``effective_at``), on services that are not closed, and obeying :func:`rcd_store.mandates.rules.rights_in_force` (a right under a
-    mandate counts only while it lives; a pilot service only for the companies it is
-    open to). Every path that reads rights (dashboard, navigation, SAML, OpenID
-    Connect, token exchange, machine login) goes through here."""
+    """The declarant's rights in force at ``now`` (:func:`rights_counting`). Every path
+    that reads rights (dashboard, navigation, SAML, OpenID Connect, token exchange,
+    machine login) goes through here."""
     stmt = (
         select(Habilitation)
         .join(Service, Service.id == Habilitation.service_id)
-        .where(
-            Habilitation.declarant_id == declarant_id,
-            Habilitation.revoked_at.is_(None),
-            Service.state != "closed",
-            or_(Habilitation.effective_at.is_(None), Habilitation.effective_at <= moment(now)),
-            rights_in_force(moment(now)),
-        )
+        .where(Habilitation.declarant_id == declarant_id, rights_counting(now))
         .order_by(Habilitation.id)
     )
     return list(session.scalars(stmt))
