@@ -55,14 +55,14 @@ def init_app(app: Flask) -> Keyring:
         "/.well-known/jwks.json",
         "application/json",
         jwks_bytes,
-        published_version(keyring, KeyUse.JWT),
+        published_version(app, KeyUse.JWT),
     )
     documents.publish(
         app,
         "/saml/metadata",
         "application/samlmetadata+xml",
         metadata_bytes,
-        published_version(keyring, KeyUse.SAML, daily=True),
+        published_version(app, KeyUse.SAML, daily=True),
     )
     return keyring
 
@@ -134,11 +134,15 @@ def metadata_bytes() -> bytes:
     )
 
 
-def published_version(ring: Keyring, use: KeyUse, *, daily: bool = False) -> documents.Version:
-    """What a document of ``use``'s keys depends on: the published kids in order (from the
-    keyring's cache, refreshed as its rows are), and the day for a document that expires."""
+def published_version(app: Flask, use: KeyUse, *, daily: bool = False) -> documents.Version:
+    """What a document of ``use``'s keys depends on: the published kids in order, from the
+    keyring's cache, after the ``keys`` generation is polled (at most one small query every
+    half second per process: a rotation anywhere is published here within a second), and
+    the day for a document that expires."""
+    ring, registry = keyring(app), generations(app)
 
     def version() -> Hashable:
+        registry.refresh()
         kids = tuple(key.kid for key in ring.published(use))
         return (kids, datetime.now(UTC).date()) if daily else kids
 
