@@ -22,7 +22,8 @@ import pytest
 import requests
 
 from tests import factories
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, PG_URL, REDIS_URL
+from tests.conftest import _truncate as truncate
 from tests.flows.server_support import free_port
 from tests.idp.oauth_support import pkce
 from tests.widget import partner_site
@@ -67,8 +68,26 @@ def _serve(app: Any, port: int) -> Any:
     return server
 
 
+def _stores(request: pytest.FixtureRequest, folder: Path) -> dict[str, str]:
+    """SQLite (a copy of the migrated template), or the emptied PostgreSQL and Redis of
+    ``IDP_TEST_DATABASE_URL`` / ``IDP_TEST_REDIS_URL`` when set, as in production."""
+    if not PG_URL:
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), folder / "idp.sqlite3")
+        return {"DATABASE_URL": f"sqlite:///{folder / 'idp.sqlite3'}"}
+    truncate(request.getfixturevalue("pg_engine"))
+    if not REDIS_URL:
+        return {"DATABASE_URL": PG_URL}
+    import redis
+
+    with redis.Redis.from_url(REDIS_URL) as client:
+        client.flushdb()
+    return {"DATABASE_URL": PG_URL, "REDIS_URL": REDIS_URL}
+
+
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Stack]:
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     from idp.factory import create_app
     from idp.stores.db import database
     from idp.stores.models import Consent
@@ -77,13 +96,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> It
 
     audit.new_writer_segment()
     folder = tmp_path_factory.mktemp("widget-browser")
-    shutil.copyfile(sqlite_template, folder / "idp.sqlite3")
     idp_port, partner_port, stranger_port = free_port(), free_port(), free_port()
     idp = f"http://127.0.0.1:{idp_port}"
     partner = f"http://localhost:{partner_port}"
     app = create_app(
         {
-            "DATABASE_URL": f"sqlite:///{folder / 'idp.sqlite3'}",
+            **_stores(request, folder),
             "INSTANCE_PATH": str(folder / "instance"),
             "MASTER_KEY": MASTER_KEY,
             "SECRET_KEY": "widget-browser-test",
