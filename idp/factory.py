@@ -17,6 +17,9 @@ import partners.models  # noqa: F401  (partner registry tables)
 from idp import config as idp_config
 from idp import i18n
 from idp.auth import login, password_reset, passwords, totp
+from idp.enrolment import admin as enrolment_admin
+from idp.enrolment import objection as enrolment_objection
+from idp.enrolment import public as enrolment
 from idp.machine import login as machine_login
 from idp.oidc import views as oauth
 from idp.portal import dashboard, home, navigation
@@ -67,6 +70,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(password_reset.bp)
     app.register_blueprint(totp.bp)
     app.register_blueprint(machine_login.bp)
+    app.register_blueprint(enrolment.bp)  # enrolment and join requests
+    app.register_blueprint(enrolment_objection.bp)
+    app.register_blueprint(enrolment_admin.bp)
     for extension in settings["EXTENSIONS"]:  # the widget, above idp (docs/architecture.md)
         importlib.import_module(extension).init_app(app)
     documents.init_app(app)  # outermost: JWKS, discovery, metadata as prepared bytes

@@ -162,8 +162,9 @@ def become_candidate(session: Session, enrolment: Enrolment) -> Letter:
         objection_code=codes.issue(
             session, purpose=OBJECTION, subject=subject, lifetime=LETTER_LIFETIME, kind="code"
         ),
+        # a code too (80 bits), so that the printed link fits on one line of the letter
         objection_link=codes.issue(
-            session, purpose=OBJECTION, subject=subject, lifetime=LETTER_LIFETIME
+            session, purpose=OBJECTION, subject=subject, lifetime=LETTER_LIFETIME, kind="code"
         ),
         recipient=recipient,
     )

@@ -38,3 +38,8 @@ def company(session: Any) -> Any:
     f.service(session)
     session.commit()
     return head
+
+
+def person(session: Any, siret: str, first: str, last: str, email: str, admin: bool = False) -> Any:
+    """An active declarant (administrator or member) of the company of ``siret``."""
+    return f.declarant(session, siret=siret, last=last, first=first, email=email, admin=admin)

@@ -68,15 +68,7 @@ def test_the_activation_code_makes_the_candidate_administrator_once(session) -> 
 
 def test_an_activation_code_is_the_candidates_own(session) -> None:
     candidate, letter = _candidate(session)
-    intruder = services.add_declarant(
-        session,
-        siret=s.SIRET_ELSEWHERE,
-        last_name="Faux",
-        first_name="Jean",
-        email="jean@autre.example",
-        password=s.PASSWORD,
-        passwords=s.passwords,
-    )
+    intruder = s.person(session, s.SIRET_ELSEWHERE, "Jean", "Faux", "jean@autre.example")
     with pytest.raises(DirectoryError):
         enrol.activate(session, declarant_id=intruder.id, code=letter.activation_code)
     with pytest.raises(codes.InvalidCode):
@@ -85,16 +77,7 @@ def test_an_activation_code_is_the_candidates_own(session) -> None:
 
 def test_an_administrator_co_opts_a_candidate(session) -> None:
     s.company(session)
-    admin = services.add_declarant(
-        session,
-        siret=s.SIRET,
-        last_name="Dupont",
-        first_name="Élodie",
-        email="elodie@dupont.example",
-        password=s.PASSWORD,
-        passwords=s.passwords,
-        admin=True,
-    )
+    admin = s.person(session, s.SIRET, "Élodie", "Dupont", "elodie@dupont.example", admin=True)
     # an enrolment still under way cannot be started while an administrator exists
     with pytest.raises(FormRefused, match="déjà inscrite"):
         enrol.start_enrolment(session, siret=s.SIRET, who=s.CANDIDATE, passwords=s.passwords)
@@ -133,15 +116,7 @@ def test_a_bad_siret_is_refused(session, siret, error, message) -> None:
 
 def test_every_bad_field_is_reported_at_once(session) -> None:
     s.company(session)
-    services.add_declarant(
-        session,
-        siret=s.SIRET_ELSEWHERE,
-        last_name="Pris",
-        first_name="Déjà",
-        email="pris@autre.example",
-        password=s.PASSWORD,
-        passwords=s.passwords,
-    )
+    s.person(session, s.SIRET_ELSEWHERE, "Déjà", "Pris", "pris@autre.example")
     who = Identity("", "X" * 300, "PRIS@autre.example", "court")
     with pytest.raises(FormRefused) as refused:
         enrol.start_enrolment(session, siret="123", who=who, passwords=s.passwords)
@@ -273,15 +248,8 @@ def test_join_request_refused_purges_the_account(session) -> None:
 
 def test_join_decisions_belong_to_the_companys_administrators(session) -> None:
     admin, _letter = _admin(session)
-    outsider = services.add_declarant(
-        session,
-        siret=s.SIRET_ELSEWHERE,
-        last_name="Autre",
-        first_name="Admin",
-        email="admin@autre.example",
-        password=s.PASSWORD,
-        passwords=s.passwords,
-        admin=True,
+    outsider = s.person(
+        session, s.SIRET_ELSEWHERE, "Admin", "Autre", "admin@autre.example", admin=True
     )
     pending = joins.request_join(session, siret=s.SIRET, who=s.JOINER, passwords=s.passwords)
     verification.verify_email(session, secret=pending.secret)
