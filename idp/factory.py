@@ -22,6 +22,7 @@ from idp.enrolment import objection as enrolment_objection
 from idp.enrolment import public as enrolment
 from idp.machine import login as machine_login
 from idp.oidc import views as oauth
+from idp.outbox import delivery as outbox_delivery
 from idp.portal import dashboard, home, navigation
 from idp.saml import inbound
 from idp.saml import slo as slo_saml
@@ -73,6 +74,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(enrolment.bp)  # enrolment and join requests
     app.register_blueprint(enrolment_objection.bp)
     app.register_blueprint(enrolment_admin.bp)
+    outbox_delivery.init_app(app)  # the background sender, when IDP_OUTBOX_BACKGROUND is on
     for extension in settings["EXTENSIONS"]:  # the widget, above idp (docs/architecture.md)
         importlib.import_module(extension).init_app(app)
     documents.init_app(app)  # outermost: JWKS, discovery, metadata as prepared bytes

@@ -327,7 +327,7 @@ class _Round:
     def one(self, row_id: int, now: datetime) -> None:
         if not _claim(self.session, row_id, self.worker, now):
             return  # another worker has it, or it is no longer due
-        row = self.session.get(Outbox, row_id)
+        row = self.session.get(Outbox, row_id, populate_existing=True)  # as claimed
         assert row is not None
         try:
             message = open_message(self.sealer, row)

@@ -45,11 +45,15 @@ def serve(
     from werkzeug.serving import run_simple
 
     from idp.cli.common import ready_app
+    from idp.outbox.delivery import stop_on_sigterm
     from idp.tokens.signing import ensure_keys
 
     if workers is not None and demo:
         raise CommandError("--demo se lance sans --workers (un seul processus)")
     overrides: dict[str, object] = {"DEMO": True} if demo else {}
+    # the outbox sent by a background thread (and by each production worker), stopped at exit
+    os.environ.setdefault("IDP_OUTBOX_BACKGROUND", "1")
+    stop_on_sigterm()
     if "IDP_BASE_URL" not in os.environ:
         overrides["BASE_URL"] = f"http://{host}:{port}"
     app = ready_app(**overrides)  # the embedded SQLite migrated, any other refused if old

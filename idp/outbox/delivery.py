@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
+import sys
 import threading
 from datetime import timedelta
 
@@ -62,7 +64,8 @@ class BackgroundSender:
         return self
 
     def _run(self) -> None:
-        while not self.stopping.is_set():
+        # the first round one interval after the start: the app's database is migrated by then
+        while not self.stopping.wait(self.interval):
             try:
                 done = deliver_round(self.app, self.sender, worker=self.worker)
             except Exception:  # logged with its traceback; the next tick tries again
@@ -71,7 +74,6 @@ class BackgroundSender:
                 if done.sent or done.failed or done.gave_up or done.uncertain:
                     log.info("boîte d'envoi : %s", done)
             self.rounds += 1
-            self.stopping.wait(self.interval)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Ask the thread to stop and wait for the message it is sending, if any."""
@@ -88,3 +90,9 @@ def init_app(app: Flask) -> None:
 
 def background(app: Flask) -> BackgroundSender | None:
     return app.extensions.get(EXTENSION)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM ends the process as Ctrl+C does (``SystemExit``): the server returns and
+    the exit handlers stop the background sender after the message it is sending."""
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

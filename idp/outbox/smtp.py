@@ -52,7 +52,10 @@ def smtp_settings(config: Mapping[str, Any]) -> SmtpSettings:
     """The SMTP settings, checked (:class:`ConfigError` with the reason)."""
     host = str(config.get("SMTP_HOST") or "").strip()
     if not host:
-        raise ConfigError("IDP_SMTP_HOST est obligatoire avec IDP_OUTBOX_SENDER=smtp")
+        raise ConfigError(
+            "IDP_SMTP_HOST est obligatoire pour envoyer par SMTP (le défaut hors SQLite "
+            "embarquée) ; sinon IDP_OUTBOX_SENDER=file ou console"
+        )
     starttls = config.get("SMTP_STARTTLS")
     starttls = host not in LOOPBACK if starttls is None else bool(starttls)
     username = str(config.get("SMTP_USERNAME") or "")

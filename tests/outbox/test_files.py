@@ -35,16 +35,20 @@ def queue(app: Any, session: Any, **fields: Any) -> Outbox:
     return row
 
 
-def test_letter_is_a_pdf_whose_text_carries_the_code(app: Any, session: Any) -> None:
-    queue(
+def queue_letter(app: Any, session: Any, body: str) -> Outbox:
+    return queue(
         app,
         session,
         channel="letter",
         kind="activation",
         recipient=ADDRESS,
         subject="Activation de l'administrateur",
-        body=f"Madame, Monsieur,\n\nCode d'activation : {CODE}\n\nCordialement.",
+        body=body,
     )
+
+
+def test_letter_is_a_pdf_whose_text_carries_the_code(app: Any, session: Any) -> None:
+    queue_letter(app, session, f"Madame, Monsieur,\n\nCode d'activation : {CODE}\n\nCordialement.")
     (letter,) = letters(app)
     assert letter.path.name.endswith("-activation.pdf")
     assert letter.path.read_bytes().startswith(b"%PDF-")
