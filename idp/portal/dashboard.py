@@ -18,6 +18,7 @@ from idp.auth.login import authenticated_declarant, login_required
 from idp.portal.navigation import navigable_partners
 from idp.stores import db
 from idp.web.answers import no_store
+from rcd_store.administration.access import admin_company_ids
 from rcd_store.models import Declarant, Role
 from rcd_store.services import active_habilitations
 
@@ -85,5 +86,6 @@ def index() -> ResponseReturnValue:
         declarant=declarant,
         groups=groups_for(session, declarant),
         origin=row.origin,
+        administers=bool(admin_company_ids(session, declarant.id)),
     )
     return no_store(make_response(page))

@@ -195,7 +195,11 @@ def test_oversize_name_and_foreign_company_refused(
     from idp.stores.sealing import app_sealer
 
     before = db_snapshot()
-    common: dict[str, Any] = {"sealer": app_sealer(app), "base_url": "http://idp.test", "email": "x@a.example"}
+    common: dict[str, Any] = {
+        "sealer": app_sealer(app),
+        "base_url": "http://idp.test",
+        "email": "x@a.example",
+    }
     with pytest.raises(DirectoryError, match="trop long"):
         adm.invite_declarant(
             session,
