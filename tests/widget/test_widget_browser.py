@@ -409,3 +409,47 @@ def test_widget_button_has_no_serious_accessibility_violation(stack: Stack, cont
     )
     broken = axe.run(page, context="#connexion")
     assert "button-name" in {v["id"] for v in broken.response["violations"]}
+
+
+def test_closing_the_popup_is_an_error_and_a_new_attempt_works(stack: Stack, context: Any) -> None:
+    page = context.new_page()
+    page.goto(f"{stack.partner}/")
+    page.wait_for_function("window.ready()")
+    with page.expect_popup() as opened:
+        _button(page).click()
+    opened.value.close()
+    page.wait_for_function("window.results.length > 0")
+    assert _results(page)[0]["error"]["error"] == "popup_closed"
+    assert page.get_by_role("status").inner_text() == "Fenêtre de connexion fermée avant la fin."
+    page.evaluate("window.results = []")
+    page.wait_for_function("window.ready()")  # a fresh verifier and state
+    verified_login(stack, _popup_login(page))
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ("code=c&state=etat-seme&iss=http%3A%2F%2Fautre.example", "invalid_issuer"),
+        ("error=access_denied&state=etat-seme&iss={idp}", "access_denied"),
+        ("code=c&state=autre-etat&iss={idp}", "invalid_state"),
+    ],
+    ids=["other-issuer", "authorization-error", "unknown-state"],
+)
+def test_handle_callback_refuses_what_it_did_not_ask_for(
+    stack: Stack, context: Any, answer: str, expected: str
+) -> None:
+    page = context.new_page()
+    page.goto(f"{stack.partner}/retour")
+    page.evaluate(
+        "s => sessionStorage.setItem('interops-widget:etat-seme', JSON.stringify(s))",
+        {
+            "verifier": "v" * 43,
+            "redirectUri": f"{stack.partner}/retour",
+            "issuer": stack.idp,
+            "at": page.evaluate("Date.now()"),
+        },
+    )
+    page.goto(f"{stack.partner}/retour?{answer.format(idp=stack.idp)}")
+    page.wait_for_function("window.results.length > 0")
+    assert _results(page) == [{"error": {"error": expected, "error_description": expected}}]
+    assert "state=" not in page.url
