@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from idp.factory import create_app
 from tests.conftest import MASTER_KEY
 from tests.outbox.smtp_support import SmtpServer, smtp_server
 from tests.outbox.test_files import queue
@@ -80,12 +79,12 @@ class Killer:
 
 @contextmanager
 def killed_at(
-    stage: str, app_config: dict[str, Any], tmp_path: Path, session: Any, **extra: Any
+    stage: str, make_app: Any, app_config: dict[str, Any], session: Any, **extra: Any
 ) -> Iterator[tuple[SmtpServer, Any, int, dict[str, str]]]:
     """A message queued, and ``idp outbox send`` killed by the SMTP server when it
     reaches ``stage`` (``rcpt`` or ``data``); yields (server, app, message id, env)."""
-    with smtp_server(tmp_path) as server:
-        app = create_app(app_config | server.settings())
+    with smtp_server(Path(app_config["INSTANCE_PATH"]).parent) as server:
+        app = make_app(**server.settings())
         row = queue(app, session)
         killer = Killer()
         setattr(server.inbox, f"on_{stage}", killer)
@@ -95,10 +94,10 @@ def killed_at(
 
 
 def test_killed_after_the_server_accepted_arrives_exactly_once(
-    app_config: dict[str, Any], tmp_path: Path, session: Any
+    make_app: Any, app_config: dict[str, Any], session: Any
 ) -> None:
     # the message is kept by the server, then the sender dies before its 250 and commit
-    with killed_at("data", app_config, tmp_path, session) as (server, app, row_id, env):
+    with killed_at("data", make_app, app_config, session) as (server, app, row_id, env):
         assert len(server.inbox.received) == 1
         assert record(app, row_id).state == "handing"
         restarted = _send(env)  # the claim is fresh: the message is left alone
@@ -115,10 +114,10 @@ def test_killed_after_the_server_accepted_arrives_exactly_once(
 
 
 def test_killed_before_the_point_of_no_return_is_sent_again_once(
-    app_config: dict[str, Any], tmp_path: Path, session: Any
+    make_app: Any, app_config: dict[str, Any], session: Any
 ) -> None:
     lease = {"OUTBOX_LEASE_SECONDS": 0.0}
-    with killed_at("rcpt", app_config, tmp_path, session, **lease) as (server, app, row_id, env):
+    with killed_at("rcpt", make_app, app_config, session, **lease) as (server, app, row_id, env):
         assert server.inbox.received == [] and record(app, row_id).state == "sending"
         again = _send(env)
         assert (again["recovered"], again["sent"]) == (1, 1)

@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import select
 
 from idp.config import ConfigError
-from idp.factory import create_app
 from idp.outbox.delivery import deliver_round
 from idp.outbox.settings import build_sender, retry_policy
 from idp.stores.db import database
@@ -33,10 +32,8 @@ def server(tmp_path: Path) -> Any:
         yield running
 
 
-def smtp_app(app_config: dict[str, Any], server: SmtpServer, **extra: Any) -> Any:
-    app = create_app(app_config | server.settings() | extra)
-    app.config["TESTING"] = True
-    return app
+def smtp_app(make_app: Any, server: SmtpServer, **extra: Any) -> Any:
+    return make_app(**(server.settings() | extra))
 
 
 def record(app: Any, row_id: int) -> Outbox:
@@ -51,9 +48,9 @@ def record(app: Any, row_id: int) -> Outbox:
 
 
 def test_email_arrives_once_over_starttls_with_auth(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
+    make_app: Any, server: SmtpServer, session: Any
 ) -> None:
-    app = smtp_app(app_config, server)
+    app = smtp_app(make_app, server)
     row = queue(app, session)
     done = deliver_round(app)
     assert (done.sent, done.failed) == (1, 0)
@@ -71,12 +68,12 @@ def test_email_arrives_once_over_starttls_with_auth(
 
 
 def test_down_then_up_is_retried_with_backoff_and_arrives_once(
-    app_config: dict[str, Any], tmp_path: Path, session: Any
+    make_app: Any, tmp_path: Path, session: Any
 ) -> None:
     port = free_port()
     with smtp_server(tmp_path, port) as probe:
         settings = probe.settings()
-    app = create_app(app_config | settings | {"OUTBOX_RETRY_SECONDS": 60.0})
+    app = make_app(**(settings | {"OUTBOX_RETRY_SECONDS": 60.0}))
     row = queue(app, session)
     sender, policy, sealer = build_sender(app.config), retry_policy(app.config), app_sealer(app)
     start = row.created_at
@@ -98,11 +95,13 @@ def test_down_then_up_is_retried_with_backoff_and_arrives_once(
     assert record(app, row.id).attempts == 3
 
 
-def test_given_up_after_max_attempts(app_config: dict[str, Any], session: Any) -> None:
-    app = create_app(
-        app_config
-        | {"OUTBOX_SENDER": "smtp", "SMTP_HOST": "localhost", "SMTP_PORT": free_port()}
-        | {"OUTBOX_MAX_ATTEMPTS": 2, "OUTBOX_RETRY_SECONDS": 0.0}
+def test_given_up_after_max_attempts(make_app: Any, session: Any) -> None:
+    app = make_app(
+        OUTBOX_SENDER="smtp",
+        SMTP_HOST="localhost",
+        SMTP_PORT=free_port(),
+        OUTBOX_MAX_ATTEMPTS=2,
+        OUTBOX_RETRY_SECONDS=0.0,
     )
     row = queue(app, session)
     assert deliver_round(app).failed == 1
@@ -114,10 +113,10 @@ def test_given_up_after_max_attempts(app_config: dict[str, Any], session: Any) -
 
 
 def test_permanent_refusal_is_given_up_at_once(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
+    make_app: Any, server: SmtpServer, session: Any
 ) -> None:
     server.inbox.refuse_rcpt = "550 5.1.1 destinataire inconnu"
-    app = smtp_app(app_config, server)
+    app = smtp_app(make_app, server)
     row = queue(app, session)
     assert deliver_round(app).gave_up == 1
     refused = record(app, row.id)
@@ -125,10 +124,8 @@ def test_permanent_refusal_is_given_up_at_once(
     assert "550" in (refused.last_error or "") and server.inbox.received == []
 
 
-def test_wrong_password_is_retried_later(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
-) -> None:
-    app = smtp_app(app_config, server, SMTP_PASSWORD="pas le bon")
+def test_wrong_password_is_retried_later(make_app: Any, server: SmtpServer, session: Any) -> None:
+    app = smtp_app(make_app, server, SMTP_PASSWORD="pas le bon")
     row = queue(app, session)
     assert deliver_round(app).failed == 1
     assert "authentification" in (record(app, row.id).last_error or "")
@@ -136,10 +133,10 @@ def test_wrong_password_is_retried_later(
 
 
 def test_no_mail_in_clear_to_a_server_without_starttls(
-    app_config: dict[str, Any], tmp_path: Path, session: Any
+    make_app: Any, tmp_path: Path, session: Any
 ) -> None:
     with smtp_server(tmp_path, tls=False) as plain:
-        app = smtp_app(app_config, plain, SMTP_USERNAME=None, SMTP_PASSWORD=None)
+        app = smtp_app(make_app, plain, SMTP_USERNAME=None, SMTP_PASSWORD=None)
         row = queue(app, session)
         assert deliver_round(app).failed == 1
         assert plain.inbox.received == []
@@ -147,9 +144,9 @@ def test_no_mail_in_clear_to_a_server_without_starttls(
 
 
 def test_expired_messages_are_dropped_unsent(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
+    make_app: Any, server: SmtpServer, session: Any
 ) -> None:
-    app = smtp_app(app_config, server)
+    app = smtp_app(make_app, server)
     row = queue(app, session, lifetime=timedelta(minutes=5))
     sender = build_sender(app.config)
     late = row.created_at + timedelta(minutes=5)
@@ -161,9 +158,9 @@ def test_expired_messages_are_dropped_unsent(
 
 
 def test_letters_go_to_the_print_house_as_pdf(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
+    make_app: Any, server: SmtpServer, session: Any
 ) -> None:
-    app = smtp_app(app_config, server, LETTERS_TO="impression@imprimeur.example")
+    app = smtp_app(make_app, server, LETTERS_TO="impression@imprimeur.example")
     queue_letter(app, session, f"Code : {CODE}")
     assert deliver_round(app).sent == 1
     (got,) = server.inbox.received
@@ -175,9 +172,9 @@ def test_letters_go_to_the_print_house_as_pdf(
 
 
 def test_without_print_house_letters_stay_files(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
+    make_app: Any, server: SmtpServer, session: Any
 ) -> None:
-    app = smtp_app(app_config, server)
+    app = smtp_app(make_app, server)
     queue_letter(app, session, CODE)
     queue(app, session)
     assert deliver_round(app).sent == 2
@@ -187,9 +184,9 @@ def test_without_print_house_letters_stay_files(
 
 
 def test_a_bad_recipient_is_refused_not_sent(
-    app_config: dict[str, Any], server: SmtpServer, session: Any
+    make_app: Any, server: SmtpServer, session: Any
 ) -> None:
-    app = smtp_app(app_config, server)
+    app = smtp_app(make_app, server)
     row = queue(app, session, recipient="victime@x.example\nBcc: autre@y.example")
     assert deliver_round(app).gave_up == 1
     assert server.inbox.received == [] and record(app, row.id).state == "failed"

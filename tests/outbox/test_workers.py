@@ -16,7 +16,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from idp.factory import create_app
 from idp.outbox.delivery import background
 from idp.stores.db import database
 from idp.stores.sealing import app_sealer
@@ -63,11 +62,11 @@ def test_two_workers_never_send_one_message_twice(app: Any, session: Any) -> Non
 
 
 def test_cli_loop_beside_the_background_sender_sends_each_once(
-    app_config: dict[str, Any], tmp_path: Path, session: Any
+    make_app: Any, app_config: dict[str, Any], tmp_path: Path, session: Any
 ) -> None:
     with smtp_server(tmp_path) as server:
         settings = server.settings() | {"OUTBOX_INTERVAL": 0.1}
-        app = create_app(app_config | settings | {"OUTBOX_BACKGROUND": True})
+        app = make_app(**settings, OUTBOX_BACKGROUND=True)
         loop = subprocess.Popen(
             [_idp(), "outbox", "send", "--loop", "--interval", "0.1"],
             env=_env(app_config, server, OUTBOX_INTERVAL=0.1),
@@ -101,9 +100,9 @@ def test_background_sender_is_off_unless_asked(app: Any) -> None:
     assert background(app) is None
 
 
-def test_background_sender_delivers_and_stops(app_config: dict[str, Any], session: Any) -> None:
+def test_background_sender_delivers_and_stops(make_app: Any, session: Any) -> None:
     background_on = {"OUTBOX_BACKGROUND": True, "OUTBOX_INTERVAL": 0.1, "OUTBOX_SENDER": "file"}
-    app = create_app(app_config | background_on)
+    app = make_app(**background_on)
     sender = background(app)
     assert sender is not None and sender.thread.is_alive()
     row = queue(app, session)
