@@ -61,3 +61,12 @@ def urls(rule: Any, *, company: int, declarant: str, establishment: int) -> list
         _, url = rule.build({**values, **extra}, append_unknown=False)
         found.append(str(url))
     return found
+
+
+#: tables a request changes by itself (the browser's SSO session is touched)
+SESSION_TABLES = {"sso_session"}
+
+
+def state(db_snapshot: Any) -> dict[str, Any]:
+    """Every table but the SSO sessions: what a refused request must leave unchanged."""
+    return {name: rows for name, rows in db_snapshot().items() if name not in SESSION_TABLES}

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from rcd_store.models import Company, Outbox
+from rcd_store.models import Company
 from tests import factories as f
 
 SIRET_B2 = "44306184100021"
@@ -56,15 +56,10 @@ def two_companies(session: Any) -> Directory:
     )
 
 
-def outbox_link(app: Any, session: Any, recipient: str) -> str:
-    """The link of the last message queued for ``recipient`` (read from the outbox table,
-    its body opened with the app's sealer)."""
-    from idp.stores.sealing import app_sealer
-    from rcd_store.outbox import open_message
+def outbox_link(app: Any, recipient: str) -> str:
+    """The link of the last email delivered to ``recipient`` (the outbox delivered
+    through the file sender, as the service would send it)."""
+    from tests.outbox_support import last_email
 
-    row = session.scalars(
-        select(Outbox).where(Outbox.recipient == recipient).order_by(Outbox.id.desc())
-    ).first()
-    assert row is not None, f"no message for {recipient}"
-    body = open_message(app_sealer(app), row).body
-    return next(line.strip() for line in body.splitlines() if line.strip().startswith("http"))
+    text = last_email(app, to=recipient).text
+    return next(line.strip() for line in text.splitlines() if line.strip().startswith("http"))

@@ -155,7 +155,7 @@ def test_invitation_creates_a_pending_member_and_queues_the_link(
     assert (role.company_id, role.role) == (d.company_a, "MEMBRE")
     message = session.scalars(select(Outbox).where(Outbox.recipient == "nina@a.example")).one()
     assert message.kind == "invitation" and message.expires_at is not None
-    link = outbox_link(app, session, "nina@a.example")
+    link = outbox_link(app, "nina@a.example")
     assert link.startswith("http://idp.test/invitation?jeton=")
     assert len(_secret(link)) >= 40  # 256 bits, URL-safe
     code = session.scalars(select(OneTimeCode).where(OneTimeCode.subject == new_id)).one()
@@ -225,7 +225,7 @@ def test_oversize_name_and_foreign_company_refused(
 
 def test_accepting_sets_the_password_once(app: Any, session: Any, d: Directory) -> None:
     new_id = _invite(app, session, d)
-    secret = _secret(outbox_link(app, session, "nina@a.example"))
+    secret = _secret(outbox_link(app, "nina@a.example"))
     shown = adm.invitation_for(session, secret)
     assert (shown.declarant_id, shown.company) == (new_id, "Boulangerie Dupont")
     with pytest.raises(DirectoryError, match="trop court"):
@@ -242,7 +242,7 @@ def test_accepting_sets_the_password_once(app: Any, session: Any, d: Directory) 
 
 def test_expired_invitation_refused(app: Any, session: Any, d: Directory, db_snapshot: Any) -> None:
     _invite(app, session, d)
-    secret = _secret(outbox_link(app, session, "nina@a.example"))
+    secret = _secret(outbox_link(app, "nina@a.example"))
     session.execute(update(OneTimeCode).values(expires_at=utcnow() - timedelta(seconds=1)))
     session.commit()
     before = db_snapshot()
@@ -254,7 +254,7 @@ def test_expired_invitation_refused(app: Any, session: Any, d: Directory, db_sna
 
 def test_removing_an_invitee_withdraws_the_invitation(app: Any, session: Any, d: Directory) -> None:
     new_id = _invite(app, session, d)
-    secret = _secret(outbox_link(app, session, "nina@a.example"))
+    secret = _secret(outbox_link(app, "nina@a.example"))
     adm.remove_declarant(session, company_id=d.company_a, declarant_id=new_id, actor=d.admin_a)
     session.commit()
     assert session.get(Declarant, new_id) is None

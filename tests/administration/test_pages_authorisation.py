@@ -16,7 +16,7 @@ import pytest
 
 from rcd_store import administration as adm
 from tests import factories as f
-from tests.administration.pages_support import client_of, post, routes, urls
+from tests.administration.pages_support import client_of, post, routes, state, urls
 from tests.administration.support import Directory, two_companies
 
 #: what a POST carries: enough to change something if it were let through
@@ -75,12 +75,12 @@ def test_a_plain_declarant_reaches_no_administration(
     app: Any, session: Any, d: Directory, db_snapshot: Any
 ) -> None:
     client = client_of(app, d.member_a)
-    before = db_snapshot()
+    before = state(db_snapshot)
     for method, url in _every(app, session, d, d.company_a, d.admin_a):
         response = _call(client, method, url, {**FORM, "declarant": d.admin_a})
         assert response.status_code == 403, (method, url)
         assert "Accès refusé" in response.get_data(as_text=True)
-    assert db_snapshot() == before
+    assert state(db_snapshot) == before
     assert "/administration/" not in client.get("/tableau-de-bord").get_data(as_text=True)
 
 
@@ -88,7 +88,7 @@ def test_another_company_s_administrator_reads_and_changes_nothing(
     app: Any, session: Any, d: Directory, db_snapshot: Any
 ) -> None:
     client = client_of(app, d.admin_b)
-    before = db_snapshot()
+    before = state(db_snapshot)
     for method, url in _every(app, session, d, d.company_a, d.member_a):
         response = _call(client, method, url, {**FORM, "declarant": d.member_a})
         # the home names no company: B's administrator sees B's own, nothing of A
@@ -98,14 +98,14 @@ def test_another_company_s_administrator_reads_and_changes_nothing(
     for method, url in _every(app, session, d, 987_654, d.member_a):  # an unknown company
         if url != "/administration/":
             assert _call(client, method, url, FORM).status_code == 403, (method, url)
-    assert db_snapshot() == before
+    assert state(db_snapshot) == before
 
 
 def test_ids_of_another_company_in_one_s_own_urls_are_not_found(
     app: Any, session: Any, d: Directory, db_snapshot: Any
 ) -> None:
     client = client_of(app, d.admin_a)
-    before = db_snapshot()
+    before = state(db_snapshot)
     place_b = _establishment(session, d.company_b)
     foreign = _every(app, session, d, d.company_a, d.member_b, place_b)
     checked = 0
@@ -122,7 +122,7 @@ def test_ids_of_another_company_in_one_s_own_urls_are_not_found(
     )
     assert response.status_code == 404
     assert response.status_code == 404 and checked >= 8
-    assert db_snapshot() == before
+    assert state(db_snapshot) == before
 
 
 def test_the_administrator_reads_every_page(app: Any, session: Any, d: Directory) -> None:
@@ -142,10 +142,10 @@ def test_post_without_csrf_token_refused(
     app: Any, session: Any, d: Directory, db_snapshot: Any
 ) -> None:
     client = client_of(app, d.admin_a)
-    before = db_snapshot()
+    before = state(db_snapshot)
     for method, url in _every(app, session, d, d.company_a, d.member_a):
         if method == "POST":
             response = client.post(url, data={**FORM, "declarant": d.member_a})
             assert response.status_code == 400, url
             assert "anti-CSRF" in response.get_data(as_text=True)
-    assert db_snapshot() == before
+    assert state(db_snapshot) == before
