@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from idp.i18n import _
 from idp.outbox.letters import render_letter
 from rcd_store.db import utcnow
-from rcd_store.outbox import Message
+from rcd_store.outbox import Message, Rejected
 
 
 @dataclass(frozen=True)
@@ -61,10 +61,14 @@ def letter_pdf(message: Message, letterhead: Letterhead) -> bytes:
 
 
 def _envelope(message: Message, letterhead: Letterhead, to: str, subject: str) -> EmailMessage:
+    """The headers; a recipient that is not one plain address is refused for good (no
+    header injection: the message is given up, never sent elsewhere)."""
+    if not valid_address(to):
+        raise Rejected(f"adresse de courriel invalide : {to!r}")
     mail = EmailMessage(policy=SMTP)  # CRLF line ends, as SMTP's DATA wants them
     mail["From"] = letterhead.mail_from
     mail["To"] = to
-    mail["Subject"] = subject
+    mail["Subject"] = " ".join(subject.split())  # one line, whatever it was given
     mail["Date"] = format_datetime(_when(message))
     mail["Message-ID"] = message_id(message, letterhead)
     mail["Auto-Submitted"] = "auto-generated"  # RFC 3834: no autoreply loops

@@ -103,8 +103,6 @@ class SmtpSender:
                 raise Rejected("aucune adresse d'imprimeur (IDP_LETTERS_TO) pour les courriers")
             print_house = self.settings.letters_to
             return print_house, letter_for_print(message, self.letterhead, print_house)
-        if not valid_address(message.recipient):
-            raise Rejected(f"adresse de courriel invalide : {message.recipient!r}")
         return message.recipient, email_message(message, self.letterhead)
 
     def _open(self) -> smtplib.SMTP:

@@ -90,3 +90,19 @@ def test_secrets_are_purged_once_sent(app: Any, session: Any) -> None:
     assert record.body_sealed is None
     assert record.state == "sent" and record.sent_at is not None
     assert record.idempotency_key == row.idempotency_key
+
+
+def test_a_recipient_that_is_not_one_address_is_given_up(app: Any, session: Any) -> None:
+    row = queue(app, session, recipient="a@b.example, autre@c.example")
+    assert deliver_all(app) == []
+    session.expire_all()
+    record = session.get(Outbox, row.id)
+    assert record is not None and (record.state, record.body_sealed) == ("failed", None)
+    assert "adresse de courriel invalide" in (record.last_error or "")
+
+
+def test_a_subject_stays_one_header_line(app: Any, session: Any) -> None:
+    queue(app, session, subject="Votre lien\r\nBcc: espion@evil.example")
+    (mail,) = deliver_all(app)
+    assert mail.subject == "Votre lien Bcc: espion@evil.example"
+    assert "\nBcc:" not in mail.path.read_text()
