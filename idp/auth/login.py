@@ -113,14 +113,16 @@ def by_siret(session: Session, siret: str, last_name: str, first_name: str) -> I
     found = Identification("siret", f"siret:{siret}:{last}:{first}")
     if not re.fullmatch(r"\d{14}", siret) or not last or not first:
         return found
-    establishment = session.scalars(
-        select(Establishment).where(Establishment.siret == siret)
-    ).first()
-    if establishment is None:
-        return found
-    in_company = select(Role.declarant_id).where(Role.company_id == establishment.company_id)
-    habilitated = select(Habilitation.declarant_id).where(
-        Habilitation.establishment_id == establishment.id, Habilitation.revoked_at.is_(None)
+    # one statement: the establishment is joined, not read first
+    in_company = (
+        select(Role.declarant_id)
+        .join(Establishment, Establishment.company_id == Role.company_id)
+        .where(Establishment.siret == siret)
+    )
+    habilitated = (
+        select(Habilitation.declarant_id)
+        .join(Establishment, Establishment.id == Habilitation.establishment_id)
+        .where(Establishment.siret == siret, Habilitation.revoked_at.is_(None))
     )
     found.candidates = list(
         session.scalars(

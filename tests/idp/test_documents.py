@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+
+from tests.idp.hot_path_support import store_calls
 
 DOCUMENTS = ("/.well-known/jwks.json", "/.well-known/openid-configuration", "/saml/metadata")
 
@@ -21,35 +20,6 @@ def keyed(app: Any) -> Any:
 
     ensure_keys(app)
     return app
-
-
-@contextmanager
-def store_calls(app: Any) -> Iterator[list[str]]:
-    """Every SQL statement sent by ``app``'s engine and every Redis command, while open."""
-    from idp.stores.db import database
-
-    seen: list[str] = []
-
-    def on_statement(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    engine = database(app).engine
-    event.listen(engine, "before_cursor_execute", on_statement)
-    redis = app.extensions.get("idp.redis")
-    original = redis.execute_command if redis is not None else None
-    if redis is not None:
-
-        def counted(*args: Any, **kwargs: Any) -> Any:
-            seen.append(f"redis {args[0]}")
-            return original(*args, **kwargs)  # type: ignore[misc]
-
-        redis.execute_command = counted
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", on_statement)
-        if redis is not None:
-            del redis.execute_command
 
 
 @pytest.mark.parametrize("path", DOCUMENTS)
