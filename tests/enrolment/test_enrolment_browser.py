@@ -204,3 +204,104 @@ def test_a_join_request_accepted_gives_the_habilitations(
     log_in(page, s.JOINER)
     assert page.url.startswith(f"{live.base}/tableau-de-bord")
     assert "Service DSN" in page.content() and s.SIRET_OTHER_ESTABLISHMENT in page.content()
+
+
+def _token_claims(live: Live, declarant_id: str) -> dict[str, Any]:
+    """The claims of a fresh Interops-R token for the URSSAF partner (its services)."""
+    import base64
+    import json
+
+    from idp.stores.db import database
+    from idp.tokens.issuing import issue_for_partner, token_service
+    from idp.tokens.signing import ensure_keys
+
+    ensure_keys(live.app)
+    session = database(live.app).sessions()
+    try:
+        with live.app.app_context():
+            issued = issue_for_partner(
+                token_service(live.app),
+                session,
+                declarant_id=declarant_id,
+                partner="URSSAF",
+                service=None,
+                fmt="jwt",
+            )
+        session.commit()
+    finally:
+        session.close()
+    payload = issued.token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def _declarant_id(live: Live, email: str) -> str:
+    from sqlalchemy import select
+
+    from idp.stores.db import database
+    from rcd_store.models import Declarant
+
+    with database(live.app).sessions() as session:
+        return str(session.scalars(select(Declarant.id).where(Declarant.email == email)).one())
+
+
+def _save_cell(admin: Any, cell: str, granted: bool) -> None:
+    box = admin.locator(f'input[name="accorde"][value="{cell}"]')
+    box.set_checked(granted)
+    with admin.expect_navigation():
+        admin.get_by_role("button", name="Enregistrer les habilitations").click()
+
+
+def test_the_whole_issue_scenario(live: Live, page: Any, browser: Any) -> None:
+    """Enrol, activate, invite a declarant (they choose their password through the
+    emailed link), grant a habilitation: they log in and see the service; revoke it and
+    the next token no longer carries it."""
+    activation, _, _ = enrol(page, live)
+    page.goto(f"{live.base}/inscription/activation")
+    log_in(page, s.CANDIDATE)
+    page.get_by_label("Code d'activation").fill(activation)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Activer").click()
+    page.goto(f"{live.base}/administration/")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Boulangerie Dupont").first.click()
+    with page.expect_navigation():
+        page.get_by_role("link", name="Inviter un déclarant").click()
+    page.get_by_label("Nom", exact=True).fill("Durand")
+    page.get_by_label("Prénom", exact=True).fill("Paul")
+    page.get_by_label("Adresse électronique").fill("paul@boulangerie.example")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Envoyer l'invitation").click()
+    invitation = [m for m in p.emails(live.app) if m.recipient == "paul@boulangerie.example"]
+    found = re.search(rf"{re.escape(live.base)}(/invitation\?jeton=[\w-]+)", invitation[-1].text)
+    assert found, invitation[-1].text
+    paul = browser.new_context(locale="fr-FR").new_page()
+    paul.goto(live.base + found.group(1))
+    paul.get_by_label("Mot de passe", exact=True).fill(s.PASSWORD)
+    paul.get_by_label("Confirmation").fill(s.PASSWORD)
+    with paul.expect_navigation():
+        paul.get_by_role("button", name="Activer mon compte").click()
+    paul.wait_for_selector("#invitation-acceptee")
+    paul_id = _declarant_id(live, "paul@boulangerie.example")
+    company = re.search(r"/administration/entreprises/\d+", page.url)
+    assert company, page.url
+    company_path = live.base + company.group(0)
+    page.goto(f"{company_path}/declarants/{paul_id}")
+    cell = f"{s.SIRET}|DSN|DECLARANT"
+    _save_cell(page, cell, True)
+    paul.goto(f"{live.base}/tableau-de-bord")
+    log_in(paul, s.Identity("", "", "paul@boulangerie.example", s.PASSWORD))
+    assert "Service DSN" in paul.content()
+    granted = _token_claims(live, paul_id)
+    assert any("DSN" in json_text(h) for h in granted["habilitations"]), granted
+    page.goto(f"{company_path}/declarants/{paul_id}")
+    _save_cell(page, cell, False)
+    assert "habilitations" not in _token_claims(live, paul_id)
+    paul.reload()
+    assert "Service DSN" not in paul.content()
+    paul.context.close()
+
+
+def json_text(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
