@@ -14,8 +14,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import idp.stores.models  # noqa: F401  (web tables)
 import partners.models  # noqa: F401  (partner registry tables)
+from idp import admin as administration
 from idp import config as idp_config
 from idp import i18n
+from idp.api import setup as api
 from idp.auth import login, password_reset, passwords, totp
 from idp.enrolment import admin as enrolment_admin
 from idp.enrolment import objection as enrolment_objection
@@ -71,6 +73,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(password_reset.bp)
     app.register_blueprint(totp.bp)
     app.register_blueprint(machine_login.bp)
+    api.init_app(app)  # /api/v1/... and /api/openapi.json
+    administration.init_app(app)  # /administration/... and /invitation
     app.register_blueprint(enrolment.bp)  # enrolment and join requests
     app.register_blueprint(enrolment_objection.bp)
     app.register_blueprint(enrolment_admin.bp)

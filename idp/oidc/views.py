@@ -73,6 +73,8 @@ SCOPE_LABELS = {
     "openid": N_("Vous identifier (identifiant de déclarant)"),
     "profile": N_("Connaître vos nom et prénom"),
     "email": N_("Connaître votre adresse électronique"),
+    "rcd.admin": N_("Administrer en votre nom les entreprises que vous administrez"),
+    "rcd.read": N_("Lire l'annuaire des déclarants pour ses services"),
 }
 
 

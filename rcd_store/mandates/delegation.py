@@ -60,6 +60,11 @@ class MandateRow:
     live: bool
 
 
+def describe(mandate: Mandate, now: datetime | None = None) -> MandateRow:
+    """The mandate as an administrator sees it (``live`` at ``now``)."""
+    return _row(mandate, moment(now))
+
+
 def _row(mandate: Mandate, now: datetime) -> MandateRow:
     return MandateRow(
         mandate.id,
