@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+from idp.i18n import _
 from idp.outbox.mime import Letterhead, email_message, letter_pdf
 from rcd_store.outbox import Message
 
@@ -77,9 +78,10 @@ class ConsoleSender:
 
     def send(self, message: Message, handover: Callable[[], None] = _nothing) -> None:
         if message.channel == "letter":
+            subject = _("Objet : {subject}", subject=message.subject)
             text = "\n".join(
-                [f"--- courrier n° {message.id} ({message.kind})", message.recipient, ""]
-                + [f"Objet : {message.subject}", "", message.body]
+                [f"--- {message.id}-{message.kind}.pdf", message.recipient, "", subject, ""]
+                + [message.body]
             )
         else:
             mail = email_message(message, self.letterhead)
