@@ -334,15 +334,17 @@ class _Round:
         except BaseException:  # altered, moved, or another master key: loud, nothing lost
             _finish(self.session, row_id, self.worker, **_RELEASED)
             raise
+        key, message_attempts = row.idempotency_key, row.attempts
+        self.session.commit()  # no transaction left open while the sender talks to its server
         try:
             self.sender.send(message, self.handover(row_id))
         except InDoubt as exc:
-            log.error("message %s (clé %s) peut-être remis : %s", row_id, row.idempotency_key, exc)
+            log.error("message %s (clé %s) peut-être remis : %s", row_id, key, exc)
             self._end(row_id, "uncertain", _close(UNCERTAIN, now, str(exc)))
         except Rejected as exc:
             self._end(row_id, "gave_up", _close(FAILED, now, str(exc)))
         except SendError as exc:
-            self._retry(row_id, row.attempts, now, str(exc))
+            self._retry(row_id, message_attempts, now, str(exc))
         else:
             self._end(row_id, "sent", _close(SENT, utcnow()))
 
