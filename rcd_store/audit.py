@@ -30,13 +30,13 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -256,30 +256,45 @@ def _head(session: Session, segment: str) -> AuditEvent | None:
     return session.scalars(stmt).first()
 
 
-def _append(
-    session: Session,
+_FIELDS = ("segment", "seq", "prev_hash")
+
+
+def _chained(
     key: ChainKey,
     position: tuple[str, int, str],
     kind: str,
     actor: str | None,
     target: str | None,
     data: dict[str, Any],
-) -> AuditEvent:
-    segment, seq, prev_hash = position
+) -> dict[str, Any]:
+    """The columns of the event at ``position`` (segment, rank, previous hash), hash included."""
     text = json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    event = AuditEvent(
-        segment=segment,
-        seq=seq,
-        occurred_at=utcnow(),
-        kind=kind,
-        actor=actor,
-        target=target,
-        data=text,
-        prev_hash=prev_hash,
-    )
-    event.hash = key.mac(_payload(**_fields(event)))
+    fields: dict[str, Any] = dict(zip(_FIELDS, position, strict=True))
+    fields.update(occurred_at=utcnow(), kind=kind, actor=actor, target=target, data=text)
+    return {**fields, "hash": key.mac(_payload(**fields))}
+
+
+def _append(session: Session, columns: dict[str, Any]) -> AuditEvent:
+    event = AuditEvent(**columns)
     session.add(event)  # flushed with the caller's transaction
     return event
+
+
+def _tail(session: Session, key: ChainKey, segment: str) -> tuple[int, str]:
+    """Rank and hash of the segment's last event (its anchor added if it is new)."""
+    cached = _cached_head(session, segment)
+    if cached is None:
+        row = _head(session, segment)
+        if row is None:
+            latest = session.scalars(
+                select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
+            ).first()
+            anchor = {"anchor": latest.hash if latest else GENESIS}
+            row = _append(
+                session, _chained(key, (segment, 0, GENESIS), ANCHOR_KIND, None, None, anchor)
+            )
+        cached = (row.seq, row.hash)
+    return cached
 
 
 def record(
@@ -297,21 +312,31 @@ def record(
     key = chain_key(session)
     assert key is not None
     segment = _writer_segment()
-    cached = _cached_head(session, segment)
-    if cached is None:
-        row = _head(session, segment)
-        if row is None:
-            latest = session.scalars(
-                select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1)
-            ).first()
-            anchor = {"anchor": latest.hash if latest else GENESIS}
-            row = _append(session, key, (segment, 0, GENESIS), ANCHOR_KIND, None, None, anchor)
-        cached = (row.seq, row.hash)
-    seq, prev_hash = cached
+    seq, prev_hash = _tail(session, key, segment)
     position = (segment, seq + 1, prev_hash)
-    appended = _append(session, key, position, kind, actor, target, data or {})
+    appended = _append(session, _chained(key, position, kind, actor, target, data or {}))
     session.info.setdefault(_PENDING, {})[segment] = (appended.seq, appended.hash)
     return appended
+
+
+def record_many(
+    session: Session, events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]]
+) -> None:
+    """Append ``events``, in order, in the caller's transaction with one multi-row INSERT
+    (SQLAlchemy Core, no ORM object): the hot paths' group commit, as :func:`record`."""
+    key = chain_key(session)
+    assert key is not None
+    segment = _writer_segment()
+    seq, prev_hash = _tail(session, key, segment)
+    session.flush()  # a new segment's anchor goes in first
+    rows = []
+    for kind, actor, target, data in events:
+        seq += 1
+        rows.append(_chained(key, (segment, seq, prev_hash), kind, actor, target, data))
+        prev_hash = rows[-1]["hash"]
+    if rows:
+        session.execute(insert(AuditEvent), rows)
+        session.info.setdefault(_PENDING, {})[segment] = (seq, prev_hash)
 
 
 def _heads(session: Session) -> dict[str, AuditEvent]:

@@ -283,8 +283,16 @@ class ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
             acr=MACHINE_ACR,
             pagm=declarant_pagm(session, target.services),
         )
+        # the request writes nothing else: its token and trace go to the group commit
         token, row = issue_access_token(
-            session, client, None, scope, now=now, audience=target.audience, vector=vector
+            session,
+            client,
+            None,
+            scope,
+            now=now,
+            audience=target.audience,
+            vector=vector,
+            grouped=True,
         )
         body = bearer(token, row, now)
         self.save_token(body)

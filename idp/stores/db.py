@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from idp import migrate
-from idp.stores import generations
+from idp.stores import generations, group_commit
 from rcd_store.db import Timeouts, make_engine, session_factory
 from rcd_store.services import ACCESS_DELAY
 
@@ -60,6 +60,7 @@ def init_app(app: Flask) -> Database:
     )
     app.extensions[EXTENSION] = database
     generations.init_app(app, database.engine, database.sessions)
+    group_commit.init_app(app, database.sessions)
     app.teardown_appcontext(_close_session)
     return database
 

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from flask import Config, Flask, current_app
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
+from idp.stores.group_commit import group_commit
 from idp.stores.models import IssuedToken as IssuedTokenRow
 from idp.tokens.signing import keyring
 from keys.keyring import Keyring
@@ -35,7 +36,8 @@ from partners.models import Partner
 from partners.services import default_identifier
 from rcd_store import audit
 from rcd_store.errors import NotFound
-from rcd_store.models import Declarant, Service, ServicePagm, partner_key
+from rcd_store.models import Declarant, Establishment, Service, ServicePagm, partner_key
+from rcd_store.models import Habilitation as HabilitationRow
 from rcd_store.services import active_habilitations, get_declarant
 from token_suite import jwt as interops_jwt
 from token_suite import saml as interops_saml
@@ -70,18 +72,19 @@ def vector_for(
     auth_time: datetime | None = None,
     session_index: str | None = None,
     include_email: bool = False,
+    in_force: Sequence[HabilitationRow] | None = None,
+    pagm_map: Mapping[tuple[int, str], str] | None = None,
 ) -> IdentityVector:
-    """The declarant's vector for ``services`` only: their PAGM and habilitations, nothing else."""
+    """The declarant's vector for ``services`` only: their PAGM and habilitations, nothing else.
+
+    ``in_force``: the declarant's rights in force as the caller just read them
+    (``active_habilitations``), and ``pagm_map``: the services' PAGM by (service id, role)
+    as the caller caches them (:func:`service_pagm`); each read here when not given."""
     service_ids = {s.id: s for s in services}
-    habilitations = [
-        h for h in active_habilitations(session, declarant.id) if h.service_id in service_ids
-    ]
-    pagm_rows = session.execute(
-        select(ServicePagm.service_id, ServicePagm.role, ServicePagm.pagm).where(
-            ServicePagm.service_id.in_(list(service_ids))
-        )
-    ).all()
-    pagm_of = {(service_id, role): code for service_id, role, code in pagm_rows}
+    if in_force is None:
+        in_force = active_habilitations(session, declarant.id)
+    habilitations = [h for h in in_force if h.service_id in service_ids]
+    pagm_of = service_pagm(session, list(service_ids)) if pagm_map is None else pagm_map
     pagm = sorted(
         {
             pagm_of[(h.service_id, h.role)]
@@ -110,6 +113,29 @@ def vector_for(
     )
 
 
+def rights_in_force(
+    session: Session, declarant: Declarant
+) -> tuple[list[HabilitationRow], list[Establishment]]:
+    """The declarant's rights in force (``active_habilitations``) and, with one more query,
+    every establishment a token of theirs names (their rights' and their home one): the
+    caller holds the second list while it builds the vector (the session's identity map
+    keeps only what is referenced), so that none is read one by one."""
+    in_force = active_habilitations(session, declarant.id)
+    wanted = {h.establishment_id for h in in_force} | {declarant.home_establishment_id}
+    found = session.scalars(select(Establishment).where(Establishment.id.in_(wanted))).all()
+    return in_force, list(found)
+
+
+def service_pagm(session: Session, service_ids: Sequence[int]) -> dict[tuple[int, str], str]:
+    """The PAGM of ``service_ids`` by (service id, role)."""
+    rows = session.execute(
+        select(ServicePagm.service_id, ServicePagm.role, ServicePagm.pagm).where(
+            ServicePagm.service_id.in_(list(service_ids))
+        )
+    ).all()
+    return {(service_id, role): code for service_id, role, code in rows}
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
@@ -117,6 +143,14 @@ class IssuedToken:
     format: str
     audience: str
     expires_at: datetime
+
+
+_ISSUED = cast(Table, IssuedTokenRow.__table__)
+
+
+def _columns(row: IssuedTokenRow) -> dict[str, Any]:
+    """The column values of a (transient) issued-token row, for a Core insert."""
+    return {column.key: getattr(row, column.key) for column in _ISSUED.columns}
 
 
 #: ``app.extensions`` key of the app's :class:`TokenService`
@@ -148,11 +182,14 @@ class TokenService:
         now: datetime | None = None,
         in_response_to: str | None = None,
         typ: str = INTEROPS_R_TYP,
+        events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]] = (),
     ) -> IssuedToken:
         """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only).
 
         ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO);
-        ``typ``: the JWT's kind (:data:`DSN_LOGIN_TYP` for the machine login)."""
+        ``typ``: the JWT's kind (:data:`DSN_LOGIN_TYP` for the machine login); ``events``:
+        the caller's own audit events ``(kind, actor, target, data)``, appended after the
+        token's in the same INSERT (a ``data`` value ``TOKEN_ID`` becomes the token's id)."""
         now = now or datetime.now(UTC)
         lifetime = lifetime or timedelta(seconds=int(self._config["TOKEN_LIFETIME_SECONDS"]))
         if fmt == "saml":
@@ -173,7 +210,12 @@ class TokenService:
             token = self._jwt(vector, audience, now, lifetime, typ, token_id)
         else:
             raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
-        self._audit(session, vector, audience, {"format": fmt, "id": token_id})
+        data: dict[str, Any] = {"format": fmt, "id": token_id, "pagm": list(vector.pagm)}
+        if events:
+            mine = ("token.issued", vector.subject, audience, data)
+            audit.record_many(session, [mine, *(_with_id(e, token_id) for e in events)])
+        else:
+            self._audit(session, vector, audience, data)
         return IssuedToken(token, token_id, fmt, audience, now + lifetime)
 
     def issue_access(
@@ -190,10 +232,15 @@ class TokenService:
         family: str | None = None,
         acr: str | None = None,
         auth_time: datetime | None = None,
+        grouped: bool = False,
     ) -> tuple[str, IssuedTokenRow]:
         """An OAuth access token (``typ: at+jwt``, RFC 9068) for ``client_id``, at most
         the configured lifetime and never over 15 minutes; recorded in ``IssuedToken``
-        (introspection, revocation: only its SHA-256 is kept) and audited."""
+        (introspection, revocation: only its SHA-256 is kept) and audited.
+
+        ``grouped`` (a request that writes nothing else): the record and its audit event
+        are committed by the process's group commit (:mod:`idp.stores.group_commit`)
+        before this returns, instead of joining ``session``."""
         ceiling = min(
             timedelta(seconds=int(self._config["ACCESS_TOKEN_LIFETIME_SECONDS"])),
             ACCESS_TOKEN_MAX,
@@ -216,8 +263,14 @@ class TokenService:
             acr=acr,
             auth_time=auth_time,
         )
+        data: dict[str, Any] = {"format": "jwt", "kind": "access", "id": jti}
+        data["client_id"] = client_id
+        if grouped:
+            data["pagm"] = list(vector.pagm)
+            event = ("token.issued", vector.subject, audience, data)
+            group_commit().write([(_ISSUED, _columns(row))], [event])
+            return token, row
         session.add(row)
-        data = {"format": "jwt", "kind": "access", "id": jti, "client_id": client_id}
         self._audit(session, vector, audience, data)
         return token, row
 
@@ -249,6 +302,17 @@ class TokenService:
     ) -> None:
         data["pagm"] = list(vector.pagm)
         audit.record(session, "token.issued", actor=vector.subject, target=audience, data=data)
+
+
+#: in an event given to :meth:`TokenService.issue`, the place of the token's id
+TOKEN_ID = "<token id>"
+
+
+def _with_id(
+    event: tuple[str, str | None, str | None, dict[str, Any]], token_id: str
+) -> tuple[str, str | None, str | None, dict[str, Any]]:
+    kind, actor, target, data = event
+    return kind, actor, target, {k: token_id if v == TOKEN_ID else v for k, v in data.items()}
 
 
 def init_app(app: Flask) -> TokenService:

@@ -4,7 +4,6 @@ second: a client whose secret changed, or that lost the grant, is refused by the
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -16,8 +15,8 @@ from sqlalchemy import event, select, update
 from idp.stores.generations import POLL_SECONDS, generations
 from idp.stores.models import CacheGeneration
 from partners.models import OAuthClient
-from tests.conftest import MASTER_KEY
 from tests.idp.oauth_support import basic, setup_world
+from tests.idp.process_support import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,18 +72,10 @@ def test_the_token_endpoint_reads_no_table_once_warm(app: Any, session: Any) -> 
 
 
 def _cli(app_config: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(
-        IDP_DATABASE_URL=app_config["DATABASE_URL"],
-        IDP_INSTANCE_PATH=app_config["INSTANCE_PATH"],
-        IDP_MASTER_KEY=MASTER_KEY,
-        IDP_SECRET_KEY="test-secret-key",
-        IDP_BASE_URL=app_config["BASE_URL"],
-    )
     code = "import sys; from idp.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", code, *args],
-        env=env,
+        env=process_env(app_config),
         cwd=ROOT,
         capture_output=True,
         text=True,

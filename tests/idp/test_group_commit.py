@@ -1,0 +1,178 @@
+"""One durable write per token (issue 18): a client_credentials token's record and its
+audit event are committed by the process's group commit, shared by concurrent requests,
+before the token leaves; a failed or interrupted commit lets no token out."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+
+from idp.stores import group_commit
+from idp.stores.models import IssuedToken
+from rcd_store import audit
+from rcd_store.models import AuditEvent
+from tests.flows.server_support import ROOT, free_port
+from tests.idp.oauth_support import basic, setup_world
+from tests.idp.process_support import process_env
+
+
+@pytest.fixture
+def hook() -> Iterator[None]:
+    yield
+    group_commit.before_commit = None
+
+
+def _token(app: Any, client_id: str, secret: str) -> Any:
+    return app.test_client().post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        headers=basic(client_id, secret),
+    )
+
+
+def _issued(session: Any) -> tuple[int, int]:
+    session.rollback()  # a fresh snapshot
+    tokens = session.scalar(select(func.count()).select_from(IssuedToken))
+    events = session.scalar(
+        select(func.count()).select_from(AuditEvent).where(AuditEvent.kind == "token.issued")
+    )
+    return int(tokens), int(events)
+
+
+def test_concurrent_tokens_share_one_commit_and_the_trail_verifies(
+    app: Any, session: Any, hook: None
+) -> None:
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    assert _token(app, world.client_id, world.secret or "").status_code == 200  # warm
+    writer = group_commit.group_commit(app)
+    writer.wait = 30  # the first commit is held on purpose
+    commits: list[int] = []
+
+    def hold_the_first(writing: Any) -> None:
+        """Hold the first commit until every request is in it or queued behind it."""
+        commits.append(1)
+        deadline = time.monotonic() + 10
+        while len(commits) == 1 and time.monotonic() < deadline:
+            in_batch = writing.scalar(select(func.count()).select_from(IssuedToken)) - 1
+            if in_batch + writer._queue.qsize() >= 20:
+                break
+            time.sleep(0.01)
+
+    group_commit.before_commit = hold_the_first
+    answers: list[Any] = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(_token(app, world.client_id, world.secret or ""))
+        )
+        for _ in range(20)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [200] * 20, answers[0].get_data(as_text=True)
+    assert len(commits) == 2  # the first batch, then all the others together
+    assert _issued(session) == (21, 21)
+    assert audit.verify(session) == []
+
+
+def test_a_failed_commit_lets_no_token_out(app: Any, session: Any, hook: None) -> None:
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    before = _issued(session)
+
+    def fail(_session: Any) -> None:
+        raise OperationalError("COMMIT", {}, Exception("disque plein"))
+
+    group_commit.before_commit = fail
+    refused = _token(app, world.client_id, world.secret or "")
+    assert refused.status_code == 503 and "access_token" not in refused.get_data(as_text=True)
+    assert _issued(session) == before
+    group_commit.before_commit = None
+    assert _token(app, world.client_id, world.secret or "").status_code == 200
+    assert _issued(session) == (before[0] + 1, before[1] + 1)
+    assert audit.verify(session) == []
+
+
+def test_a_writer_that_never_answers_is_a_503(app: Any, session: Any, hook: None) -> None:
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    release = threading.Event()
+
+    def hang(_session: Any) -> None:
+        release.wait(10)
+
+    group_commit.before_commit = hang
+    group_commit.group_commit(app).wait = 0.2
+    try:
+        refused = _token(app, world.client_id, world.secret or "")
+    finally:
+        release.set()
+    assert refused.status_code == 503 and "access_token" not in refused.get_data(as_text=True)
+
+
+def test_a_worker_killed_before_its_commit_lets_no_token_out(
+    app: Any, session: Any, app_config: dict[str, Any], tmp_path: Path
+) -> None:
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    before = _issued(session)
+    port, marker = free_port(), tmp_path / "barrier"
+    env = process_env(app_config, GROUP_COMMIT_BARRIER=str(marker))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers=1", f"--bind=127.0.0.1:{port}"]
+        + ["--threads=4", "tests.idp.barrier_app:create_app()"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    answers: list[Any] = []
+
+    def ask() -> None:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/oauth/token",
+            data=b"grant_type=client_credentials",
+            headers=basic(world.client_id, world.secret or ""),
+        )
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    answers.append(response.read())
+                return
+            except urllib.error.HTTPError as error:
+                answers.append(error.read())
+                return
+            except (urllib.error.URLError, ConnectionError) as error:
+                if marker.exists():  # the worker died under our request
+                    answers.append(repr(error))
+                    return
+                time.sleep(0.1)  # not listening yet
+
+    try:
+        asking = threading.Thread(target=ask)
+        asking.start()
+        deadline = time.monotonic() + 60
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), "the writer never reached its commit"
+        time.sleep(0.1)
+        os.kill(int(marker.read_text()), signal.SIGKILL)  # between signing and commit
+        asking.join(60)
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+    assert answers and "access_token" not in str(answers[0])
+    assert _issued(session) == before  # nothing of it was committed
+    assert audit.verify(session) == []
