@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.auth.login import authenticated_declarant, form_field, login_required
-from idp.enrolment import messages
+from idp.enrolment import forms, messages
 from idp.stores import db
 from idp.web.answers import no_store
 from rcd_store.administration.access import Forbidden, admin_company_ids, require_admin
@@ -27,6 +27,7 @@ from rcd_store.models import HabilitationRole, Service
 
 bp = Blueprint("enrolment_admin", __name__)
 bp.after_request(no_store)
+bp.before_request(forms.remember_address)
 
 PAGE = "enrolment/admin.html"
 LIST = "/administration/demandes"

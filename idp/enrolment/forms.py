@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 
 from flask import request
 
+from idp.auth.login import client_address
 from idp.i18n import _
-from rcd_store.enrolment.people import FormRefused, Identity
+from idp.stores import db
+from rcd_store.enrolment.people import CLIENT_ADDRESS, FormRefused, Identity
 from rcd_store.errors import DirectoryError
 
 #: field name -> most characters accepted
@@ -66,3 +68,9 @@ def read() -> Form:
 def identity(form: Form) -> Identity:
     values = form.values
     return Identity(values["nom"], values["prenom"], values["courriel"], values["mot_de_passe"])
+
+
+def remember_address() -> None:
+    """Before each request of the enrolment pages: the client's address goes with every
+    change they audit (``rcd_store.enrolment.people.record``)."""
+    db.session().info[CLIENT_ADDRESS] = client_address()

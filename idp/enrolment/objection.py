@@ -9,6 +9,7 @@ from flask.typing import ResponseReturnValue
 
 from idp.auth.login import client_address, form_field, too_many
 from idp.auth.throttle import throttle
+from idp.enrolment import forms
 from idp.sessions import sso as sessions
 from idp.stores import db
 from idp.web.answers import no_store
@@ -17,6 +18,7 @@ from rcd_store.errors import DirectoryError
 
 bp = Blueprint("objection", __name__)
 bp.after_request(no_store)
+bp.before_request(forms.remember_address)
 
 PAGE = "enrolment/objection.html"
 

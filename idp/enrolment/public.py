@@ -36,6 +36,7 @@ from rcd_store.errors import DirectoryError
 
 bp = Blueprint("enrolment", __name__)
 bp.after_request(no_store)
+bp.before_request(forms.remember_address)
 
 FORM = "enrolment/form.html"
 Start = Callable[..., Pending]

@@ -20,10 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from rcd_store import audit
 from rcd_store.administration.access import require_admin
 from rcd_store.db import utcnow
 from rcd_store.enrolment import codes
@@ -37,14 +36,24 @@ from rcd_store.enrolment.people import (
     company_of,
     new_pending_declarant,
     open_request,
+    record,
     review,
     set_role,
 )
 from rcd_store.errors import DirectoryError, Duplicate
-from rcd_store.models import Company, CompanyRole, Declarant, DeclarantStatus, Establishment
+from rcd_store.models import (
+    Company,
+    CompanyRole,
+    Declarant,
+    DeclarantStatus,
+    Establishment,
+    Role,
+)
 from rcd_store.passwords import PasswordService
 
 LETTER_LIFETIME = timedelta(days=30)
+#: a candidacy lasts as long as its letter's codes (its link verified within a day)
+CANDIDACY = LETTER_LIFETIME + VERIFY_LIFETIME
 ACTIVATION = "activation"
 OBJECTION = "objection"
 PREFIX = "enrolment:"
@@ -56,6 +65,7 @@ class EnrolmentStatus:
     ADMINISTRATOR = "administrator"
     REFUSED = "refused"
     REMOVED = "removed"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -81,7 +91,8 @@ def _under_way(session: Session, company_id: int) -> bool:
                 Enrolment.company_id == company_id,
                 Enrolment.declarant_id.is_not(None),
                 or_(
-                    Enrolment.status == EnrolmentStatus.CANDIDATE,
+                    (Enrolment.status == EnrolmentStatus.CANDIDATE)
+                    & (Enrolment.created_at > utcnow() - CANDIDACY),
                     (Enrolment.status == EnrolmentStatus.EMAIL_PENDING)
                     & (Enrolment.created_at > fresh),
                 ),
@@ -135,6 +146,19 @@ def representative_address(company: Company, establishment: Establishment) -> st
     return f"{name}\n{company.name}\n{address}"
 
 
+def _retire_stale_candidates(session: Session, company_id: int) -> None:
+    """Candidates whose letter expired unused make way for a new enrolment: their role
+    goes, their enrolment ends as expired (a live one would have refused this one)."""
+    for enrolment, declarant in candidates(session, company_id):
+        session.execute(
+            delete(Role).where(Role.declarant_id == declarant.id, Role.company_id == company_id)
+        )
+        enrolment.status, enrolment.decided_at = EnrolmentStatus.EXPIRED, utcnow()
+        record(
+            session, "enrolment.expired", actor=None, target=declarant.id, enrolment=enrolment.id
+        )
+
+
 def become_candidate(session: Session, enrolment: Enrolment) -> Letter:
     """Step 2, after the link: candidate administrator, and the letter's codes."""
     declarant = session.get(Declarant, enrolment.declarant_id or "")
@@ -145,6 +169,7 @@ def become_candidate(session: Session, enrolment: Enrolment) -> Letter:
     if administrators(session, company.id):
         raise Duplicate("cette entreprise a été inscrite entre-temps : demandez à la rejoindre")
     recipient = representative_address(company, establishment)
+    _retire_stale_candidates(session, company.id)
     declarant.status = DeclarantStatus.ACTIVE.value
     declarant.email_verified = True
     set_role(
@@ -168,12 +193,13 @@ def become_candidate(session: Session, enrolment: Enrolment) -> Letter:
         ),
         recipient=recipient,
     )
-    audit.record(
+    record(
         session,
         "enrolment.candidate",
         actor=declarant.id,
         target=company.siren,
-        data={"enrolment": enrolment.id, "role": CompanyRole.CANDIDAT_AD.value},
+        enrolment=enrolment.id,
+        role=CompanyRole.CANDIDAT_AD.value,
     )
     return letter
 
@@ -190,12 +216,14 @@ def _promote(session: Session, enrolment: Enrolment, *, actor: str, how: str) ->
     enrolment.status = EnrolmentStatus.ADMINISTRATOR
     enrolment.decided_at = utcnow()
     codes.void(session, purpose=ACTIVATION, subject=str(enrolment.id))
-    audit.record(
+    record(
         session,
         "enrolment.administrator",
         actor=actor,
         target=enrolment.declarant_id,
-        data={"siren": company.siren, "enrolment": enrolment.id, "by": how},
+        siren=company.siren,
+        enrolment=enrolment.id,
+        by=how,
     )
     return company
 

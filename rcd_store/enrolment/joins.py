@@ -17,7 +17,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rcd_store import audit
 from rcd_store.administration.access import require_admin
 from rcd_store.db import utcnow
 from rcd_store.enrolment import codes
@@ -30,6 +29,7 @@ from rcd_store.enrolment.people import (
     locate,
     new_pending_declarant,
     open_request,
+    record,
     review,
     set_role,
 )
@@ -108,7 +108,7 @@ def email_verified(session: Session, request: JoinRequest) -> JoinRequest:
         raise codes.InvalidCode("cette demande n'existe plus : recommencez-la")
     declarant.email_verified = True
     request.status = JoinStatus.PENDING
-    audit.record(session, "join.email_verified", actor=declarant.id, data={"request": request.id})
+    record(session, "join.email_verified", actor=declarant.id, target=None, request=request.id)
     return request
 
 
@@ -182,12 +182,14 @@ def accept_join(
             actor=actor,
         )
     request.status, request.decided_at, request.decided_by = JoinStatus.ACCEPTED, utcnow(), actor
-    audit.record(
+    record(
         session,
         "join.accepted",
         actor=actor,
         target=declarant.id,
-        data={"request": request.id, "siren": company.siren, "habilitations": len(habilitations)},
+        request=request.id,
+        siren=company.siren,
+        habilitations=len(habilitations),
     )
     return _decided(request, declarant, company.name, True)
 
@@ -199,12 +201,13 @@ def refuse_join(session: Session, *, request_id: int, actor: str) -> Decided:
     decided = _decided(request, declarant, company.name, False)
     request.status, request.decided_at, request.decided_by = JoinStatus.REFUSED, utcnow(), actor
     request.declarant_id = None
-    audit.record(
+    record(
         session,
         "join.refused",
         actor=actor,
         target=declarant.id,
-        data={"request": request.id, "siren": company.siren},
+        request=request.id,
+        siren=company.siren,
     )
     session.flush()
     session.delete(declarant)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from rcd_store import audit
 from rcd_store.db import utcnow
 from rcd_store.enrolment import codes
 from rcd_store.enrolment.enrol import ACTIVATION, OBJECTION, EnrolmentStatus
 from rcd_store.enrolment.models import Enrolment
+from rcd_store.enrolment.people import record
 from rcd_store.models import (
     Company,
     Declarant,
@@ -96,11 +96,13 @@ def object_to(session: Session, *, secret: str) -> Objection:
     refused = found.status == EnrolmentStatus.CANDIDATE
     enrolment.status = EnrolmentStatus.REFUSED if refused else EnrolmentStatus.REMOVED
     enrolment.decided_at = now
-    audit.record(
+    record(
         session,
         "enrolment.refused" if refused else "enrolment.administrator_removed",
         actor=None,
         target=found.declarant_id,
-        data={"siren": found.company.siren, "enrolment": enrolment.id, "by": "objection"},
+        siren=found.company.siren,
+        enrolment=enrolment.id,
+        by="objection",
     )
     return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, delete, exists, select
 from sqlalchemy.orm import Session
@@ -36,6 +36,8 @@ from rcd_store.passwords import PasswordPolicyError, PasswordService, check_poli
 from rcd_store.services import checked_email
 
 T = TypeVar("T")
+#: ``Session.info`` key: the client address the web service serves (audited with each change)
+CLIENT_ADDRESS = "client_address"
 VERIFY_LIFETIME = timedelta(hours=24)
 EMAIL_VERIFICATION = "email_verification"
 #: a request whose email is not verified yet (enrolments and join requests)
@@ -61,6 +63,15 @@ class Pending:
     declarant: Declarant
     establishment: Establishment
     secret: str
+
+
+def record(
+    session: Session, kind: str, *, actor: str | None, target: str | None, **data: Any
+) -> None:
+    """Audit an enrolment change: who, for whom, what, from which address (the session's
+    :data:`CLIENT_ADDRESS`, when a web request set it); people by declarant id only."""
+    address = session.info.get(CLIENT_ADDRESS)
+    audit.record(session, kind, actor=actor, target=target, data={**data, "address": address})
 
 
 def locate(session: Session, siret: str) -> Establishment:
@@ -248,7 +259,5 @@ def open_request(
     secret = codes.issue(
         session, purpose=EMAIL_VERIFICATION, subject=f"{prefix}{row.id}", lifetime=VERIFY_LIFETIME
     )
-    audit.record(
-        session, event, actor=declarant.id, target=establishment.siret, data={"request": row.id}
-    )
+    record(session, event, actor=declarant.id, target=establishment.siret, request=row.id)
     return Pending(row.id, declarant, establishment, secret)

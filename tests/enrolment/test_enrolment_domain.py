@@ -1,5 +1,6 @@
 """Enrolment of a company, objection and join requests, in the directory alone."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -272,3 +273,26 @@ def test_joining_a_company_not_enrolled_is_refused(session) -> None:
     s.company(session)
     with pytest.raises(FormRefused, match="pas encore inscrite"):
         joins.request_join(session, siret=s.SIRET, who=s.JOINER, passwords=s.passwords)
+
+
+def test_a_candidacy_whose_letter_expired_makes_way_for_a_new_enrolment(session) -> None:
+    first, letter = _candidate(session)
+    with pytest.raises(FormRefused, match="déjà en cours"):
+        enrol.start_enrolment(session, siret=s.SIRET, who=s.JOINER, passwords=s.passwords)
+    session.rollback()
+    session.execute(update(Enrolment).values(created_at=utcnow() - enrol.CANDIDACY))
+    pending = enrol.start_enrolment(session, siret=s.SIRET, who=s.JOINER, passwords=s.passwords)
+    verification.verify_email(session, secret=pending.secret)
+    assert _roles(session, first.id) == set()
+    assert _roles(session, pending.declarant.id) == {"CANDIDAT_AD"}
+    assert session.get(Enrolment, letter.enrolment_id).status == "expired"
+
+
+def test_changes_are_audited_with_the_client_address(session) -> None:
+    from rcd_store.enrolment.people import CLIENT_ADDRESS
+
+    session.info[CLIENT_ADDRESS] = "203.0.113.7"
+    _candidate(session)
+    events = list(session.scalars(select(AuditEvent).where(AuditEvent.kind.like("enrolment.%"))))
+    assert [e.kind for e in events] == ["enrolment.started", "enrolment.candidate"]
+    assert {json.loads(e.data)["address"] for e in events} == {"203.0.113.7"}

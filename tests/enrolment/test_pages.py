@@ -3,9 +3,12 @@ activate; objection; join requests decided by an administrator; bad input change
 nothing; only the company's administrators decide."""
 
 import html
+import json
 
 import pytest
+from sqlalchemy import select
 
+from rcd_store.models import AuditEvent
 from tests.enrolment import pages_support as p
 from tests.enrolment import support as s
 from tests.outbox_support import emails
@@ -39,7 +42,7 @@ def test_the_login_page_links_to_enrolment_and_join(client) -> None:
     assert 'href="/inscription"' in page and 'href="/rejoindre"' in page
 
 
-def test_enrol_verify_letter_activate(client, app) -> None:
+def test_enrol_verify_letter_activate(client, app, session) -> None:
     page = client.get("/inscription").get_data(as_text=True)
     assert '<label for="siret">' in page and 'name="csrf_token"' in page
     sent = p.submit(client, "/inscription", p.form())
@@ -57,6 +60,10 @@ def test_enrol_verify_letter_activate(client, app) -> None:
     assert done.status_code == 200, done.get_data(as_text=True)
     assert 'id="activation-faite"' in done.get_data(as_text=True)
     assert client.get("/administration/demandes").status_code == 200
+    kinds = {"enrolment.started", "enrolment.candidate", "enrolment.administrator"}
+    audited = session.scalars(select(AuditEvent).where(AuditEvent.kind.in_(kinds))).all()
+    assert {e.kind for e in audited} == kinds
+    assert {json.loads(e.data)["address"] for e in audited} == {"127.0.0.1"}
 
 
 def test_activation_needs_a_login(client) -> None:
