@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from idp.admin import actions, pages
-from idp.admin import invitation as invitation_page
+from idp.admin import actions, pages  # noqa: F401  (their routes are on ``bp``)
 from idp.admin.common import bp
+from idp.admin.invitation import bp as invitation_bp
 
 
 def init_app(app: Flask) -> None:
     """Register the administration and invitation blueprints."""
-    assert actions and pages  # their routes are on ``bp``
     app.register_blueprint(bp)
-    app.register_blueprint(invitation_page.bp)
+    app.register_blueprint(invitation_bp)
