@@ -10,6 +10,7 @@ partner's landing URL: by itself with JavaScript, with a visible button without.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -30,13 +31,12 @@ from idp.i18n import _
 from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
+from idp.stores.generations import generations
 from idp.tokens import issuing as tokens
 from idp.web.answers import no_store
 from partners.models import Partner, PartnerService
 from partners.services import default_acs
-from rcd_store import audit
-from rcd_store.models import Declarant, Service, partner_key
-from rcd_store.services import active_habilitations
+from rcd_store.models import Declarant, Habilitation, Service, partner_key
 
 bp = Blueprint("navigation", __name__)
 
@@ -70,25 +70,50 @@ def navigable_partners(session: Session, service_ids: list[int]) -> dict[int, li
 
 @dataclass(frozen=True)
 class Destination:
+    """Where a navigation goes: the partner and the service (detached rows, read-only, with
+    the partner's SAML settings loaded), the landing URL, and the service's PAGM."""
+
     partner: Partner
     service: Service
     url: str
+    pagm: dict[tuple[int, str], str]
 
 
-def _destination(session: Session, code: str, partner_name: str | None) -> Destination:
-    service = session.scalars(select(Service).where(Service.code == code.strip().upper())).first()
-    if service is None:
-        abort(404)
-    candidates = navigable_partners(session, [service.id]).get(service.id, [])
-    if partner_name:
-        candidates = [p for p in candidates if partner_key(p.name) == partner_key(partner_name)]
-    if len(candidates) != 1:
-        abort(
-            404 if not candidates else 400,
-            description=_("Choisissez le partenaire depuis le tableau de bord."),
-        )
-    partner = candidates[0]
-    return Destination(partner, service, str(landing_url(partner)))
+def _load_destination(code: str, partner_name: str | None) -> Callable[[Session], Any]:
+    """What ``_destination`` caches: a :class:`Destination`, or the refusal's status (0:
+    no such service)."""
+
+    def load(session: Session) -> Destination | int:
+        service = session.scalars(select(Service).where(Service.code == code)).first()
+        if service is None:
+            return 0
+        candidates = navigable_partners(session, [service.id]).get(service.id, [])
+        if partner_name:
+            wanted = partner_key(partner_name)
+            candidates = [p for p in candidates if partner_key(p.name) == wanted]
+        if len(candidates) != 1:
+            return 400 if candidates else 404
+        partner = candidates[0]
+        partner.saml  # noqa: B018 (loaded now: the row is used detached, see Destination)
+        url = str(landing_url(partner))
+        return Destination(partner, service, url, tokens.service_pagm(session, [service.id]))
+
+    return load
+
+
+def _destination(code: str, partner_name: str | None) -> Destination:
+    """The service ``code``'s one navigable partner (or the one named), from the process's
+    cache of partners and services (:mod:`idp.stores.generations`: a change anywhere is
+    seen within a second); 404 or 400 otherwise."""
+    code, name = code.strip().upper()[:64], (partner_name or "")[:200] or None
+    registry = generations()
+    key = ("navigation", code, name, registry.current("services"))
+    found = registry.cached("partners", key, _load_destination(code, name))
+    if isinstance(found, Destination):
+        return found
+    if not found:
+        abort(404)  # no such service
+    abort(found, description=_("Choisissez le partenaire depuis le tableau de bord."))
 
 
 def _participant(destination: Destination, row: SsoRecord) -> dict[str, Any]:
@@ -111,9 +136,14 @@ def _form_fields(issued: tokens.IssuedToken) -> dict[str, str]:
 
 
 def _issue(
-    session: Session, row: SsoRecord, declarant: Declarant, destination: Destination
+    session: Session,
+    row: SsoRecord,
+    declarant: Declarant,
+    destination: Destination,
+    in_force: list[Habilitation],
 ) -> tokens.IssuedToken:
-    """Sign the minimised token: only ``destination.service``'s PAGM and habilitations."""
+    """Sign the minimised token: only ``destination.service``'s PAGM and habilitations;
+    the token's audit event and the navigation's go in one INSERT."""
     partner = destination.partner
     vector = tokens.vector_for(
         session,
@@ -123,45 +153,47 @@ def _issue(
         auth_time=row.auth_time,
         session_index=row.sid,
         include_email="email" in (partner.claims or []),
+        in_force=in_force,
+        pagm_map=destination.pagm,
     )
-    recipient = acs_url(partner) or destination.url
+    navigation = {
+        "service": destination.service.code,
+        "token": tokens.TOKEN_ID,
+        "format": partner.token_format,
+    }
     return tokens.token_service().issue(
         session,
         vector,
         fmt=partner.token_format,
         audience=partner.identifier,
-        recipient=recipient,
+        recipient=acs_url(partner) or destination.url,
         lifetime=timedelta(seconds=partner.token_lifetime_seconds),
+        events=[("portal.navigation", declarant.id, partner.name, navigation)],
     )
 
 
 @bp.post("/navigation/<code>")
 def navigate(code: str) -> ResponseReturnValue:
-    """Issue a token for one service and post it to its partner (IdP-initiated SSO)."""
+    """Issue a token for one service and post it to its partner (IdP-initiated SSO).
+
+    Reads the session, the declarant and their rights (the rule), their establishments
+    (one query), and writes the token's and the navigation's audit events in one INSERT
+    (and the partner among the session's participants, the first time): partners,
+    services and PAGM come from the process's cache."""
     session = db.session()
     who = authenticated_declarant()
     if who is None:
         return login_required("/tableau-de-bord")
     row, declarant = who
-    destination = _destination(session, code, request.form.get("partner"))
-    habilitated = any(
-        h.service_id == destination.service.id for h in active_habilitations(session, declarant.id)
-    )
+    destination = _destination(code, request.form.get("partner"))
+    in_force, _held = tokens.rights_in_force(session, declarant)
+    habilitated = any(h.service_id == destination.service.id for h in in_force)
     if not habilitated and not destination.service.identity_only:
         abort(403, description=_("Vous n'êtes pas habilité à ce service."))
-    issued = _issue(session, row, declarant, destination)
-    audit.record(
-        session,
-        "portal.navigation",
-        actor=declarant.id,
-        target=destination.partner.name,
-        data={
-            "service": destination.service.code,
-            "token": issued.token_id,
-            "format": issued.format,
-        },
-    )
-    sessions.add_participant(session, row, _participant(destination, row))
+    issued = _issue(session, row, declarant, destination, in_force)
+    participant = _participant(destination, row)
+    if participant not in row.participants:
+        sessions.add_participant(session, row, participant)
     session.commit()
     page = render_template(
         "navigate.html",

@@ -137,12 +137,15 @@ def receive(
     tags: list[str],
     *,
     required: Callable[[SamlServiceProvider], bool] = has_certificates,
+    lookup: Callable[[str], SamlServiceProvider] | None = None,
 ) -> tuple[Incoming, etree._Element, SamlServiceProvider]:
-    """Parse, find the partner by Issuer, verify (a signature is ``required(sp)``:
-    by default whenever the partner has registered certificates)."""
+    """Parse, find the partner by Issuer (``lookup``, by default in the request's
+    session), verify (a signature is ``required(sp)``: by default whenever the partner has
+    registered certificates)."""
     incoming = incoming_message(kind)
     root = b.parse_message(incoming.xml, tags)
-    sp = service_provider(db.session(), b.issuer_of(root))
+    issuer = b.issuer_of(root)
+    sp = lookup(issuer) if lookup is not None else service_provider(db.session(), issuer)
     return incoming, verified(incoming, root, sp, required=required(sp)), sp
 
 

@@ -11,12 +11,14 @@ Logout is :mod:`idp.saml.slo`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, current_app, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
 from idp.auth import login
@@ -24,11 +26,12 @@ from idp.saml import receiving as r
 from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
+from idp.stores.generations import generations
 from idp.tokens import issuing as tokens
 from idp.web import csrf
 from partners import services as registry
-from partners.models import SamlServiceProvider
-from rcd_store.models import Declarant, DeclarantStatus
+from partners.models import Partner, SamlServiceProvider
+from rcd_store.models import Declarant, DeclarantStatus, Service
 from token_suite import bindings as b
 from token_suite import messages as m
 
@@ -89,12 +92,51 @@ def _acs(sp: SamlServiceProvider, authn: m.AuthnRequest) -> str:
     return chosen
 
 
+@dataclass(frozen=True)
+class Audience:
+    """A SAML partner as SSO answers it: its SP and partner rows (detached, read-only,
+    loaded), the services it receives and their PAGM; cached per process."""
+
+    sp: SamlServiceProvider
+    partner: Partner
+    services: list[Service]
+    pagm: dict[tuple[int, str], str]
+
+
+def _load_audience(entity_id: str) -> Callable[[Session], Audience | None]:
+    def load(session: Session) -> Audience | None:
+        try:
+            sp = r.service_provider(session, entity_id)
+        except b.MessageError:
+            return None
+        services = registry.services_of(session, sp.partner)
+        pagm = tokens.service_pagm(session, [s.id for s in services])
+        return Audience(sp, sp.partner, services, pagm)
+
+    return load
+
+
+def audience(entity_id: str) -> Audience:
+    """The partner ``entity_id`` from the process's cache of partners and services
+    (:mod:`idp.stores.generations`: a change anywhere is seen within a second);
+    :class:`~token_suite.bindings.MessageError` for an unknown one."""
+    registry_ = generations()
+    key = ("saml-sso", entity_id[:1024], registry_.current("services"))
+    found = registry_.cached("partners", key, _load_audience(entity_id[:1024]))
+    if found is None:
+        raise b.MessageError("émetteur inconnu : aucun partenaire SAML enregistré sous ce nom")
+    return found
+
+
 @bp.route("/saml/sso", methods=["GET", "POST"])
 def sso() -> Response:
     """Receive an AuthnRequest (HTTP-Redirect or HTTP-POST) and answer it."""
     now = r.now()
     incoming, root, sp = r.receive(
-        "SAMLRequest", ["AuthnRequest"], required=lambda sp: sp.authn_requests_signed
+        "SAMLRequest",
+        ["AuthnRequest"],
+        required=lambda sp: sp.authn_requests_signed,
+        lookup=lambda entity_id: audience(entity_id).sp,
     )
     authn = m.authn_request(root, destination=f"{r.base()}/saml/sso", now=now)
     pending = Pending(
@@ -121,7 +163,7 @@ def resume() -> Response:
         raise b.MessageError(
             "demande expirée ou altérée : recommencez depuis le site partenaire"
         ) from None
-    sp = r.service_provider(db.session(), pending.sp)
+    sp = audience(pending.sp).sp
     if pending.acs not in [a["url"] for a in registry.post_acs(sp)]:
         raise b.MessageError("AssertionConsumerService retirée entre-temps")
     return _proceed(pending, resumed=True)
@@ -147,40 +189,45 @@ def _proceed(pending: Pending, *, resumed: bool) -> Response:
 
 
 def _success(pending: Pending, row: SsoRecord) -> Response:
+    """The jeton for a live session: reads the session, the declarant and their rights (the
+    rule) and their establishments (one query), writes one audit INSERT (and the partner
+    among the session's participants, the first time); the partner, its services and
+    their PAGM come from the process's cache."""
     session = db.session()
-    sp = r.service_provider(session, pending.sp)
-    partner = sp.partner
+    target = audience(pending.sp)
+    partner = target.partner
     declarant = session.get(Declarant, row.declarant_id)
     if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
         return _status(pending, [m.RESPONDER, m.REQUEST_DENIED])
+    in_force, _held = tokens.rights_in_force(session, declarant)
     vector = tokens.vector_for(
         session,
         declarant,
-        registry.services_of(session, partner),
+        target.services,
         acr=row.acr,
         auth_time=row.auth_time,
         session_index=row.sid,
         include_email="email" in (partner.claims or []),
+        in_force=in_force,
+        pagm_map=target.pagm,
     )
     issued = tokens.token_service().issue(
         session,
         vector,
         fmt="saml",
-        audience=sp.entity_id,
+        audience=target.sp.entity_id,
         recipient=pending.acs,
         lifetime=timedelta(seconds=partner.token_lifetime_seconds),
         in_response_to=pending.request_id,
     )
-    sessions.add_participant(
-        session,
-        row,
-        {
-            "partner": partner.name,
-            "protocol": "saml",
-            "name_id": declarant.id,
-            "session_index": row.sid,
-        },
-    )
+    participant = {
+        "partner": partner.name,
+        "protocol": "saml",
+        "name_id": declarant.id,
+        "session_index": row.sid,
+    }
+    if participant not in row.participants:
+        sessions.add_participant(session, row, participant)
     session.commit()
     return r.post_page(
         pending.acs,
