@@ -47,3 +47,25 @@ def test_the_app_sets_the_delay_from_its_configuration(app_config) -> None:
             assert services.access_delay(session) == timedelta(minutes=2)
     finally:
         database(app).engine.dispose()
+
+
+def test_a_right_inside_its_delay_is_not_on_the_dashboard(app_config) -> None:
+    from idp.factory import create_app
+    from idp.stores.db import database
+    from tests.idp.login_support import login_email
+
+    app = create_app({**app_config, "HABILITATION_DELAY_SECONDS": 3600})
+    try:
+        with database(app).sessions() as session:
+            f.company(session)
+            f.service(session)
+            person = f.declarant(session)
+            services.grant_habilitation(
+                session, declarant_id=person.id, siret=f.SIRET_A, service_code="DSN"
+            )
+            session.commit()
+        client = app.test_client()
+        login_email(client)
+        assert "Service DSN" not in client.get("/tableau-de-bord").get_data(as_text=True)
+    finally:
+        database(app).engine.dispose()

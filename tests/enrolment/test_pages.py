@@ -248,3 +248,24 @@ def test_only_the_companys_administrators_see_and_decide(client, app, session, d
     assert db_snapshot() == before
     anonymous = app.test_client()
     assert anonymous.get("/administration/demandes").status_code == 302
+
+
+def test_an_administrator_co_opts_a_candidate_on_the_page(client, app, session) -> None:
+    p.enrol_and_verify(client, app)
+    s.person(session, s.SIRET, "Élodie", "Dupont", "elodie@dupont.example", admin=True)
+    session.commit()
+    admin = app.test_client()
+    p.login(admin, s.Identity("", "", "elodie@dupont.example", s.PASSWORD))
+    listing = admin.get("/administration/demandes").get_data(as_text=True)
+    assert "Coopter Camille Martin comme administrateur" in listing
+    candidate_id = listing.split('name="declarant" value="', 1)[1].split('"', 1)[0]
+    company_id = listing.split('name="entreprise" value="', 1)[1].split('"', 1)[0]
+    done = p.submit(
+        admin,
+        "/administration/candidats/coopter",
+        {"entreprise": company_id, "declarant": candidate_id},
+        page="/administration/demandes",
+    )
+    assert done.status_code == 303
+    p.login(client, s.CANDIDATE)
+    assert client.get("/administration/demandes").status_code == 200
