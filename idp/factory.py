@@ -23,6 +23,7 @@ from idp.enrolment import admin as enrolment_admin
 from idp.enrolment import objection as enrolment_objection
 from idp.enrolment import public as enrolment
 from idp.machine import login as machine_login
+from idp.mandates import pages as mandate_pages
 from idp.oidc import views as oauth
 from idp.outbox import delivery as outbox_delivery
 from idp.portal import dashboard, home, navigation
@@ -74,6 +75,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(totp.bp)
     app.register_blueprint(machine_login.bp)
     api.init_app(app)  # /api/v1/... and /api/openapi.json
+    app.register_blueprint(mandate_pages.bp)  # /administration/entreprises/<id>/mandats
     administration.init_app(app)  # /administration/... and /invitation
     app.register_blueprint(enrolment.bp)  # enrolment and join requests
     app.register_blueprint(enrolment_objection.bp)
