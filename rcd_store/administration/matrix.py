@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
 from rcd_store import services
@@ -26,7 +26,14 @@ from rcd_store.administration.listing import (
 )
 from rcd_store.administration.roles import locked_company, member, record
 from rcd_store.errors import DirectoryError, NotFound
-from rcd_store.models import Establishment, Habilitation, Service, ServicePagm
+from rcd_store.models import (
+    Establishment,
+    Habilitation,
+    PilotCompany,
+    Service,
+    ServicePagm,
+    ServiceState,
+)
 
 R = TypeVar("R")
 MAX_CHANGES = 2000
@@ -54,13 +61,23 @@ class Matrix(Generic[R]):
         return (str(row_id), column.service_id, column.role) in self.granted
 
 
-def columns(session: Session) -> list[Column]:
-    """Every service open to habilitations (not closed, not identity-only), by each role
-    it has a PAGM for; in code order."""
+def columns(session: Session, company_id: int) -> list[Column]:
+    """Every service open to the company's habilitations (not closed, not identity-only;
+    a pilot service only when its pilot is open to the company), by each role it has a
+    PAGM for; in code order."""
+    pilot_open = exists(
+        select(PilotCompany.id).where(
+            PilotCompany.service_id == Service.id, PilotCompany.company_id == company_id
+        )
+    )
     rows = session.execute(
         select(Service.id, Service.code, Service.name, ServicePagm.role)
         .join(ServicePagm, ServicePagm.service_id == Service.id)
-        .where(Service.state != "closed", Service.identity_only.is_(False))
+        .where(
+            Service.state != ServiceState.CLOSED.value,
+            Service.identity_only.is_(False),
+            or_(Service.state != ServiceState.PILOT.value, pilot_open),
+        )
         .order_by(Service.code, ServicePagm.role)
     )
     return [Column(*row) for row in rows]
@@ -96,7 +113,7 @@ def declarant_matrix(
         )
     )
     granted = frozenset((str(e), s, r) for e, s, r in found)
-    return Matrix(rows, columns(session), granted)
+    return Matrix(rows, columns(session, company_id), granted)
 
 
 def establishment_matrix(
@@ -123,7 +140,7 @@ def establishment_matrix(
         )
     )
     granted = frozenset((d, s, r) for d, s, r in found)
-    return place, Matrix(rows, columns(session), granted)
+    return place, Matrix(rows, columns(session, company_id), granted)
 
 
 @dataclass(frozen=True)
@@ -189,7 +206,7 @@ def set_habilitations(
     item refuses the whole change."""
     company = locked_company(session, actor=actor, company_id=company_id)
     _, declarant = member(session, company.id, declarant_id)
-    wanted = _checked(changes, {(c.code, c.role) for c in columns(session)})
+    wanted = _checked(changes, {(c.code, c.role) for c in columns(session, company.id)})
     held = _current(session, company.id, declarant.id, wanted) if wanted else set()
     done: list[str] = []
     for change in wanted:

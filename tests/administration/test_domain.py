@@ -447,3 +447,25 @@ def test_matrix_of_another_company_s_establishment_refused(session: Any, d: Dire
         adm.establishment_matrix(session, d.company_a, establishment_id=other)
     with pytest.raises(NotFound):
         adm.declarant_matrix(session, d.company_a, declarant_id=d.member_b)
+
+
+def test_a_pilot_service_is_a_column_only_where_it_is_open(session: Any, d: Directory) -> None:
+    from rcd_store.mandates import pilots
+
+    pilots.open_to(session, code="ATMP", siren=f.SIRET_B[:9], actor=None)
+    session.commit()
+    codes_a = {
+        c.code for c in adm.declarant_matrix(session, d.company_a, declarant_id=d.member_a).columns
+    }
+    codes_b = {
+        c.code for c in adm.declarant_matrix(session, d.company_b, declarant_id=d.member_b).columns
+    }
+    assert (codes_a, codes_b) == ({"DSN"}, {"DSN", "ATMP"})
+    with pytest.raises(DirectoryError, match="service ou rôle inconnu"):
+        adm.set_habilitations(
+            session,
+            company_id=d.company_a,
+            actor=d.admin_a,
+            declarant_id=d.member_a,
+            changes=[Change(f.SIRET_A, "ATMP", "DECLARANT", True)],
+        )
