@@ -85,3 +85,22 @@ def test_bad_arguments_are_programming_errors(session) -> None:
         codes.issue(session, purpose="p", subject="s", lifetime=timedelta(1), kind="sms")
     with pytest.raises(ValueError, match="lifetime"):
         codes.issue(session, purpose="p", subject="s", lifetime=timedelta(0))
+
+
+def test_a_concurrent_use_wins_once(app, session, monkeypatch) -> None:
+    """Two requests read the same live code; the second UPDATE finds it used (the
+    ``WHERE used_at IS NULL`` guard) and is refused."""
+    from idp.stores.db import database
+
+    code = codes.issue(session, purpose="activation", subject="5", lifetime=timedelta(1))
+    session.commit()
+    stale = codes._find(session, "activation", code)  # read before the other use
+    other = database(app).sessions()
+    try:
+        assert codes.redeem(other, purpose="activation", secret=code) == "5"
+        other.commit()
+    finally:
+        other.close()
+    monkeypatch.setattr(codes, "_find", lambda *_: stale)
+    with pytest.raises(codes.InvalidCode):
+        codes.redeem(session, purpose="activation", secret=code)
