@@ -296,3 +296,27 @@ def test_changes_are_audited_with_the_client_address(session) -> None:
     events = list(session.scalars(select(AuditEvent).where(AuditEvent.kind.like("enrolment.%"))))
     assert [e.kind for e in events] == ["enrolment.started", "enrolment.candidate"]
     assert {json.loads(e.data)["address"] for e in events} == {"203.0.113.7"}
+
+
+def test_an_establishment_known_from_sirene_data_can_be_enrolled(session) -> None:
+    import io
+
+    from rcd_store import sirene
+
+    stream = io.BytesIO(
+        b"siren,nic,siret,etablissementSiege,etatAdministratifEtablissement,"
+        b"numeroVoieEtablissement,typeVoieEtablissement,libelleVoieEtablissement,"
+        b"codePostalEtablissement,libelleCommuneEtablissement\n"
+        b"732829320,00074,73282932000074,true,A,12,RUE,DE LA PAIX,75002,PARIS\n"
+        b"732829320,00082,73282932000082,false,F,,,,,\n"
+    )
+    assert sirene.import_etablissements(session, stream).imported == 2
+    pending = enrol.start_enrolment(session, siret=s.SIRET, who=s.CANDIDATE, passwords=s.passwords)
+    letter = verification.verify_email(session, secret=pending.secret)
+    assert isinstance(letter, enrol.Letter)
+    assert letter.recipient.endswith("12 RUE DE LA PAIX, 75002 PARIS")
+    assert letter.recipient.startswith("Représentant légal\n")
+    with pytest.raises(FormRefused, match="fermé"):  # a closed establishment
+        joins.request_join(
+            session, siret=s.SIRET_OTHER_ESTABLISHMENT, who=s.JOINER, passwords=s.passwords
+        )
