@@ -18,6 +18,7 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from rcd_store import audit, outbox
@@ -108,8 +109,11 @@ def invite_declarant(
         password_hash=None,
         status=DeclarantStatus.PENDING.value,
     )
-    session.add(declarant)
-    session.flush()
+    try:
+        with session.begin_nested():  # another company invited the address meanwhile
+            session.add(declarant)
+    except IntegrityError:
+        raise Duplicate(f"une invitation est déjà en cours pour {mail}") from None
     session.add(
         Role(declarant_id=declarant.id, company_id=company.id, role=CompanyRole.MEMBRE.value)
     )

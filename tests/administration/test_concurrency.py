@@ -80,3 +80,44 @@ def _restore(session: Any, d: Directory, survivor: str, other: str) -> None:
         role.role = CompanyRole.MEMBRE.value
     session.get(Declarant, other).status = DeclarantStatus.ACTIVE.value
     session.commit()
+
+
+def test_two_companies_inviting_one_address_at_once(app: Any, engine: Any, session: Any) -> None:
+    """One invitation is created; the other is a clear Duplicate, not a database error."""
+    from idp.stores.sealing import app_sealer
+
+    d = two_companies(session)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def invite(actor: str, company: int) -> None:
+        own = sessionmaker(engine)()
+        try:
+            barrier.wait(timeout=10)
+            adm.invite_declarant(
+                own,
+                company_id=company,
+                actor=actor,
+                last_name="Double",
+                first_name="Dora",
+                email="dora@both.example",
+                sealer=app_sealer(app),
+                base_url="http://idp.test",
+            )
+            own.commit()
+            outcomes.append("ok")
+        except DirectoryError as exc:
+            own.rollback()
+            outcomes.append(type(exc).__name__)
+        finally:
+            own.close()
+
+    threads = [
+        threading.Thread(target=invite, args=(d.admin_a, d.company_a)),
+        threading.Thread(target=invite, args=(d.admin_b, d.company_b)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["Duplicate", "ok"]
