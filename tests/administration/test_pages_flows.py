@@ -239,3 +239,9 @@ def test_search_and_pagination_links(app: Any, session: Any, d: Directory) -> No
 def test_pages_in_english(app: Any, d: Directory) -> None:
     html = client_of(app, d.admin_a).get(_base(d) + "/declarants?lang=en").get_data(as_text=True)
     assert "Invite a declarant" in html and "Declarants of Boulangerie Dupont" in html
+
+
+def test_company_page_links_to_the_join_requests(app: Any, d: Directory) -> None:
+    html = client_of(app, d.admin_a).get(_base(d)).get_data(as_text=True)
+    assert f'href="/administration/demandes?entreprise={d.company_a}"' in html
+    assert "Demandes de rattachement" in html
