@@ -8,6 +8,7 @@ import json
 import pytest
 from sqlalchemy import select
 
+from rcd_store import audit
 from rcd_store.models import AuditEvent
 from tests.enrolment import pages_support as p
 from tests.enrolment import support as s
@@ -246,6 +247,8 @@ def test_only_the_companys_administrators_see_and_decide(client, app, session, d
         )
         assert coopt.status_code == 403
     assert db_snapshot() == before
+    session.expire_all()
+    assert audit.verify(session) == []  # refusals rolled back left the chain whole
     anonymous = app.test_client()
     assert anonymous.get("/administration/demandes").status_code == 302
 
