@@ -57,6 +57,17 @@ TEXT = {"type": "string"}
 FLAG = {"type": "boolean"}
 
 
+CHANGES = {
+    "type": "array",
+    "minItems": 1,
+    "maxItems": 200,
+    "items": {
+        **_object({"siret": SIRET, "service": SERVICE, "role": ROLE, "granted": FLAG}, closed=True),
+        "required": ["siret", "service", "granted"],
+    },
+}
+
+
 def _read_schemas() -> dict[str, Any]:
     """What the partners' read API answers."""
     return {
@@ -140,6 +151,11 @@ def _mandate_schemas() -> dict[str, Any]:
             "required": ["declarant_id", "siret", "service"],
         },
         "Ended": _object({"mandate_id": ID, "revoked": {"type": "integer", "minimum": 0}}),
+        "Status": _object({"declarant_id": DECLARANT, "status": {"enum": ["active", "disabled"]}}),
+        "Changed": _object(
+            {"declarant_id": DECLARANT, "changed": {"type": "integer", "minimum": 0}}
+        ),
+        "HabilitationChanges": _object({"changes": CHANGES}, closed=True),
         "Granted": _object({"habilitation_id": ID, "created": FLAG}),
     }
 
@@ -242,125 +258,43 @@ ONE = f"{COMPANIES}/{{company_id}}"
 A_MANDATE = f"{ONE}/mandats/{{mandate_id}}"
 READ, ADMIN = READ_SCOPE, ADMIN_SCOPE
 STATUS = _query("status", {"type": "string", "enum": list(STATUSES)}, "état")
+PERSON = f"{ONE}/declarants/{{declarant_id}}"
+PERSON_ID = _path("declarant_id", DECLARANT)
+RIGHTS = [*PAGING, _query("service", SERVICE, "un service"), _query("siret", SIRET, "un SIRET")]
+Operation = tuple[str, str, str, str, str, list[dict[str, Any]], str | None, tuple[str, ...]]
 #: (path, method, summary, scope, answer schema, parameters, body schema, statuses)
-OPERATIONS: tuple[
-    tuple[str, str, str, str, str, list[dict[str, Any]], str | None, tuple[str, ...]], ...
-] = (
-    (
-        f"{RCD}/etablissements",
-        "get",
-        "Établissements concernés par les services partagés",
-        READ,
-        "SharedEstablishmentPage",
-        PAGING,
-        None,
-        ("200",),
-    ),
-    (
-        f"{RCD}/declarants",
-        "get",
-        "Déclarants habilités sur les services partagés",
-        READ,
-        "SharedDeclarantPage",
-        PAGING,
-        None,
-        ("200",),
-    ),
-    (
-        f"{RCD}/declarants/{{declarant_id}}",
-        "get",
-        "Un déclarant habilité sur les services partagés",
-        READ,
-        "SharedDeclarant",
-        [_path("declarant_id", DECLARANT)],
-        None,
-        ("200",),
-    ),
-    (
-        f"{RCD}/habilitations",
-        "get",
-        "Habilitations en vigueur sur les services partagés",
-        READ,
-        "SharedRightPage",
-        [
-            *PAGING,
-            _query("service", SERVICE, "un service"),
-            _query("siret", SIRET, "un établissement"),
-        ],
-        None,
-        ("200",),
-    ),
-    (
-        COMPANIES,
-        "get",
-        "Entreprises que vous administrez",
-        ADMIN,
-        "CompanyPage",
-        PAGING,
-        None,
-        ("200",),
-    ),
-    (
-        f"{ONE}/etablissements",
-        "get",
-        "Établissements de l'entreprise",
-        ADMIN,
-        "EstablishmentPage",
-        [COMPANY, SEARCH, *PAGING],
-        None,
-        ("200",),
-    ),
-    (
-        f"{ONE}/declarants",
-        "get",
-        "Déclarants de l'entreprise",
-        ADMIN,
-        "DeclarantPage",
-        [COMPANY, SEARCH, *PAGING, STATUS],
-        None,
-        ("200",),
-    ),
-    (
-        f"{ONE}/mandats",
-        "get",
-        "Mandats accordés ou reçus",
-        ADMIN,
-        "MandatePage",
-        [COMPANY, SIDE, *PAGING],
-        None,
-        ("200",),
-    ),
-    (
-        f"{ONE}/mandats",
-        "post",
-        "Accorder un mandat",
-        ADMIN,
-        "Mandate",
-        [COMPANY],
-        "MandateGrant",
-        ("201",),
-    ),
-    (
-        f"{A_MANDATE}/fin",
-        "post",
-        "Mettre fin au mandat (ses habilitations sont révoquées aussitôt)",
-        ADMIN,
-        "Ended",
-        [COMPANY, MANDATE, SIDE],
-        None,
-        ("200",),
-    ),
-    (
-        f"{A_MANDATE}/habilitations",
-        "post",
-        "Habiliter un de vos déclarants chez le client, dans le mandat",
-        ADMIN,
-        "Granted",
-        [COMPANY, MANDATE],
-        "MandateHabilitation",
-        ("201", "200"),
-    ),
+# fmt: off
+OPERATIONS: tuple[Operation, ...] = (
+    (f"{RCD}/etablissements", "get", "Établissements concernés par les services partagés",
+     READ, "SharedEstablishmentPage", PAGING, None, ("200",)),
+    (f"{RCD}/declarants", "get", "Déclarants habilités sur les services partagés",
+     READ, "SharedDeclarantPage", PAGING, None, ("200",)),
+    (f"{RCD}/declarants/{{declarant_id}}", "get", "Un déclarant habilité sur ces services",
+     READ, "SharedDeclarant", [PERSON_ID], None, ("200",)),
+    (f"{RCD}/habilitations", "get", "Habilitations en vigueur sur les services partagés",
+     READ, "SharedRightPage", RIGHTS, None, ("200",)),
+    (COMPANIES, "get", "Entreprises que vous administrez",
+     ADMIN, "CompanyPage", PAGING, None, ("200",)),
+    (f"{ONE}/etablissements", "get", "Établissements de l'entreprise",
+     ADMIN, "EstablishmentPage", [COMPANY, SEARCH, *PAGING], None, ("200",)),
+    (f"{ONE}/declarants", "get", "Déclarants de l'entreprise",
+     ADMIN, "DeclarantPage", [COMPANY, SEARCH, *PAGING, STATUS], None, ("200",)),
+    (f"{PERSON}/suspension", "post", "Suspendre un déclarant",
+     ADMIN, "Status", [COMPANY, PERSON_ID], None, ("200",)),
+    (f"{PERSON}/reactivation", "post", "Réactiver un déclarant suspendu",
+     ADMIN, "Status", [COMPANY, PERSON_ID], None, ("200",)),
+    (f"{PERSON}/habilitations", "post", "Accorder ou révoquer des habilitations (tout ou rien)",
+     ADMIN, "Changed", [COMPANY, PERSON_ID], "HabilitationChanges", ("200",)),
+    (f"{ONE}/mandats", "get", "Mandats accordés ou reçus",
+     ADMIN, "MandatePage", [COMPANY, SIDE, *PAGING], None, ("200",)),
+    (f"{ONE}/mandats", "post", "Accorder un mandat",
+     ADMIN, "Mandate", [COMPANY], "MandateGrant", ("201",)),
+    (f"{A_MANDATE}/fin", "post", "Mettre fin au mandat (ses habilitations sont révoquées)",
+     ADMIN, "Ended", [COMPANY, MANDATE, SIDE], None, ("200",)),
+    (f"{A_MANDATE}/habilitations", "post", "Habiliter un de vos déclarants chez le client",
+     ADMIN, "Granted", [COMPANY, MANDATE], "MandateHabilitation", ("201", "200")),
 )
+# fmt: on
 
 
 def _paths() -> dict[str, Any]:

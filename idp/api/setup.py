@@ -7,10 +7,10 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from idp.api import admin, openapi, problems, rcd
+from idp.api import admin, members, openapi, problems, rcd
 from idp.web import csrf, errors
 
-BLUEPRINTS = (admin.bp, rcd.bp, openapi.bp)
+BLUEPRINTS = (admin.bp, members.bp, rcd.bp, openapi.bp)
 
 
 def _routed(exc: HTTPException) -> Response | tuple[str, int]:

@@ -130,3 +130,32 @@ def test_unknown_paths_and_methods_under_api_are_problems(app: Any, api: ApiWorl
     assert wrong.status_code == 405 and "POST" in wrong.headers["Allow"]
     assert wrong.mimetype == "application/problem+json"
     assert app.test_client().get("/nothing").mimetype != "application/problem+json"
+
+
+def test_members_suspended_reactivated_and_habilitated(
+    app: Any, session: Any, api: ApiWorld
+) -> None:
+    member = f.declarant(
+        session, siret=f.SIRET_A2, last="Petit", first="Marc", email="marc@dupont.example"
+    )
+    session.commit()
+    token = admin_token(app, api, api.client_admin)
+    other = admin_token(app, api, api.other_admin)
+    person = f"/{api.client_id}/declarants/{member.id}"
+    for who, path in ((other, person), (other, f"/{api.other_id}/declarants/{member.id}")):
+        assert _call(app, who, "POST", f"{path}/suspension").status_code in (403, 404)
+    suspended = _call(app, token, "POST", f"{person}/suspension")
+    assert suspended.status_code == 200 and suspended.json["status"] == "disabled"
+    again = _call(app, token, "POST", f"{person}/suspension")
+    assert again.status_code == 400 and "actif" in again.json["detail"]
+    assert _call(app, token, "POST", f"{person}/reactivation").json["status"] == "active"
+    change = {"siret": f.SIRET_A2, "service": "DSN", "role": "DECLARANT", "granted": True}
+    done = _call(app, token, "POST", f"{person}/habilitations", json={"changes": [change]})
+    assert done.status_code == 200 and done.json["changed"] == 1
+    assert (
+        _call(app, other, "POST", f"{person}/habilitations", json={"changes": [change]}).status_code
+        == 403
+    )
+    for bad in ({"changes": []}, {"changes": [{**change, "granted": "oui"}]}, {"x": 1}):
+        refused = _call(app, token, "POST", f"{person}/habilitations", json=bad)
+        assert refused.status_code == 400, bad

@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.api.support import admin_token, api_world, bearer
 
-EXAMPLES = int(os.environ.get("IDP_SCHEMATHESIS_EXAMPLES", "10"))
+EXAMPLES = int(os.environ.get("IDP_SCHEMATHESIS_EXAMPLES", "8"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
