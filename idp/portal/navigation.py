@@ -143,7 +143,8 @@ def _issue(
     in_force: list[Habilitation],
 ) -> tokens.IssuedToken:
     """Sign the minimised token: only ``destination.service``'s PAGM and habilitations;
-    the token's audit event and the navigation's go in one INSERT."""
+    the token's audit event and the navigation's go in one INSERT, committed by the
+    process's group commit before the page is built (no jeton leaves untraced)."""
     partner = destination.partner
     vector = tokens.vector_for(
         session,
@@ -169,6 +170,7 @@ def _issue(
         recipient=acs_url(partner) or destination.url,
         lifetime=timedelta(seconds=partner.token_lifetime_seconds),
         events=[("portal.navigation", declarant.id, partner.name, navigation)],
+        grouped=True,
     )
 
 
@@ -190,11 +192,11 @@ def navigate(code: str) -> ResponseReturnValue:
     habilitated = any(h.service_id == destination.service.id for h in in_force)
     if not habilitated and not destination.service.identity_only:
         abort(403, description=_("Vous n'êtes pas habilité à ce service."))
-    issued = _issue(session, row, declarant, destination, in_force)
     participant = _participant(destination, row)
     if participant not in row.participants:
         sessions.add_participant(session, row, participant)
-    session.commit()
+    session.commit()  # the reads' transaction ends (and a new participant is written)
+    issued = _issue(session, row, declarant, destination, in_force)
     page = render_template(
         "navigate.html",
         action=destination.url,

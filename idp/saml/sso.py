@@ -190,9 +190,10 @@ def _proceed(pending: Pending, *, resumed: bool) -> Response:
 
 def _success(pending: Pending, row: SsoRecord) -> Response:
     """The jeton for a live session: reads the session, the declarant and their rights (the
-    rule) and their establishments (one query), writes one audit INSERT (and the partner
-    among the session's participants, the first time); the partner, its services and
-    their PAGM come from the process's cache."""
+    rule) and their establishments (one query); the audit event is committed by the
+    process's group commit before the page is built (and the partner joins the session's
+    participants, the first time); the partner, its services and their PAGM come from the
+    process's cache."""
     session = db.session()
     target = audience(pending.sp)
     partner = target.partner
@@ -211,15 +212,6 @@ def _success(pending: Pending, row: SsoRecord) -> Response:
         in_force=in_force,
         pagm_map=target.pagm,
     )
-    issued = tokens.token_service().issue(
-        session,
-        vector,
-        fmt="saml",
-        audience=target.sp.entity_id,
-        recipient=pending.acs,
-        lifetime=timedelta(seconds=partner.token_lifetime_seconds),
-        in_response_to=pending.request_id,
-    )
     participant = {
         "partner": partner.name,
         "protocol": "saml",
@@ -228,7 +220,17 @@ def _success(pending: Pending, row: SsoRecord) -> Response:
     }
     if participant not in row.participants:
         sessions.add_participant(session, row, participant)
-    session.commit()
+    session.commit()  # the reads' transaction ends (and a new participant is written)
+    issued = tokens.token_service().issue(
+        session,
+        vector,
+        fmt="saml",
+        audience=target.sp.entity_id,
+        recipient=pending.acs,
+        lifetime=timedelta(seconds=partner.token_lifetime_seconds),
+        in_response_to=pending.request_id,
+        grouped=True,
+    )
     return r.post_page(
         pending.acs,
         "SAMLResponse",

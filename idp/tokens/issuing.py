@@ -183,13 +183,16 @@ class TokenService:
         in_response_to: str | None = None,
         typ: str = INTEROPS_R_TYP,
         events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]] = (),
+        grouped: bool = False,
     ) -> IssuedToken:
         """Sign ``vector`` as a SAML jeton or an Interops-R JWT, and audit it (by ids only).
 
         ``in_response_to``: the SAML AuthnRequest ID this jeton answers (SP-initiated SSO);
         ``typ``: the JWT's kind (:data:`DSN_LOGIN_TYP` for the machine login); ``events``:
         the caller's own audit events ``(kind, actor, target, data)``, appended after the
-        token's in the same INSERT (a ``data`` value ``TOKEN_ID`` becomes the token's id)."""
+        token's in the same INSERT (a ``data`` value ``TOKEN_ID`` becomes the token's id);
+        ``grouped`` (a request that writes nothing else): those events are committed by the
+        process's group commit (:mod:`idp.stores.group_commit`) before this returns."""
         now = now or datetime.now(UTC)
         lifetime = lifetime or timedelta(seconds=int(self._config["TOKEN_LIFETIME_SECONDS"]))
         if fmt == "saml":
@@ -211,9 +214,12 @@ class TokenService:
         else:
             raise ValueError(f"format inconnu : {fmt!r} (saml ou jwt)")
         data: dict[str, Any] = {"format": fmt, "id": token_id, "pagm": list(vector.pagm)}
-        if events:
-            mine = ("token.issued", vector.subject, audience, data)
-            audit.record_many(session, [mine, *(_with_id(e, token_id) for e in events)])
+        mine = ("token.issued", vector.subject, audience, data)
+        trail = [mine, *(_with_id(e, token_id) for e in events)]
+        if grouped:
+            group_commit().write([], trail)
+        elif events:
+            audit.record_many(session, trail)
         else:
             self._audit(session, vector, audience, data)
         return IssuedToken(token, token_id, fmt, audience, now + lifetime)
