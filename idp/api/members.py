@@ -42,32 +42,24 @@ def _done(body: dict[str, Any]) -> Response:
     return no_store(jsonify(body))
 
 
+def _set_status(company_id: str, declarant_id: str, act: Any, status: str) -> Response:
+    actor, checked, person = _target(company_id, declarant_id)
+    act(
+        db.session(), company_id=checked, declarant_id=person, actor=actor, address=client_address()
+    )
+    return _done({"declarant_id": person, "status": status})
+
+
 @bp.post("/<company_id>/declarants/<declarant_id>/suspension")
 def suspend(company_id: str, declarant_id: str) -> Response:
     """Suspend a declarant of the company (no more login)."""
-    actor, checked, person = _target(company_id, declarant_id)
-    suspend_declarant(
-        db.session(),
-        company_id=checked,
-        declarant_id=person,
-        actor=actor,
-        address=client_address(),
-    )
-    return _done({"declarant_id": person, "status": "disabled"})
+    return _set_status(company_id, declarant_id, suspend_declarant, "disabled")
 
 
 @bp.post("/<company_id>/declarants/<declarant_id>/reactivation")
 def reactivate(company_id: str, declarant_id: str) -> Response:
     """Give a suspended declarant of the company back their access."""
-    actor, checked, person = _target(company_id, declarant_id)
-    reactivate_declarant(
-        db.session(),
-        company_id=checked,
-        declarant_id=person,
-        actor=actor,
-        address=client_address(),
-    )
-    return _done({"declarant_id": person, "status": "active"})
+    return _set_status(company_id, declarant_id, reactivate_declarant, "active")
 
 
 def _change(value: Any, name: str) -> Change:
