@@ -5,6 +5,7 @@ configured sender (``IDP_OUTBOX_SENDER``), once or until stopped. It may run bes
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 from dataclasses import asdict
 from typing import Any
@@ -54,7 +55,8 @@ def outbox_send(loop: bool, interval: float | None, as_json: bool) -> None:
 
     app = ready_app()
     try:
-        sender = build_sender(app.config)
+        # with --json, standard output holds the JSON only: printed messages go to stderr
+        sender = build_sender(app.config, console=sys.stderr if as_json else None)
     except ConfigError as exc:
         raise CommandError(str(exc)) from None
     stopping = threading.Event()

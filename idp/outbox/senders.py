@@ -23,6 +23,10 @@ from idp.outbox.mime import Letterhead, email_message, letter_pdf
 from rcd_store.outbox import Message
 
 
+#: the headers the console shows
+_SHOWN = ("From", "To", "Subject", "Date", "Message-ID")
+
+
 def _nothing() -> None:
     return None
 
@@ -84,8 +88,9 @@ class ConsoleSender:
                 + [message.body]
             )
         else:
-            mail = email_message(message, self.letterhead)
-            text = mail.as_string(policy=mail.policy.clone(linesep="\n"))
+            mail = email_message(message, self.letterhead)  # checked as it would go out
+            headers = [f"{name}: {mail[name]}" for name in _SHOWN]
+            text = "\n".join([*headers, "", message.body])  # readable: headers decoded
         handover()
         stream = self.stream or sys.stdout
         stream.write(text.rstrip("\n") + "\n\n")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from idp.config import ConfigError
 from idp.outbox.mime import Letterhead, valid_address
@@ -59,15 +59,16 @@ class SplitSender:
         chosen.send(message, handover)
 
 
-def build_sender(config: Mapping[str, Any]) -> Sender:
-    """The sender ``IDP_OUTBOX_SENDER`` names (:class:`ConfigError` if it cannot work)."""
+def build_sender(config: Mapping[str, Any], *, console: TextIO | None = None) -> Sender:
+    """The sender ``IDP_OUTBOX_SENDER`` names (:class:`ConfigError` if it cannot work);
+    ``console``: where the console sender prints (standard output by default)."""
     name = sender_name(config)
     head = letterhead(config)
     files = FileSender(outbox_folder(config), head)
     if name == "file":
         return files
     if name == "console":
-        return ConsoleSender(head)
+        return ConsoleSender(head, console)
     smtp = SmtpSender(smtp_settings(config), head)
     return smtp if smtp.settings.letters_to else SplitSender(smtp, files)
 

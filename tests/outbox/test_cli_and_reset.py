@@ -36,6 +36,19 @@ def test_send_prints_what_it_did(
     assert last_email(app).subject == "Votre lien"
 
 
+def test_console_sender_keeps_json_output_clean(
+    idp: Any, app: Any, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IDP_OUTBOX_SENDER", "console")
+    queue(app, session)
+    result = idp("outbox", "send", "--json")
+    assert json.loads(result.out)["sent"] == 1
+    assert "To: elodie@dupont.example" in result.err and "jeton=abc" in result.err
+    queue(app, session, subject="Deuxième")
+    printed = idp("outbox", "send")
+    assert "Subject: Deuxième" in printed.out and "envoyés : 1" in printed.out
+
+
 def test_send_refuses_a_bad_configuration(
     idp: Any, monkeypatch: pytest.MonkeyPatch, db_snapshot: Any
 ) -> None:
