@@ -22,7 +22,6 @@ from idp.i18n import _
 from idp.outbox.mime import Letterhead, email_message, letter_pdf
 from rcd_store.outbox import Message
 
-
 #: the headers the console shows
 _SHOWN = ("From", "To", "Subject", "Date", "Message-ID")
 
