@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 import click
 
@@ -240,24 +241,50 @@ def mandate() -> None:
 
 @mandate.command("add")
 @click.option("--client-siren", required=True, help="SIREN de l'entreprise cliente.")
-@click.option("--firm-siren", required=True, help="SIREN du cabinet mandaté.")
+@click.option("--firm-siren", required=True, help="SIREN du mandataire.")
 @click.option(
     "--service", "service_codes", multiple=True, required=True, help="Service (répétable)."
 )
+@click.option(
+    "--kind",
+    type=click.Choice(lifecycle.KINDS),
+    default="cabinet",
+    show_default=True,
+    help="Nature du mandataire.",
+)
+@click.option("--siret", "sirets", multiple=True, help="Établissement du client (répétable).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), help="Début (AAAA-MM-JJ, UTC).")
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), help="Fin, exclue (AAAA-MM-JJ, UTC).")
 @json_option
 def mandate_add(
-    client_siren: str, firm_siren: str, service_codes: tuple[str, ...], as_json: bool
+    client_siren: str,
+    firm_siren: str,
+    service_codes: tuple[str, ...],
+    kind: str,
+    sirets: tuple[str, ...],
+    start: datetime | None,
+    end: datetime | None,
+    as_json: bool,
 ) -> None:
-    """Enregistre un mandat accepté d'une entreprise cliente à un cabinet."""
+    """Enregistre un mandat accepté d'une entreprise cliente à un mandataire."""
     with directory_session() as session:
-        created = services.add_mandate(
+        created = lifecycle.add_mandate(
             session,
             client_siren=client_siren,
             firm_siren=firm_siren,
             services=service_codes,
             actor="cli",
+            kind=kind,
+            establishments=sirets,
+            starts_at=start.replace(tzinfo=UTC) if start else None,
+            ends_at=end.replace(tzinfo=UTC) if end else None,
         )
-        payload = {"mandate_id": created.id, "services": created.services}
+        payload = {
+            "mandate_id": created.id,
+            "services": created.services,
+            "kind": created.kind,
+            "establishments": created.establishments,
+        }
     emit(as_json, payload, f"mandat enregistré ({client_siren} -> {firm_siren})")
 
 

@@ -39,3 +39,30 @@ def test_mandate_sweep(idp: Any) -> None:
     result = idp("mandate", "sweep", "--json")
     assert result.code == 0, result.err
     assert json.loads(result.out) == {"revoked": 0}
+
+
+def test_mandate_add_with_kind_establishments_and_dates(idp: Any, session: Any) -> None:
+    f.company(session)
+    f.company(session, siret=f.SIRET_FIRM, name="Cabinet")
+    f.service(session)
+    session.commit()
+    args = ["mandate", "add", "--client-siren", f.SIRET_A[:9], "--firm-siren", f.SIRET_FIRM[:9]]
+    added = idp(
+        *args,
+        "--service",
+        "DSN",
+        "--kind",
+        "concentrateur",
+        "--siret",
+        f.SIRET_A,
+        "--end",
+        "2099-01-01",
+        "--json",
+    )
+    assert added.code == 0, added.err
+    assert json.loads(added.out)["kind"] == "concentrateur"
+    assert json.loads(added.out)["establishments"] == [f.SIRET_A]
+    twin = idp(*args, "--service", "DSN")
+    assert twin.code == 1 and "en cours" in twin.err
+    bad = idp(*args, "--service", "DSN", "--kind", "banque")
+    assert bad.code != 0
