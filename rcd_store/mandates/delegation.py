@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from rcd_store import audit, services
 from rcd_store.administration.access import Forbidden, require_admin
 from rcd_store.administration.listing import Page, bounds
+from rcd_store.administration.roles import locked_company
 from rcd_store.db import rows_affected
 from rcd_store.errors import DirectoryError, NotFound
 from rcd_store.mandates import lifecycle
@@ -139,8 +140,10 @@ def grant(
     terms: lifecycle.Terms,
     now: datetime | None = None,
 ) -> Mandate:
-    """The client company's administrator grants a mandate (validated whole, audited)."""
-    client = require_admin(session, actor_id=actor, company_id=company_id)
+    """The client company's administrator grants a mandate (validated whole, audited).
+    The client's row is locked first, so that two grants at once to the same mandataire
+    leave one mandate in course (the second sees the first)."""
+    client = locked_company(session, actor=actor, company_id=company_id)
     return lifecycle.grant_mandate(
         session, client=client, firm_siren=firm_siren, terms=terms, actor=actor, now=now
     )

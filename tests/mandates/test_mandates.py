@@ -259,3 +259,36 @@ def test_a_pilot_counts_per_company_of_the_establishment(session, clock) -> None
     assert _rights(session, w.accountant) == {(f.SIRET_FIRM, "DSN")}
     pilots.open_to(session, code="DSN", siren=f.SIRET_A[:9], actor="t")
     assert _rights(session, w.accountant) == {(f.SIRET_A, "DSN"), (f.SIRET_FIRM, "DSN")}
+
+
+def test_concurrent_grants_leave_one_mandate_in_course(session, engine) -> None:
+    import threading
+
+    from sqlalchemy import func
+
+    from rcd_store.db import session_factory
+
+    w = world(session)
+    session.commit()
+    factory = session_factory(engine)
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def grant() -> None:
+        with factory() as s:
+            barrier.wait()
+            try:
+                _granted(s, w, starts_at=None, ends_at=None)
+                s.commit()
+                outcomes.append("granted")
+            except Duplicate:
+                s.rollback()
+                outcomes.append("duplicate")
+
+    threads = [threading.Thread(target=grant) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["duplicate"] * 3 + ["granted"]
+    assert session.scalar(select(func.count()).select_from(Mandate)) == 1
