@@ -8,6 +8,7 @@ origin gets no CORS grant, and a code is only ever posted to a registered origin
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,14 +25,31 @@ def callback_url(client_id: str) -> str:
     return f"{issuer()}/widget/v1/callback/{client_id}"
 
 
-def _same_origin(a: str, b: str) -> bool:
-    return a.rstrip("/").lower() == b.rstrip("/").lower()
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(value: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port as a browser serialises an origin (case, default port)."""
+    parts = urlsplit(value.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        return ("", "", None)
+    scheme = parts.scheme.lower()
+    return (scheme, (parts.hostname or ""), None if port == _DEFAULT_PORTS.get(scheme) else port)
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two origins are the same for a browser (``https://x`` is ``https://X:443``);
+    an unparsable one matches nothing."""
+    first = _origin(a)
+    return bool(first[1]) and first == _origin(b)
 
 
 def origin_registered(client: OAuthClient, origin: str | None) -> bool:
     """Whether ``origin`` (a browser's ``Origin`` header) is one of the client's
     registered widget origins (exact scheme, host and port)."""
-    return bool(origin) and any(_same_origin(o, str(origin)) for o in client.origins or [])
+    return bool(origin) and any(same_origin(o, str(origin)) for o in client.origins or [])
 
 
 def any_client_origin(session: Session, origin: str | None) -> bool:
@@ -40,7 +58,7 @@ def any_client_origin(session: Session, origin: str | None) -> bool:
     if not origin:
         return False
     return any(
-        _same_origin(o, origin)
+        same_origin(o, origin)
         for origins in session.scalars(select(OAuthClient.origins))
         for o in origins or []
     )

@@ -58,6 +58,24 @@ def test_sri_is_the_hash_of_the_served_bytes_and_in_the_readme(client: Any) -> N
     assert expected in README.read_text("utf-8"), "update the integrity value in widget/README.md"
 
 
+@pytest.mark.parametrize(
+    ("origin", "same"),
+    [
+        ("https://PARTNER.example", True),
+        ("https://partner.example:443", True),
+        ("https://partner.example:8443", False),
+        ("http://partner.example", False),
+        ("https://partner.example.evil", False),
+        ("null", False),
+        ("https://partner.example:x", False),
+    ],
+)
+def test_origins_compare_as_browsers_serialise_them(origin: str, same: bool) -> None:
+    from widget.registry import same_origin
+
+    assert same_origin(PARTNER, origin) is same
+
+
 def test_script_cors_only_for_a_registered_origin(client: Any, world: Any) -> None:
     mine = client.get("/widget/v1/widget.js", headers={"Origin": PARTNER})
     assert mine.headers["Access-Control-Allow-Origin"] == PARTNER
