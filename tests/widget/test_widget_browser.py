@@ -453,3 +453,20 @@ def test_handle_callback_refuses_what_it_did_not_ask_for(
     page.wait_for_function("window.results.length > 0")
     assert _results(page) == [{"error": {"error": expected, "error_description": expected}}]
     assert "state=" not in page.url
+
+
+def test_the_button_works_from_the_keyboard(stack: Stack, context: Any) -> None:
+    page = context.new_page()
+    page.goto(f"{stack.partner}/")
+    page.wait_for_function("window.ready()")
+    page.keyboard.press("Tab")  # the first focusable element of the page: the widget's button
+    focused = page.evaluate(
+        "document.activeElement.id + ':' + "
+        "document.activeElement.shadowRoot.activeElement.textContent"
+    )
+    assert focused == "connexion:Se connecter avec Interops"
+    with page.expect_popup() as opened:
+        page.keyboard.press("Enter")
+    _log_in(opened.value)
+    page.wait_for_function("window.results.length > 0", timeout=15000)
+    assert "ok" in _results(page)[0]
