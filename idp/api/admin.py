@@ -200,3 +200,32 @@ def habilitate(company_id: str, mandate_id: str) -> Response:
     session.commit()
     body = {"habilitation_id": result.habilitation_id, "created": result.created}
     return _answer(body, 201 if result.created else 200)
+
+
+@bp.get("/<company_id>/mandats/<mandate_id>/habilitations")
+def mandate_rights(company_id: str, mandate_id: str) -> Response:
+    """The habilitations carried by a mandate of the company (``side`` as for the list)."""
+    actor = caller(ADMIN_SCOPE).subject
+    checked = problems.path_id(company_id, "company_id")
+    wanted = problems.path_id(mandate_id, "mandate_id")
+    session = db.session()
+    mandate = delegation.find(
+        session, actor=actor, company_id=checked, mandate_id=wanted, side=_side()
+    )
+    rows = [_plain(row) for row in delegation.rights_under(session, mandate)]
+    return _answer({"items": rows, "total": len(rows)})
+
+
+@bp.post("/<company_id>/mandats/<mandate_id>/habilitations/<habilitation_id>/revocation")
+def revoke_mandate_right(company_id: str, mandate_id: str, habilitation_id: str) -> Response:
+    """Revoke a habilitation carried by the mandate (either side of it may)."""
+    actor = caller(ADMIN_SCOPE).subject
+    checked = problems.path_id(company_id, "company_id")
+    wanted = problems.path_id(mandate_id, "mandate_id")
+    right = problems.path_id(habilitation_id, "habilitation_id")
+    session = db.session()
+    delegation.unhabilitate(
+        session, actor=actor, company_id=checked, mandate_id=wanted, habilitation_id=right
+    )
+    session.commit()
+    return _answer({"habilitation_id": right, "revoked": True})

@@ -157,6 +157,24 @@ def _mandate_schemas() -> dict[str, Any]:
         ),
         "HabilitationChanges": _object({"changes": CHANGES}, closed=True),
         "Granted": _object({"habilitation_id": ID, "created": FLAG}),
+        "Revoked": _object({"habilitation_id": ID, "revoked": {"const": True}}),
+        "MandateRight": _object(
+            {
+                "id": ID,
+                "declarant_id": DECLARANT,
+                "last_name": TEXT,
+                "first_name": TEXT,
+                "siret": SIRET,
+                "service": SERVICE,
+                "role": ROLE,
+            }
+        ),
+        "MandateRights": _object(
+            {
+                "items": {"type": "array", "items": _ref("MandateRight"), "maxItems": 500},
+                "total": {"type": "integer", "minimum": 0},
+            }
+        ),
     }
 
 
@@ -293,6 +311,11 @@ OPERATIONS: tuple[Operation, ...] = (
      ADMIN, "Ended", [COMPANY, MANDATE, SIDE], None, ("200",)),
     (f"{A_MANDATE}/habilitations", "post", "Habiliter un de vos déclarants chez le client",
      ADMIN, "Granted", [COMPANY, MANDATE], "MandateHabilitation", ("201", "200")),
+    (f"{A_MANDATE}/habilitations", "get", "Habilitations portées par le mandat",
+     ADMIN, "MandateRights", [COMPANY, MANDATE, SIDE], None, ("200",)),
+    (f"{A_MANDATE}/habilitations/{{habilitation_id}}/revocation", "post",
+     "Révoquer une habilitation portée par le mandat",
+     ADMIN, "Revoked", [COMPANY, MANDATE, _path("habilitation_id", ID)], None, ("200",)),
 )
 # fmt: on
 

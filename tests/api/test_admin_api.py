@@ -159,3 +159,30 @@ def test_members_suspended_reactivated_and_habilitated(
     for bad in ({"changes": []}, {"changes": [{**change, "granted": "oui"}]}, {"x": 1}):
         refused = _call(app, token, "POST", f"{person}/habilitations", json=bad)
         assert refused.status_code == 400, bad
+
+
+def test_rights_under_a_mandate_listed_and_revoked(app: Any, api: ApiWorld) -> None:
+    client_token = admin_token(app, api, api.client_admin)
+    firm_token = admin_token(app, api, api.firm_admin)
+    mandate = _grant(app, client_token, api.client_id).json["id"]
+    firm_side = f"/{api.firm_id}/mandats/{mandate}/habilitations"
+    body = {"declarant_id": api.accountant, "siret": f.SIRET_A, "service": "DSN"}
+    granted = _call(app, firm_token, "POST", firm_side, json=body).json["habilitation_id"]
+    client_side = f"/{api.client_id}/mandats/{mandate}/habilitations"
+    listed = _call(app, client_token, "GET", client_side, query_string={"side": "client"})
+    assert [r["declarant_id"] for r in listed.json["items"]] == [api.accountant]
+    other = admin_token(app, api, api.other_admin)
+    assert (
+        _call(app, other, "GET", f"/{api.other_id}/mandats/{mandate}/habilitations").status_code
+        == 404
+    )
+    revoke = f"{client_side}/{granted}/revocation"
+    assert _call(app, other, "POST", revoke).status_code == 403
+    assert _call(app, client_token, "POST", revoke).json == {
+        "habilitation_id": granted,
+        "revoked": True,
+    }
+    assert _call(app, client_token, "POST", revoke).status_code == 404  # already revoked
+    assert (
+        _call(app, firm_token, "GET", firm_side, query_string={"side": "firm"}).json["total"] == 0
+    )
