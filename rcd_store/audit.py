@@ -33,10 +33,10 @@ import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -257,6 +257,7 @@ def _head(session: Session, segment: str) -> AuditEvent | None:
 
 
 _FIELDS = ("segment", "seq", "prev_hash")
+_EVENTS = cast(Table, AuditEvent.__table__)
 
 
 def _chained(
@@ -320,13 +321,17 @@ def record(
 
 
 def record_many(
-    session: Session, events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]]
+    session: Session,
+    events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]],
+    *,
+    segment: str | None = None,
 ) -> None:
     """Append ``events``, in order, in the caller's transaction with one multi-row INSERT
-    (SQLAlchemy Core, no ORM object): the hot paths' group commit, as :func:`record`."""
+    (SQLAlchemy Core, no ORM object): the hot paths' group commit, as :func:`record`, in
+    the caller's thread's segment or in ``segment`` (one writer at a time, the caller's)."""
     key = chain_key(session)
     assert key is not None
-    segment = _writer_segment()
+    segment = segment or _writer_segment()
     seq, prev_hash = _tail(session, key, segment)
     session.flush()  # a new segment's anchor goes in first
     rows = []
@@ -335,7 +340,7 @@ def record_many(
         rows.append(_chained(key, (segment, seq, prev_hash), kind, actor, target, data))
         prev_hash = rows[-1]["hash"]
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        session.connection().execute(insert(_EVENTS), rows)
         session.info.setdefault(_PENDING, {})[segment] = (seq, prev_hash)
 
 

@@ -1,11 +1,13 @@
 """One durable write per token, shared by concurrent requests (group commit).
 
 A request that issued a token hands its rows (the issued-token record) and its audit
-events to the process's writer and waits: the writer thread takes everything queued,
-writes it in ONE transaction (SQLAlchemy Core multi-row inserts; the audit events
-chained in the writer's own segment, :func:`rcd_store.audit.record_many`) and commits
-once for all of them, then wakes each request. Under load, the requests that arrive
-while a commit is in progress share the next one: one commit per batch, not per token.
+events to the process's group commit and waits. The first request to find no commit
+in progress leads: it takes everything queued, writes it in ONE transaction
+(SQLAlchemy Core multi-row inserts; the audit events chained in the group commit's own
+segment of this thread, :func:`rcd_store.audit.record_many`), commits once for all of
+them and wakes the others; a request that queued during that commit is committed by
+the next leader, with every other one queued meanwhile. A lone request (a sync worker)
+commits its own write on its own thread: no hand-off, no extra thread.
 
 A request returns its token only after :meth:`GroupCommit.write` came back, that is
 after the commit of its trace: a worker killed before that commit lets no token out,
@@ -21,10 +23,11 @@ there, atomically with the rest, as before.
 from __future__ import annotations
 
 import os
-import queue
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
@@ -35,8 +38,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from rcd_store import audit
 
 EXTENSION = "idp.group_commit"
-#: most writes committed together
-MAX_BATCH = 256
 #: an audit event: kind, actor, target, data
 Event = tuple[str, str | None, str | None, dict[str, Any]]
 
@@ -50,60 +51,64 @@ class Write:
 
     rows: Sequence[tuple[Table, dict[str, Any]]]
     events: Sequence[Event]
-    done: threading.Event = field(default_factory=threading.Event)
+    done: bool = False
     committed: bool = False
     error: Exception | None = None
 
 
 class GroupCommit:
-    """The writer of one process (started on first use, again after a fork)."""
+    """The group commit of one process: a queue, and at most one leader committing."""
 
     def __init__(self, sessions: sessionmaker[Session], *, wait: float) -> None:
         self.sessions = sessions
         self.wait = wait
-        self._queue: queue.SimpleQueue[Write] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._pid: int | None = None
+        self._pending: list[Write] = []
+        self._turn = threading.Condition(threading.Lock())
+        self._leading = False
+        self._segments = threading.local()
 
     def write(self, rows: Sequence[tuple[Table, dict[str, Any]]], events: Sequence[Event]) -> None:
         """Insert ``rows`` and append ``events`` to the audit trail, durably: returns once
         committed; raises what the commit raised, or a store timeout (both 503)."""
-        self._started()
-        item = Write(rows, events)
-        self._queue.put(item)
-        item.done.wait(self.wait)
+        item, deadline = Write(rows, events), time.monotonic() + self.wait
+        with self._turn:
+            self._pending.append(item)
+            while self._leading and not item.done:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreTimeout("écriture groupée non confirmée à temps")
+                self._turn.wait(left)
+            batch: list[Write] = []
+            if not item.done:  # nobody is committing: lead, with everything queued
+                self._leading, batch, self._pending = True, self._pending, []
+        if batch:
+            self._lead(batch)
         if not item.committed:
             raise item.error or StoreTimeout("écriture groupée non confirmée à temps")
 
-    def _started(self) -> None:
-        if self._pid == os.getpid():
-            return
-        with self._lock:
-            if self._pid != os.getpid():  # first use, or a forked worker: a new writer
-                self._queue = queue.SimpleQueue()
-                threading.Thread(target=self._run, name="group-commit", daemon=True).start()
-                self._pid = os.getpid()
+    def _lead(self, batch: list[Write]) -> None:
+        try:
+            self._commit(batch)
+        except Exception as exc:  # noqa: BLE001 - handed to each request of the batch (503)
+            for item in batch:
+                item.error = exc
+        else:
+            for item in batch:
+                item.committed = True
+        finally:
+            with self._turn:
+                for item in batch:
+                    item.done = True
+                self._leading = False
+                self._turn.notify_all()
 
-    def _run(self) -> None:
-        audit.new_writer_segment()  # the writer's own segment of the trail
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            try:
-                self._commit(batch)
-            except Exception as exc:  # noqa: BLE001 - handed to each waiting request (503)
-                for item in batch:
-                    item.error = exc
-            else:
-                for item in batch:
-                    item.committed = True
-            finally:
-                for item in batch:
-                    item.done.set()
+    def _segment(self) -> str:
+        """This thread's own segment for the group commit (a new one after a fork)."""
+        pid, segment = getattr(self._segments, "current", (None, ""))
+        if pid != os.getpid():
+            segment = uuid.uuid4().hex
+            self._segments.current = (os.getpid(), segment)
+        return str(segment)
 
     def _commit(self, batch: Sequence[Write]) -> None:
         tables: dict[Table, list[dict[str, Any]]] = {}
@@ -111,9 +116,11 @@ class GroupCommit:
             for table, row in item.rows:
                 tables.setdefault(table, []).append(row)
         with self.sessions() as session:
+            connection = session.connection()  # Core: no ORM work per row
             for table, rows in tables.items():
-                session.execute(insert(table), rows)
-            audit.record_many(session, [event for item in batch for event in item.events])
+                connection.execute(insert(table), rows)
+            events = [event for item in batch for event in item.events]
+            audit.record_many(session, events, segment=self._segment())
             if before_commit is not None:
                 before_commit(session)
             session.commit()

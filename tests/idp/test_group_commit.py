@@ -67,7 +67,7 @@ def test_concurrent_tokens_share_one_commit_and_the_trail_verifies(
         deadline = time.monotonic() + 10
         while len(commits) == 1 and time.monotonic() < deadline:
             in_batch = writing.scalar(select(func.count()).select_from(IssuedToken)) - 1
-            if in_batch + writer._queue.qsize() >= 20:
+            if in_batch + len(writer._pending) >= 20:
                 break
             time.sleep(0.01)
 
@@ -106,20 +106,32 @@ def test_a_failed_commit_lets_no_token_out(app: Any, session: Any, hook: None) -
     assert audit.verify(session) == []
 
 
-def test_a_writer_that_never_answers_is_a_503(app: Any, session: Any, hook: None) -> None:
+def test_a_request_whose_commit_does_not_come_in_time_is_a_503(
+    app: Any, session: Any, hook: None
+) -> None:
     world = setup_world(app, session, extra_grants=("client_credentials",))
-    release = threading.Event()
+    leading, release = threading.Event(), threading.Event()
 
     def hang(_session: Any) -> None:
+        leading.set()
         release.wait(10)
 
     group_commit.before_commit = hang
     group_commit.group_commit(app).wait = 0.2
+    first: list[Any] = []
+    leader = threading.Thread(
+        target=lambda: first.append(_token(app, world.client_id, world.secret or ""))
+    )
+    leader.start()
     try:
-        refused = _token(app, world.client_id, world.secret or "")
+        assert leading.wait(10)
+        group_commit.before_commit = None
+        refused = _token(app, world.client_id, world.secret or "")  # queued behind it
     finally:
         release.set()
+        leader.join()
     assert refused.status_code == 503 and "access_token" not in refused.get_data(as_text=True)
+    assert first[0].status_code == 200
 
 
 def test_a_worker_killed_before_its_commit_lets_no_token_out(
