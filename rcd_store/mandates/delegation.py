@@ -23,7 +23,6 @@ from rcd_store import audit, services
 from rcd_store.administration.access import Forbidden, require_admin
 from rcd_store.administration.listing import Page, bounds
 from rcd_store.administration.roles import locked_company
-from rcd_store.db import rows_affected
 from rcd_store.errors import DirectoryError, NotFound
 from rcd_store.mandates import lifecycle
 from rcd_store.mandates.rules import covers, is_live, moment
@@ -224,7 +223,7 @@ def unhabilitate(
     mandate = session.scalars(stmt).first() if isinstance(mandate_id, int) else None
     if mandate is None or company_id not in (mandate.client_company_id, mandate.firm_company_id):
         raise NotFound(_UNKNOWN)
-    result = session.execute(
+    declarant_id = session.execute(
         update(Habilitation)
         .where(
             Habilitation.id == habilitation_id,
@@ -232,15 +231,16 @@ def unhabilitate(
             Habilitation.revoked_at.is_(None),
         )
         .values(revoked_at=moment(None), revoked_by=actor)
+        .returning(Habilitation.declarant_id)
         .execution_options(synchronize_session=False)
-    )
-    if rows_affected(result) != 1:
+    ).scalar()
+    if declarant_id is None:
         raise NotFound("habilitation inconnue ou déjà révoquée sous ce mandat")
     audit.record(
         session,
         "habilitation.revoked",
         actor=actor,
-        target=str(habilitation_id),
+        target=declarant_id,
         data={"habilitation": habilitation_id, "mandate": mandate.id},
     )
 
