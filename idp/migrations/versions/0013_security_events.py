@@ -1,4 +1,4 @@
-"""Hot paths: cache generations, one durable write per token (issue 18)
+"""Security events to partners (RFC 8417, 8935, 8936) and back-channel logout (issue 17)
 
 Placeholder reserved for its issue's work: no change yet.
 
