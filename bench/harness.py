@@ -152,6 +152,7 @@ def settings(options: argparse.Namespace, instance: Path, port: int) -> dict[str
         "BASE_URL": f"http://127.0.0.1:{port}",
         "JWT_ALG": "ES256",
         "TOKEN_RATE_LIMIT": "100000000",
+        "OUTBOX_SENDER": "file",  # no mail leaves a bench (PostgreSQL's default is SMTP)
     }
     if options.database_url:  # otherwise the embedded SQLite of the instance folder
         config["DATABASE_URL"] = options.database_url
