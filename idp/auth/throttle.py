@@ -106,6 +106,7 @@ class SqlBackend:
         self.engine = engine
         self.keep = max(keep, LOCK_MEMORY)
         self._purged_at: datetime | None = None
+        self._purging = threading.Lock()
 
     def purge(self, *, now: datetime) -> int:
         """Delete the counters that hold nothing any more (see the class docstring)."""
@@ -118,9 +119,14 @@ class SqlBackend:
             return int(conn.execute(stmt).rowcount or 0)
 
     def _purge_now_and_then(self, now: datetime) -> None:
-        if self._purged_at is None or now - self._purged_at >= PURGE_EVERY:
-            self._purged_at = now
-            self.purge(now=now)
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return
+        if self._purging.acquire(blocking=False):  # one thread purges, the others go on
+            try:
+                self._purged_at = now
+                self.purge(now=now)
+            finally:
+                self._purging.release()
 
     def reserve(self, key: str, rule: Rule, *, now: datetime) -> Reservation:
         self._purge_now_and_then(now)
