@@ -57,6 +57,18 @@ DEFAULTS: dict[str, Any] = {
     "OUTBOX_MAX_ATTEMPTS": 8,
     "OUTBOX_LEASE_SECONDS": 300.0,
     "OUTBOX_RECORD_DAYS": 90,
+    #: security events and logout tokens (idp.events): pushed by a background thread (on
+    #: for ``idp serve``) every EVENTS_INTERVAL seconds; a failed push retried after
+    #: EVENTS_RETRY_SECONDS, doubling up to EVENTS_RETRY_MAX_SECONDS; EVENTS_TIMEOUT per
+    #: POST; a claim older than EVENTS_LEASE_SECONDS is retried; settled rows kept
+    #: EVENTS_RETENTION_DAYS
+    "EVENTS_BACKGROUND": False,
+    "EVENTS_INTERVAL": 2.0,
+    "EVENTS_RETRY_SECONDS": 2.0,
+    "EVENTS_RETRY_MAX_SECONDS": 300.0,
+    "EVENTS_TIMEOUT": 5.0,
+    "EVENTS_LEASE_SECONDS": 60.0,
+    "EVENTS_RETENTION_DAYS": 30,
     #: SMTP (idp.outbox.smtp): STARTTLS on unless set, but for a loopback host;
     #: SMTP_CA_FILE adds certificates to trust; LETTERS_TO: the print house's address
     #: (letters as PDF attachments), else letters stay files in <instance>/outbox
@@ -96,6 +108,10 @@ _FLOATS = {"DB_CONNECT_TIMEOUT", "DB_STATEMENT_TIMEOUT", "DB_POOL_TIMEOUT", "RED
 _BOOLS |= {"OUTBOX_BACKGROUND", "SMTP_STARTTLS"}
 _INTS |= {"OUTBOX_MAX_ATTEMPTS", "OUTBOX_RECORD_DAYS", "SMTP_PORT"}
 _FLOATS |= {"OUTBOX_INTERVAL", "OUTBOX_RETRY_SECONDS", "OUTBOX_LEASE_SECONDS", "SMTP_TIMEOUT"}
+_BOOLS |= {"EVENTS_BACKGROUND"}
+_INTS |= {"EVENTS_RETENTION_DAYS"}
+_FLOATS |= {"EVENTS_INTERVAL", "EVENTS_RETRY_SECONDS", "EVENTS_RETRY_MAX_SECONDS"}
+_FLOATS |= {"EVENTS_TIMEOUT", "EVENTS_LEASE_SECONDS"}
 
 
 class ConfigError(RuntimeError):

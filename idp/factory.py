@@ -22,6 +22,7 @@ from idp.auth import login, password_reset, passwords, totp
 from idp.enrolment import admin as enrolment_admin
 from idp.enrolment import objection as enrolment_objection
 from idp.enrolment import public as enrolment
+from idp.events import background as security_events
 from idp.machine import login as machine_login
 from idp.mandates import pages as mandate_pages
 from idp.oidc import views as oauth
@@ -81,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(enrolment_objection.bp)
     app.register_blueprint(enrolment_admin.bp)
     outbox_delivery.init_app(app)  # the background sender, when IDP_OUTBOX_BACKGROUND is on
+    security_events.init_app(app)  # SETs and logout tokens; pushed when IDP_EVENTS_BACKGROUND
     for extension in settings["EXTENSIONS"]:  # the widget, above idp (docs/architecture.md)
         importlib.import_module(extension).init_app(app)
     documents.init_app(app)  # outermost: JWKS, discovery, metadata as prepared bytes

@@ -35,6 +35,8 @@ class Partner(Base):
     claims: Mapped[list[str]] = mapped_column(JSON, default=list)
     trusted_portal: Mapped[bool] = mapped_column(Boolean, default=False)
     api_audience: Mapped[str | None] = mapped_column(String(400))
+    #: RFC 8935 push receiver of its Security Event Tokens (None: it polls, RFC 8936)
+    event_receiver_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     services: Mapped[list[Service]] = relationship(
@@ -101,6 +103,8 @@ class OAuthClient(Base):
     jwks_uri: Mapped[str | None] = mapped_column(String(2000))
     #: OpenID Connect Front-Channel Logout 1.0: loaded (with iss and sid) at logout
     frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    #: OpenID Connect Back-Channel Logout 1.0: logout tokens POSTed there (idp.events)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     partner: Mapped[Partner] = relationship(back_populates="clients")

@@ -86,6 +86,8 @@ class ClientSettings:
     jwks_uri: str | None = None
     scopes: Sequence[str] = ("openid", "profile")
     frontchannel_logout_uri: str | None = None
+    #: "" removes it
+    backchannel_logout_uri: str | None = None
     #: replace the client's secret by a new one (the old one is refused from then on)
     new_secret: bool = False
 
@@ -104,6 +106,8 @@ class PartnerSettings:
     trusted_portal: bool | None = None
     api_audience: str | None = None
     identifier: str | None = None
+    #: RFC 8935 push receiver of its security events ("" removes it: pull only)
+    event_receiver_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -219,6 +223,9 @@ def _client(
         client.frontchannel_logout_uri = (
             checked_url(uri, "frontchannel_logout_uri") if uri else None
         )
+    if settings.backchannel_logout_uri is not None:
+        uri = settings.backchannel_logout_uri.strip()
+        client.backchannel_logout_uri = checked_url(uri, "backchannel_logout_uri") if uri else None
     secret = None
     if settings.token_auth in ("client_secret_basic", "client_secret_post") and (
         existing is None or existing.client_secret_hash is None or settings.new_secret
@@ -263,6 +270,9 @@ def _apply(session: Session, partner: Partner, s: PartnerSettings) -> str | None
         partner.trusted_portal = s.trusted_portal
     if s.api_audience is not None:
         partner.api_audience = s.api_audience.strip() or None
+    if s.event_receiver_url is not None:
+        url = s.event_receiver_url.strip()
+        partner.event_receiver_url = checked_url(url, "récepteur d'événements") if url else None
     return secret
 
 
@@ -374,6 +384,7 @@ def describe(partner: Partner) -> dict[str, Any]:
         "trusted_portal": partner.trusted_portal,
         "api_audience": partner.api_audience,
         "services": [s.code for s in partner.services],
+        "event_receiver_url": partner.event_receiver_url,
         "saml": None
         if partner.saml is None
         else {
@@ -390,6 +401,7 @@ def describe(partner: Partner) -> dict[str, Any]:
                 "origins": c.origins,
                 "grants": c.grant_types,
                 "frontchannel_logout_uri": c.frontchannel_logout_uri,
+                "backchannel_logout_uri": c.backchannel_logout_uri,
             }
             for c in partner.clients
         ],

@@ -41,6 +41,15 @@ def _partner_options(func: Any) -> Any:
             help="URL de déconnexion front-channel du client OpenID Connect.",
         ),
         click.option(
+            "--backchannel-logout-uri",
+            help="URL de déconnexion back-channel (jetons de déconnexion) ; vide : aucune.",
+        ),
+        click.option(
+            "--set-receiver",
+            "event_receiver_url",
+            help="URL de réception des événements de sécurité (RFC 8935) ; vide : aucune.",
+        ),
+        click.option(
             "--new-secret",
             is_flag=True,
             help="Nouveau secret du client (affiché une fois ; l'ancien est refusé).",
@@ -80,6 +89,7 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
             "token_auth",
             "jwks_source",
             "frontchannel_logout_uri",
+            "backchannel_logout_uri",
             "new_secret",
         )
     )
@@ -103,6 +113,7 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
             jwks_uri=jwks_uri,
             scopes=opts["scopes"] or ("openid", "profile"),
             frontchannel_logout_uri=opts["frontchannel_logout_uri"],
+            backchannel_logout_uri=opts["backchannel_logout_uri"],
             new_secret=opts["new_secret"],
         )
     elif oauth_given or opts["origins"]:
@@ -121,6 +132,7 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
         trusted_portal=opts["trusted_portal"],
         api_audience=opts["api_audience"],
         identifier=opts["identifier"],
+        event_receiver_url=opts["event_receiver_url"],
     )
 
 

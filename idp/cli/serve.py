@@ -53,6 +53,7 @@ def serve(
     overrides: dict[str, object] = {"DEMO": True} if demo else {}
     # the outbox sent by a background thread (and by each production worker), stopped at exit
     os.environ.setdefault("IDP_OUTBOX_BACKGROUND", "1")
+    os.environ.setdefault("IDP_EVENTS_BACKGROUND", "1")  # and the security events pushed
     stop_on_sigterm()
     if "IDP_BASE_URL" not in os.environ:
         overrides["BASE_URL"] = f"http://{host}:{port}"

@@ -179,6 +179,8 @@ def discovery_bytes() -> bytes:
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": True,
         "frontchannel_logout_session_supported": True,
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
         "ui_locales_supported": ["fr", "en"],
     }
     return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()

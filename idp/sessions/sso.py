@@ -19,6 +19,7 @@ from typing import Any
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
+from idp.events import emit as security_events
 from idp.sessions.store import SsoRecord, store
 from idp.stores import db
 
@@ -118,7 +119,11 @@ def add_participant(session: Session, row: SsoRecord, participant: dict[str, Any
 
 
 def end_session(session: Session, row: SsoRecord) -> None:
-    """End the session; the caller clears the cookie."""
+    """End the session; the caller clears the cookie. The partners sharing a service
+    with the declarant get a "session ended" SET, and each OpenID Connect client of the
+    session with a back-channel logout URI a logout token, queued in the caller's
+    transaction and pushed in the background (:mod:`idp.events`): the page never waits."""
+    security_events.session_ended(session, row.declarant_id, row.sid, row.participants or [])
     store(session).delete(row)
     g.sso_session = None
 

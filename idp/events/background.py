@@ -1,0 +1,62 @@
+"""The events pusher of an app: the outbox of SETs and logout tokens watched in every
+session of the app, and, with ``IDP_EVENTS_BACKGROUND`` (on for ``idp serve``), a daemon
+thread pushing it every ``IDP_EVENTS_INTERVAL`` seconds beside the outbox sender."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+
+from flask import Flask
+
+from idp.events import emit
+from idp.events.push import push_round
+from idp.stores.db import database
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "idp.events.pusher"
+
+
+class EventPusher:
+    """Pushes the events outbox until :meth:`stop` (called at exit too); a failing round
+    (database down) is logged and the next tick tries again."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.interval = float(app.config["EVENTS_INTERVAL"]) or 2.0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="idp-events", daemon=True)
+
+    def start(self) -> EventPusher:
+        self.thread.start()
+        atexit.register(self.stop)
+        return self
+
+    def _run(self) -> None:
+        while not self.stopping.wait(self.interval):
+            try:
+                done = push_round(self.app)
+            except Exception:  # logged with its traceback; the next tick tries again
+                log.exception("envoi des événements de sécurité en échec")
+            else:
+                if done.acknowledged or done.refused or done.failed:
+                    log.info("événements de sécurité : %s", done)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop and wait for the event it is sending, if any."""
+        self.stopping.set()
+        if self.thread.is_alive() and threading.current_thread() is not self.thread:
+            self.thread.join(timeout)
+
+
+def init_app(app: Flask) -> None:
+    """Emit events from the app's sessions; push them in the background when asked."""
+    emit.init_app(app, database(app).sessions)
+    if app.config["EVENTS_BACKGROUND"]:
+        app.extensions[EXTENSION] = EventPusher(app).start()
+
+
+def pusher(app: Flask) -> EventPusher | None:
+    return app.extensions.get(EXTENSION)
