@@ -12,7 +12,7 @@ import sys
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.cli import audit, directory, keys, outbox, partner, serve, token
+from idp.cli import audit, directory, events, keys, outbox, partner, serve, token
 from idp.cli.common import dispose_apps
 
 
@@ -21,7 +21,7 @@ def cli() -> None:
     """Root group."""
 
 
-for _commands in (serve, directory, audit, keys, token, partner, outbox):
+for _commands in (serve, directory, audit, keys, token, partner, outbox, events):
     _commands.register(cli)
 
 
