@@ -1,5 +1,5 @@
-"""The events pusher of an app: the outbox of SETs and logout tokens watched in every
-session of the app, and, with ``IDP_EVENTS_BACKGROUND`` (on for ``idp serve``), a daemon
+"""The events of an app: the outbox of SETs and logout tokens filled from every session
+of the app, the poll endpoint, and, with ``IDP_EVENTS_BACKGROUND`` (on for ``idp serve``), a daemon
 thread pushing it every ``IDP_EVENTS_INTERVAL`` seconds beside the outbox sender."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import threading
 
 from flask import Flask
 
-from idp.events import emit
+from idp.events import emit, poll
 from idp.events.push import push_round
 from idp.stores.db import database
 
@@ -54,6 +54,7 @@ class EventPusher:
 def init_app(app: Flask) -> None:
     """Emit events from the app's sessions; push them in the background when asked."""
     emit.init_app(app, database(app).sessions)
+    poll.init_app(app)  # POST /events/poll (RFC 8936)
     if app.config["EVENTS_BACKGROUND"]:
         app.extensions[EXTENSION] = EventPusher(app).start()
 
