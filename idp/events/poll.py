@@ -7,12 +7,14 @@ own partner's events only. The body is a JSON object: ``ack`` (the ``jti`` of SE
 processed: settled, never returned again), ``setErrs`` (``{jti: {err, description}}``:
 refused, recorded), ``maxEvents`` (0 to 100, default 100: 0 only acknowledges) and
 ``returnImmediately`` (accepted; the answer is always immediate). The answer:
-``{"sets": {jti: SET}, "moreAvailable": bool}``, oldest first. A bad body gets 400 with
+``{"sets": {jti: SET}, "moreAvailable": bool}``, the members oldest first (written in
+that order, not sorted). A bad body gets 400 with
 ``{"err": "invalid_request", "description": ...}`` and changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
@@ -111,7 +113,8 @@ def poll() -> Response:
     session.commit()
     now = utcnow()
     sets = {row.jti: signed(current_app, row, now) for row in rows[:wanted]}
-    return no_store(jsonify({"sets": sets, "moreAvailable": len(rows) > wanted}))
+    body = json.dumps({"sets": sets, "moreAvailable": len(rows) > wanted})  # sets in order
+    return no_store(Response(body, mimetype="application/json"))
 
 
 def init_app(app: Flask) -> None:

@@ -86,10 +86,21 @@ def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     return condition()
 
 
+def our_jwks(app: Any) -> dict[str, Any]:
+    """The JWKS ``app`` publishes, read from its keyring (``/.well-known/jwks.json`` is
+    a per-process prepared document: a test database emptied under it on PostgreSQL
+    starts its key generations afresh, which a real one never does)."""
+    from idp.tokens.signing import keyring
+    from keys.jwks import jwks
+    from keys.model import KeyUse
+
+    with app.app_context():
+        return jwks(keyring(app).published(KeyUse.JWT))
+
+
 def our_trust(app: Any) -> Trust:
     """What a partner trusts: our published JWKS and issuer."""
-    jwks = app.test_client().get("/.well-known/jwks.json").json
-    return trust_from_jwks(jwks, issuer=app.config["BASE_URL"])
+    return trust_from_jwks(our_jwks(app), issuer=app.config["BASE_URL"])
 
 
 def partner(session: Any, name: str, service: str, receiver: str | None, **client: Any) -> str:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from idp.events.models import SecurityEventRow
 from idp.events.push import push_round
 from partners.models import OAuthClient
-from tests.events.support import Receiver, our_trust
+from tests.events.support import Receiver, our_jwks, our_trust
 from tests.idp.oauth_support import auth_params, get_code, log_in, setup_world
 from tests.idp.portal_support import csrf_of
 from token_suite import events
@@ -54,7 +54,7 @@ def test_portal_logout_sends_the_relying_party_a_valid_logout_token(
     (token,) = rp.logout_tokens()
     assert rp.received[0][1] == "application/x-www-form-urlencoded"
     # the relying party checks it with PyJWT against our JWKS...
-    jwks = jwt.PyJWKSet.from_dict(browser.get("/.well-known/jwks.json").json)
+    jwks = jwt.PyJWKSet.from_dict(our_jwks(app))
     header = jwt.get_unverified_header(token)
     assert header["typ"] == "logout+jwt"
     key = next(k for k in jwks.keys if k.key_id == header["kid"])
