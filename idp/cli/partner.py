@@ -10,6 +10,19 @@ import click
 from idp.cli.common import CommandError, directory_session, emit, json_option
 from partners import services as registry
 
+#: where the partner hears of changes: security events and back-channel logout (idp.events)
+_EVENT_OPTIONS = [
+    click.option(
+        "--backchannel-logout-uri",
+        help="URL de déconnexion back-channel (jetons de déconnexion) ; vide : aucune.",
+    ),
+    click.option(
+        "--set-receiver",
+        "event_receiver_url",
+        help="URL de réception des événements de sécurité (RFC 8935) ; vide : aucune.",
+    ),
+]
+
 
 def _partner_options(func: Any) -> Any:
     options = [
@@ -41,15 +54,6 @@ def _partner_options(func: Any) -> Any:
             help="URL de déconnexion front-channel du client OpenID Connect.",
         ),
         click.option(
-            "--backchannel-logout-uri",
-            help="URL de déconnexion back-channel (jetons de déconnexion) ; vide : aucune.",
-        ),
-        click.option(
-            "--set-receiver",
-            "event_receiver_url",
-            help="URL de réception des événements de sécurité (RFC 8935) ; vide : aucune.",
-        ),
-        click.option(
             "--new-secret",
             is_flag=True,
             help="Nouveau secret du client (affiché une fois ; l'ancien est refusé).",
@@ -72,7 +76,7 @@ def _partner_options(func: Any) -> Any:
         click.option("--api-audience", help="Audience par défaut de ses jetons d'accès."),
         click.option("--identifier", help="Identifiant du partenaire (audience des jetons)."),
     ]
-    for option in reversed(options):
+    for option in reversed([*options, *_EVENT_OPTIONS]):
         func = option(func)
     return json_option(func)
 
