@@ -245,3 +245,25 @@ def test_company_page_links_to_the_join_requests(app: Any, d: Directory) -> None
     html = client_of(app, d.admin_a).get(_base(d)).get_data(as_text=True)
     assert f'href="/administration/demandes?entreprise={d.company_a}"' in html
     assert "Demandes de rattachement" in html
+
+
+def test_a_suspended_declarant_gets_no_machine_login_token(
+    app: Any, session: Any, d: Directory
+) -> None:
+    from idp.tokens.signing import ensure_keys
+
+    ensure_keys(app)
+    services.grant_habilitation(
+        session, declarant_id=d.member_a, siret=f.SIRET_A, service_code="DSN"
+    )
+    session.commit()
+    body = (
+        f"<identifiants><siret>{f.SIRET_A}</siret><nom>DUPONT</nom><prenom>elodie</prenom>"
+        f"<motdepasse>{f.PASSWORD}</motdepasse><service>DSN</service></identifiants>"
+    ).encode()
+    machine = app.test_client()
+    ok = machine.post("/authentifier/1.0/", data=body, content_type="application/xml")
+    assert ok.status_code == 200
+    post(client_of(app, d.admin_a), f"{_base(d)}/declarants/{d.member_a}/suspendre")
+    refused = machine.post("/authentifier/1.0/", data=body, content_type="application/xml")
+    assert refused.status_code == 401
