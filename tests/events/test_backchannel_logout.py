@@ -104,3 +104,19 @@ def test_a_client_without_backchannel_uri_gets_nothing(app: Any, session: Any) -
     assert browser.post("/deconnexion", data={"csrf_token": csrf}).status_code == 200
     kinds = session.scalars(select(SecurityEventRow.kind)).all()
     assert "logout" not in kinds
+
+
+def test_rp_initiated_logout_sends_the_logout_token_too(
+    app: Any, session: Any, rp: Receiver
+) -> None:
+    """``/oauth/logout`` (RP-initiated) ends the session through the same place."""
+    from tests.idp.oauth_support import REDIRECT, hidden_fields
+
+    world, browser, row = _logged_in_rp(app, session, rp)
+    query = {"client_id": world.client_id, "post_logout_redirect_uri": REDIRECT}
+    page = browser.get("/oauth/logout", query_string=query)
+    assert browser.post("/oauth/logout", data=hidden_fields(page.text)).status_code == 303
+    assert push_round(app).acknowledged == 1
+    (token,) = rp.logout_tokens()
+    done = events.verify_logout(token, trust=our_trust(app), audience=world.client_id)
+    assert (done.subject, done.sid) == (world.declarant_id, row.sid)
