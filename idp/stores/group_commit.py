@@ -15,9 +15,11 @@ and a failed commit fails every request of the batch (503, nothing issued). Wait
 is bounded (the database's own bounds, plus one second): past it the request answers
 503, and a trace committed later only names a token nobody received.
 
-Only requests that write nothing else use it (client credentials): a request holding
-its own write transaction (a code claimed, a refresh token rotated) commits its token
-there, atomically with the rest, as before.
+Only requests that write nothing else use it (client credentials, navigation): a
+request holding its own write transaction (a code claimed, a refresh token rotated)
+commits its token there, atomically with the rest, as before. A caller must not hold
+an uncommitted write when it calls :meth:`GroupCommit.write`: on SQLite the commit
+would wait for the caller's own lock (until the busy timeout).
 """
 
 from __future__ import annotations
