@@ -17,7 +17,6 @@ from email.policy import SMTP
 from email.utils import format_datetime
 
 from idp.i18n import _
-from idp.outbox.letters import render_letter
 from rcd_store.db import utcnow
 from rcd_store.outbox import Message, Rejected
 
@@ -51,6 +50,8 @@ def address_lines(recipient: str) -> list[str]:
 
 
 def letter_pdf(message: Message, letterhead: Letterhead) -> bytes:
+    from idp.outbox.letters import render_letter  # reportlab loaded by the first letter only
+
     return render_letter(
         sender=letterhead.letter_sender,
         recipient=address_lines(message.recipient),
