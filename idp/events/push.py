@@ -182,8 +182,13 @@ def _push_receiver(app: Flask, session: Session, receiver: str, done: Pushed) ->
         if row is None or row.next_attempt_at > now:
             return
         url = _target(session, row)
+        if url is None and row.receiver.startswith(LOGOUT_CHANNEL + ":"):
+            # the client withdrew its back-channel URI: nobody to tell, recorded
+            _record(session, row.id, Answer("refused", "no back-channel logout URI"), now)
+            done.refused += 1
+            continue
         if url is None:
-            return  # pull only (RFC 8936), or no back-channel URI any more
+            return  # pull only (RFC 8936)
         if not _claim(session, row, app, now):
             return
         answer = post(

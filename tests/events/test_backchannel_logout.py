@@ -120,3 +120,19 @@ def test_rp_initiated_logout_sends_the_logout_token_too(
     (token,) = rp.logout_tokens()
     done = events.verify_logout(token, trust=our_trust(app), audience=world.client_id)
     assert (done.subject, done.sid) == (world.declarant_id, row.sid)
+
+
+def test_a_logout_token_for_a_withdrawn_uri_is_settled_not_kept(
+    app: Any, session: Any, rp: Receiver
+) -> None:
+    """A client that withdrew its back-channel URI: its token is recorded as refused,
+    never left waiting (it would block nothing else, but would never be pruned)."""
+    _world, browser, _row = _logged_in_rp(app, session, rp)
+    csrf = csrf_of(browser.get("/tableau-de-bord").get_data(as_text=True))
+    assert browser.post("/deconnexion", data={"csrf_token": csrf}).status_code == 200
+    session.scalars(select(OAuthClient)).one().backchannel_logout_uri = None
+    session.commit()
+    assert push_round(app).refused == 1
+    row = session.scalars(select(SecurityEventRow).where(SecurityEventRow.kind == "logout")).one()
+    assert (row.outcome, row.last_error) == ("refused", "no back-channel logout URI")
+    assert rp.received == []
