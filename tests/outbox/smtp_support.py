@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import random
 import socket
 import ssl
 import threading
@@ -29,8 +30,9 @@ FIRST_PORT, LAST_PORT = 19200, 19299  # this suite's ports
 
 
 def free_port() -> int:
-    """A port of this suite's range nobody listens on."""
-    for port in range(FIRST_PORT, LAST_PORT + 1):
+    """A port of this suite's range nobody listens on, tried in random order (two test
+    workers seldom pick the same one between the probe and the bind)."""
+    for port in random.sample(range(FIRST_PORT, LAST_PORT + 1), LAST_PORT + 1 - FIRST_PORT):
         with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
