@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.orm import Session
 
-from rcd_store import audit, services
+from rcd_store import services
 from rcd_store.administration.access import Forbidden, require_admin
 from rcd_store.administration.listing import Page, bounds
 from rcd_store.administration.roles import locked_company
@@ -223,26 +223,13 @@ def unhabilitate(
     mandate = session.scalars(stmt).first() if isinstance(mandate_id, int) else None
     if mandate is None or company_id not in (mandate.client_company_id, mandate.firm_company_id):
         raise NotFound(_UNKNOWN)
-    declarant_id = session.execute(
-        update(Habilitation)
-        .where(
-            Habilitation.id == habilitation_id,
-            Habilitation.mandate_id == mandate.id,
-            Habilitation.revoked_at.is_(None),
-        )
-        .values(revoked_at=moment(None), revoked_by=actor)
-        .returning(Habilitation.declarant_id)
-        .execution_options(synchronize_session=False)
-    ).scalar()
-    if declarant_id is None:
-        raise NotFound("habilitation inconnue ou déjà révoquée sous ce mandat")
-    audit.record(
-        session,
-        "habilitation.revoked",
-        actor=actor,
-        target=declarant_id,
-        data={"habilitation": habilitation_id, "mandate": mandate.id},
+    where = and_(Habilitation.id == habilitation_id, Habilitation.mandate_id == mandate.id)
+    data: dict[str, object] = {"mandate": mandate.id}
+    revoked = lifecycle.revoke_rights(
+        session, where=where, actor=actor, now=moment(None), data=data
     )
+    if revoked != 1:
+        raise NotFound("habilitation inconnue ou déjà révoquée sous ce mandat")
 
 
 @dataclass(frozen=True)

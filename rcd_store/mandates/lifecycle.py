@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
@@ -206,11 +206,27 @@ def add_mandate(
     )
 
 
-def _revoke_rights(session: Session, mandate: Mandate, *, actor: str, now: datetime) -> int:
+def revoke_rights(
+    session: Session,
+    *,
+    where: ColumnElement[bool],
+    actor: str,
+    now: datetime,
+    data: dict[str, object],
+) -> int:
+    """Revoke the unrevoked habilitations matching ``where``; each revocation is audited
+    as any other (``siret``, ``service``, ``role``) with ``data``. Returns how many."""
     rows = session.execute(
-        select(Habilitation.id, Habilitation.declarant_id, Habilitation.service_id).where(
-            Habilitation.mandate_id == mandate.id, Habilitation.revoked_at.is_(None)
+        select(
+            Habilitation.id,
+            Habilitation.declarant_id,
+            Establishment.siret,
+            Service.code,
+            Habilitation.role,
         )
+        .join(Establishment, Establishment.id == Habilitation.establishment_id)
+        .join(Service, Service.id == Habilitation.service_id)
+        .where(where, Habilitation.revoked_at.is_(None))
     ).all()
     if not rows:
         return 0
@@ -226,9 +242,16 @@ def _revoke_rights(session: Session, mandate: Mandate, *, actor: str, now: datet
             "habilitation.revoked",
             actor=actor,
             target=row.declarant_id,
-            data={"habilitation": row.id, "mandate": mandate.id, "reason": "mandate_ended"},
+            data={"siret": row.siret, "service": row.code, "role": row.role}
+            | {"habilitation": row.id, **data},
         )
     return rows_affected(result)
+
+
+def _revoke_rights(session: Session, mandate: Mandate, *, actor: str, now: datetime) -> int:
+    data: dict[str, object] = {"mandate": mandate.id, "reason": "mandate_ended"}
+    where = Habilitation.mandate_id == mandate.id
+    return revoke_rights(session, where=where, actor=actor, now=now, data=data)
 
 
 def end_mandate(

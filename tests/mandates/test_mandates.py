@@ -4,6 +4,7 @@ once) or expired (refused from the end instant, then swept); with an injected cl
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -130,6 +131,12 @@ def test_ending_revokes_its_rights_at_once_and_audits(session, clock) -> None:
     assert _rights(session, w.accountant) == set()
     kinds = set(session.scalars(select(AuditEvent.kind)))
     assert {"mandate.accepted", "mandate.ended", "habilitation.revoked"} <= kinds
+    revoked = session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "habilitation.revoked")
+    ).one()
+    assert revoked.target == w.accountant.id
+    data = json.loads(revoked.data)
+    assert [data[k] for k in ("siret", "service", "role")] == [f.SIRET_A, "DSN", "DECLARANT"]
     with pytest.raises(DirectoryError, match="déjà pris fin"):
         delegation.end(
             session, actor=w.client_admin.id, company_id=w.client_id, mandate_id=mandate.id
