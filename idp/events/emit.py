@@ -150,7 +150,9 @@ def _from_audit(session: Session, audit_event: AuditEvent) -> None:
     data = json.loads(audit_event.data or "{}")
     if kind.startswith("habilitation-"):
         payload = {k: data[k] for k in _SHARED_DATA if k in data}
-        emit(session, kind, subject, payload, _partners_of_service(session, data["service"]))
+        code = data.get("service")
+        receivers = _partners_of_service(session, code) if isinstance(code, str) else []
+        emit(session, kind, subject, payload, receivers)
     else:
         emit(session, kind, subject, {}, sharing_partners(session, subject))
 
