@@ -20,7 +20,7 @@ from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
-from rcd_store.mandates.rules import moment
+from rcd_store.mandates.rules import moment, rights_select
 from rcd_store.models import (
     Company,
     Establishment,
@@ -216,18 +216,7 @@ def revoke_rights(
 ) -> int:
     """Revoke the unrevoked habilitations matching ``where``; each revocation is audited
     as any other (``siret``, ``service``, ``role``) with ``data``. Returns how many."""
-    rows = session.execute(
-        select(
-            Habilitation.id,
-            Habilitation.declarant_id,
-            Establishment.siret,
-            Service.code,
-            Habilitation.role,
-        )
-        .join(Establishment, Establishment.id == Habilitation.establishment_id)
-        .join(Service, Service.id == Habilitation.service_id)
-        .where(where, Habilitation.revoked_at.is_(None))
-    ).all()
+    rows = session.execute(rights_select().where(where, Habilitation.revoked_at.is_(None))).all()
     if not rows:
         return 0
     result = session.execute(

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from rcd_store.db import utcnow
@@ -81,6 +82,23 @@ def rights_in_force(now: datetime) -> ColumnElement[bool]:
     return and_(
         or_(Habilitation.mandate_id.is_(None), mandate_lives),
         or_(Service.state != ServiceState.PILOT.value, pilot_open_to_establishment()),
+    )
+
+
+def rights_select(*extra: Any) -> Select[Any]:
+    """SQL: each habilitation as (id, declarant id, SIRET, service code, role, *extra),
+    joined to its establishment and service (callers add their conditions)."""
+    return (
+        select(
+            Habilitation.id,
+            Habilitation.declarant_id,
+            Establishment.siret,
+            Service.code,
+            Habilitation.role,
+            *extra,
+        )
+        .join(Establishment, Establishment.id == Habilitation.establishment_id)
+        .join(Service, Service.id == Habilitation.service_id)
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from rcd_store.administration.listing import Page, bounds
 from rcd_store.errors import NotFound
+from rcd_store.mandates.rules import rights_select
 from rcd_store.models import Company, Declarant, Establishment, Habilitation, Service
 from rcd_store.services import rights_counting
 
@@ -75,16 +76,7 @@ def rights(
 ) -> Page[SharedRight]:
     """The rights in force on ``service_ids`` (optionally one service, one SIRET)."""
     stmt = (
-        select(
-            Habilitation.id,
-            Habilitation.declarant_id,
-            Establishment.siret,
-            Service.code,
-            Habilitation.role,
-            Habilitation.granted_at,
-        )
-        .join(Service, Service.id == Habilitation.service_id)
-        .join(Establishment, Establishment.id == Habilitation.establishment_id)
+        rights_select(Habilitation.granted_at)
         .where(*_counting(service_ids, now))
         .order_by(Habilitation.id)
     )
