@@ -19,6 +19,11 @@ PACKAGE_EXEMPTIONS = {
     "oauth.userinfo",
     "oauth.introspect",
     "oauth.revoke",
+    # the JSON API: bearer tokens, no cookie (idp.api.setup)
+    "api_admin",
+    "api_members",
+    "api_rcd",
+    "api_doc",
 }
 
 
