@@ -59,7 +59,7 @@ def init_app(app: Flask) -> Database:
         info={ACCESS_DELAY: int(app.config.get("HABILITATION_DELAY_SECONDS") or 0)}
     )
     app.extensions[EXTENSION] = database
-    generations.init_app(app, database.engine, database.sessions)
+    generations.init_app(app, lambda: database.engine, database.sessions)
     group_commit.init_app(app, database.sessions)
     app.teardown_appcontext(_close_session)
     return database

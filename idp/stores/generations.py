@@ -125,8 +125,8 @@ def _rolled_back(session: Session) -> None:
 class Generations:
     """The counters as this process last read them, and the caches they guard."""
 
-    def __init__(self, engine: Engine, sessions: sessionmaker[Session]) -> None:
-        self.engine = engine
+    def __init__(self, engine: Callable[[], Engine], sessions: sessionmaker[Session]) -> None:
+        self.engine = engine  # the database's engine now (it may be replaced)
         self.sessions = sessions
         self._seen: dict[str, int] = {}
         self._checked = float("-inf")
@@ -153,7 +153,7 @@ class Generations:
             return
         try:
             self._force = False
-            with self.engine.connect() as conn:
+            with self.engine().connect() as conn:
                 read = dict(conn.execute(select(CacheGeneration.name, CacheGeneration.value)).all())
             moved = [n for n in {*read, *self._seen} if read.get(n) != self._seen.get(n)]
             self._seen = {str(n): int(v) for n, v in read.items()}
@@ -200,7 +200,9 @@ class Generations:
         return value
 
 
-def init_app(app: Flask, engine: Engine, sessions: sessionmaker[Session]) -> Generations:
+def init_app(
+    app: Flask, engine: Callable[[], Engine], sessions: sessionmaker[Session]
+) -> Generations:
     registry = app.extensions[EXTENSION] = Generations(engine, sessions)
     return registry
 

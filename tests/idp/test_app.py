@@ -1,3 +1,4 @@
+import base64
 import os
 import stat
 import time
@@ -216,7 +217,9 @@ def test_unreachable_database_gives_503_not_500(app_config) -> None:
     client = app.test_client()
     client.set_cookie("idp_session", "x" * 43)
     _assert_unavailable(client.get("/tableau-de-bord"), json=False)
-    token = client.post("/oauth/token", data={"grant_type": "client_credentials"})
+    # credentials to look up (a request without any is refused before the database)
+    basic = {"Authorization": "Basic " + base64.b64encode(b"client:secret").decode()}
+    token = client.post("/oauth/token", data={"grant_type": "client_credentials"}, headers=basic)
     _assert_unavailable(token, json=True)
 
 
