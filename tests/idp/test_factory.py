@@ -24,6 +24,8 @@ PACKAGE_EXEMPTIONS = {
     "api_members",
     "api_rcd",
     "api_doc",
+    # the RFC 8936 poll: a bearer token, no cookie (idp.events.poll)
+    "events",
 }
 
 
