@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -23,6 +24,40 @@ from idp import migrate  # registers every table of the service (idp.migrate.MET
 from rcd_store import audit
 from rcd_store.db import Base, make_engine
 
+
+def _own_stores_per_worker() -> None:
+    """Under pytest-xdist, each worker gets its own PostgreSQL database (``<name>_gwN``,
+    created when missing) and its own Redis database number (``base + N``, modulo 16), set
+    back into the environment before any test module reads it: workers never truncate or
+    flush each other's stores, so the PostgreSQL+Redis run can go in parallel too."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return
+    number = int(worker[2:])
+    pg_url = os.environ.get("IDP_TEST_DATABASE_URL")
+    if pg_url:
+        from sqlalchemy.engine import make_url
+
+        base = make_url(pg_url)
+        own = base.set(database=f"{base.database}_{worker}")
+        admin = make_engine(base.render_as_string(hide_password=False))
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database}
+            ).first()
+            if found is None:
+                conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+        admin.dispose()
+        os.environ["IDP_TEST_DATABASE_URL"] = own.render_as_string(hide_password=False)
+    redis_url = os.environ.get("IDP_TEST_REDIS_URL")
+    if redis_url:
+        parts = urlsplit(redis_url)
+        db = int(parts.path.strip("/") or 0)
+        own_path = f"/{(db + number) % 16}"
+        os.environ["IDP_TEST_REDIS_URL"] = urlunsplit(parts._replace(path=own_path))
+
+
+_own_stores_per_worker()
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
 MASTER_KEY = base64.urlsafe_b64encode(b"k" * 32).rstrip(b"=").decode()
