@@ -54,7 +54,9 @@ def test_serve_workers_2_starts_the_production_server_and_answers(tmp_path: Path
     try:
         deadline = time.monotonic() + 90
         while _get_or_none(f"{base}/healthz") != 200:
-            assert server.poll() is None, "idp serve --workers 2 stopped"
+            if server.poll() is not None:
+                said = server.stdout.read().decode(errors="replace") if server.stdout else ""
+                raise AssertionError(f"idp serve --workers 2 stopped: {said}")
             assert time.monotonic() < deadline, "idp serve --workers 2 never answered"
             time.sleep(0.3)
         status, headers = _get(f"{base}/.well-known/jwks.json")
@@ -64,7 +66,8 @@ def test_serve_workers_2_starts_the_production_server_and_answers(tmp_path: Path
         workers = [p for child in _children(server.pid) for p in [child, *_children(child)]]
         assert len(workers) >= 2  # the master's worker processes
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        if server.poll() is None:
+            os.killpg(server.pid, signal.SIGTERM)
         out, _ = server.communicate(timeout=30)
     assert f"({DEFAULT_SERVER}, 2 processus)" in out.decode()
 
