@@ -16,6 +16,8 @@ DEFAULT_SERVER = SERVERS[0]
 #: threads per worker of the threaded servers (requests wait on the database or Redis)
 THREADS = 4
 FACTORY = "idp.factory:create_app"
+#: seconds a worker has to stop after SIGTERM before the server kills it
+KILL_TIMEOUT = 15
 
 
 def server_command(server: str, *, host: str, port: int, workers: int) -> list[str]:
@@ -40,6 +42,10 @@ def server_command(server: str, *, host: str, port: int, workers: int) -> list[s
             "--log-level",
             "warning",
             "--no-ws",
+            # a worker that does not stop within this is killed (granian waits forever by
+            # default): a stop is bounded, the outbox's crash rules cover a message in hand
+            "--workers-kill-timeout",
+            str(KILL_TIMEOUT),
             FACTORY,
         ]
     if server not in ("gunicorn", "gunicorn-gthread"):

@@ -68,7 +68,7 @@ def test_serve_workers_2_starts_the_production_server_and_answers(tmp_path: Path
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
-        out, _ = server.communicate(timeout=30)
+        out, _ = server.communicate(timeout=60)
     assert f"({DEFAULT_SERVER}, 2 processus)" in out.decode()
 
 
