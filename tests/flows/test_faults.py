@@ -195,7 +195,13 @@ def _check(samples: list[Sample], outages: list[Outage]) -> list[str]:
             during = s.started >= o.start and s.started + s.elapsed < o.end
             if s.kind == "healthz" and during and s.status != 503:
                 problems.append(f"{label} (healthz not 503 while {cut})")
-            if o.end + RECOVERY <= s.started < o.end + RECOVERY + 1.5 and s.status != 200:
+            # a sample that meets the next cut (started before it, answered during it) is
+            # that cut's, not a failure to recover from this one
+            meets_a_cut = any(
+                p.start <= s.started + s.elapsed and s.started < p.end for p in outages
+            )
+            recovering = o.end + RECOVERY <= s.started < o.end + RECOVERY + 1.5
+            if recovering and not meets_a_cut and s.status != 200:
                 problems.append(f"{label} (not served {RECOVERY}s after {cut} ended)")
     for o in outages:
         felt = [s for s in samples if o.start <= s.started < o.end and s.status == 503]
