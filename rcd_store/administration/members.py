@@ -9,13 +9,14 @@ partner nor obtain a token on any path: every one of them asks for an active dec
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from rcd_store.administration.roles import keep_an_admin, locked_company, member, record
-from rcd_store.db import rows_affected, utcnow
+from rcd_store.db import utcnow
 from rcd_store.enrolment import codes
 from rcd_store.errors import DirectoryError
+from rcd_store.mandates.lifecycle import revoke_rights
 from rcd_store.models import (
     Company,
     CompanyRole,
@@ -86,16 +87,12 @@ def remove_declarant(
     if role.role == CompanyRole.ADMINISTRATEUR.value:
         keep_an_admin(session, company.id, declarant.id)
     own = select(Establishment.id).where(Establishment.company_id == company.id)
-    revoked = rows_affected(
-        session.execute(
-            update(Habilitation)
-            .where(
-                Habilitation.declarant_id == declarant.id,
-                Habilitation.establishment_id.in_(own),
-                Habilitation.revoked_at.is_(None),
-            )
-            .values(revoked_at=utcnow(), revoked_by=actor)
-        )
+    revoked = revoke_rights(  # each right audited (and told to partners) as any other
+        session,
+        where=(Habilitation.declarant_id == declarant.id) & Habilitation.establishment_id.in_(own),
+        actor=actor,
+        now=utcnow(),
+        data={"reason": "removed"},
     )
     session.delete(role)
     session.flush()

@@ -20,6 +20,7 @@ from rcd_store.enrolment import codes
 from rcd_store.enrolment.enrol import ACTIVATION, OBJECTION, EnrolmentStatus
 from rcd_store.enrolment.models import Enrolment
 from rcd_store.enrolment.people import record
+from rcd_store.mandates.lifecycle import revoke_rights
 from rcd_store.models import (
     Company,
     Declarant,
@@ -74,15 +75,13 @@ def object_to(session: Session, *, secret: str) -> Objection:
     )
     now = utcnow()
     establishments = select(Establishment.id).where(Establishment.company_id == found.company.id)
-    session.execute(
-        update(Habilitation)
-        .where(
-            Habilitation.declarant_id == found.declarant_id,
-            Habilitation.establishment_id.in_(establishments),
-            Habilitation.revoked_at.is_(None),
-        )
-        .values(revoked_at=now, revoked_by="objection")
-        .execution_options(synchronize_session=False)
+    revoke_rights(  # each right audited (and told to partners) as any other revocation
+        session,
+        where=(Habilitation.declarant_id == found.declarant_id)
+        & Habilitation.establishment_id.in_(establishments),
+        actor="objection",
+        now=now,
+        data={"reason": "objection"},
     )
     if (
         session.scalars(select(Role.id).where(Role.declarant_id == found.declarant_id)).first()

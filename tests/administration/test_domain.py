@@ -4,6 +4,7 @@ nothing (db_snapshot)."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -336,6 +337,11 @@ def test_removal_revokes_the_company_s_habilitations(session: Any, d: Directory)
     assert session.scalars(select(Role).where(Role.declarant_id == d.member_a)).all() == []
     row = session.scalars(select(Habilitation)).one()
     assert row.revoked_by == d.admin_a
+    # audited right by right, as any revocation (what partners' security events follow)
+    revoked = session.scalars(
+        select(AuditEvent).where(AuditEvent.kind == "habilitation.revoked")
+    ).all()
+    assert [(e.target, json.loads(e.data)["service"]) for e in revoked] == [(d.member_a, "DSN")]
 
 
 def test_administrators_added_handed_over_and_kept(session: Any, d: Directory) -> None:
