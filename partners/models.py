@@ -37,6 +37,9 @@ class Partner(Base):
     api_audience: Mapped[str | None] = mapped_column(String(400))
     #: RFC 8935 push receiver of its Security Event Tokens (None: it polls, RFC 8936)
     event_receiver_url: Mapped[str | None] = mapped_column(String(2000))
+    #: the widget's look for this partner: {"primary": "#RRGGBB", "text": "#RRGGBB",
+    #: "logo_url": "https://...", "label": {"fr": "...", "en": "..."}} (validated on write)
+    theme: Mapped[dict[str, object] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     services: Mapped[list[Service]] = relationship(
@@ -78,6 +81,15 @@ class SamlServiceProvider(Base):
     certificates_pem: Mapped[list[str]] = mapped_column(JSON, default=list)
     authn_requests_signed: Mapped[bool] = mapped_column(Boolean, default=False)
     want_assertions_signed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: where the metadata is fetched again on a schedule (None: imported from a file)
+    metadata_url: Mapped[str | None] = mapped_column(String(2000))
+    #: the partner's key for its metadata's own signature (PEM certificates); when set, a
+    #: fetched document must carry a valid signature by one of them
+    metadata_signing_pem: Mapped[list[str]] = mapped_column(JSON, default=list)
+    metadata_fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    metadata_next_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the last refresh's failure, kept for the operator until one succeeds
+    metadata_error: Mapped[str | None] = mapped_column(Text)
 
     partner: Mapped[Partner] = relationship(back_populates="saml")
 
