@@ -286,8 +286,18 @@ def _identifier(partner: Partner, s: PartnerSettings) -> str:
     return default_identifier(partner.name)
 
 
+def _trail(partner: Partner, address: str | None) -> dict[str, Any]:
+    """The audited settings, with the actor's address when a web page made the change."""
+    data = describe(partner)
+    return data if address is None else {**data, "address": address}
+
+
 def add_partner(
-    session: Session, settings: PartnerSettings, *, actor: str | None = None
+    session: Session,
+    settings: PartnerSettings,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> Registered:
     """Register a partner organism with its SAML SP, OAuth client and services."""
     name = " ".join(settings.name.split())
@@ -309,12 +319,19 @@ def add_partner(
     partner.identifier = _identifier(partner, settings)
     _check_identifier_free(session, partner)
     session.flush()
-    audit.record(session, "partner.added", actor=actor, target=partner.name, data=describe(partner))
+    audit.record(
+        session, "partner.added", actor=actor, target=partner.name, data=_trail(partner, address)
+    )
     return Registered(partner, secret)
 
 
 def edit_partner(
-    session: Session, name: str, settings: PartnerSettings, *, actor: str | None = None
+    session: Session,
+    name: str,
+    settings: PartnerSettings,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
 ) -> Registered:
     """Change a partner's settings (only what ``settings`` gives)."""
     partner = get_partner(session, name)
@@ -324,9 +341,30 @@ def edit_partner(
     _check_identifier_free(session, partner)
     session.flush()
     audit.record(
-        session, "partner.edited", actor=actor, target=partner.name, data=describe(partner)
+        session, "partner.edited", actor=actor, target=partner.name, data=_trail(partner, address)
     )
     return Registered(partner, secret)
+
+
+def remove_client(
+    session: Session,
+    name: str,
+    client_id: str,
+    *,
+    actor: str | None = None,
+    address: str | None = None,
+) -> Partner:
+    """Delete one OAuth client of the partner (its tokens are refused from then on)."""
+    partner = get_partner(session, name)
+    client = next((c for c in partner.clients if c.client_id == client_id), None)
+    if client is None:
+        raise NotFound(f"client inconnu pour {partner.name} : {client_id!r}")
+    partner.clients.remove(client)
+    session.flush()
+    audit.record(
+        session, "partner.edited", actor=actor, target=partner.name, data=_trail(partner, address)
+    )
+    return partner
 
 
 def _check_identifier_free(session: Session, partner: Partner) -> None:
