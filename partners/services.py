@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from partners.models import TOKEN_FORMATS, OAuthClient, Partner, SamlServiceProvider
+from partners.saml_metadata import imported as imported_metadata
+from partners.saml_metadata import status as metadata_status
 from rcd_store import audit
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.models import Service, partner_key
@@ -96,6 +97,12 @@ class ClientSettings:
 class PartnerSettings:
     name: str
     saml_metadata: bytes | None = None
+    #: where ``saml_metadata`` was fetched, to fetch it again on a schedule (None: a file)
+    saml_metadata_url: str | None = None
+    #: the partner's certificates (PEM) for its metadata's signature (None: unchanged)
+    metadata_signing_pem: Sequence[str] | None = None
+    #: seconds between two fetches of ``saml_metadata_url`` (None: every 6 hours)
+    metadata_refresh_seconds: float | None = None
     client: ClientSettings | None = None
     services: Sequence[str] = ()
     landing_url: str | None = None
@@ -142,32 +149,14 @@ def client_by_id(session: Session, client_id: str) -> OAuthClient | None:
     return session.scalars(select(OAuthClient).where(OAuthClient.client_id == client_id)).first()
 
 
-def _saml(partner: Partner, metadata: bytes) -> SamlServiceProvider:
-    from token_suite.metadata import MetadataError, parse_sp_metadata
-
-    try:
-        sp = parse_sp_metadata(metadata)
-    except MetadataError as exc:
-        raise DirectoryError(f"métadonnées SAML invalides : {exc}") from None
-    if not sp.assertion_consumer_services:
-        raise DirectoryError("métadonnées SAML sans AssertionConsumerService")
-    for endpoint in sp.assertion_consumer_services:
-        checked_url(endpoint.location, "URL AssertionConsumerService")
-    pems = [c.public_bytes(serialization.Encoding.PEM).decode() for c in sp.signing_certificates]
-    if sp.authn_requests_signed and not pems:
-        raise DirectoryError("AuthnRequestsSigned sans certificat de signature")
-    settings = partner.saml or SamlServiceProvider()
-    settings.entity_id = sp.entity_id
-    settings.metadata_xml = metadata.decode("utf-8")
-    settings.acs = [
-        {"binding": e.binding, "url": e.location, "index": e.index, "default": e.is_default}
-        for e in sp.assertion_consumer_services
-    ]
-    settings.slo = [{"binding": e.binding, "url": e.location} for e in sp.single_logout_services]
-    settings.certificates_pem = pems
-    settings.authn_requests_signed = sp.authn_requests_signed
-    settings.want_assertions_signed = True
-    return settings
+def _saml(partner: Partner, s: PartnerSettings) -> SamlServiceProvider:
+    return imported_metadata(
+        partner.saml,
+        s.saml_metadata,
+        url=s.saml_metadata_url,
+        signing_pem=s.metadata_signing_pem,
+        refresh_seconds=s.metadata_refresh_seconds,
+    )
 
 
 def post_acs(sp: SamlServiceProvider | None) -> list[dict[str, Any]]:
@@ -238,8 +227,8 @@ def _client(
 
 
 def _apply(session: Session, partner: Partner, s: PartnerSettings) -> str | None:
-    if s.saml_metadata is not None:
-        partner.saml = _saml(partner, s.saml_metadata)
+    if s.saml_metadata is not None or s.metadata_signing_pem is not None:
+        partner.saml = _saml(partner, s)
     secret = None
     if s.client is not None:
         client, secret = _client(session, partner, s.client)
@@ -430,6 +419,7 @@ def describe(partner: Partner) -> dict[str, Any]:
             "acs": partner.saml.acs,
             "slo": partner.saml.slo,
             "authn_requests_signed": partner.saml.authn_requests_signed,
+            **metadata_status(partner.saml),
         },
         "clients": [
             {

@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -77,6 +78,12 @@ class SpMetadata:
     signing_certificates: tuple[x509.Certificate, ...]
     authn_requests_signed: bool = False
     want_assertions_signed: bool = False
+    #: ``KeyDescriptor use="encryption"`` (or without ``use``) certificates
+    encryption_certificates: tuple[x509.Certificate, ...] = ()
+    #: the earliest ``validUntil`` of the document (root or EntityDescriptor), if any
+    valid_until: datetime | None = None
+    #: the shortest ``cacheDuration`` of the document, if any
+    cache_duration: timedelta | None = None
 
     def default_acs(self, binding: str = BINDING_POST) -> Endpoint:
         """The ACS for ``binding``: the one marked default, else the lowest index."""
@@ -204,13 +211,54 @@ def _certificate(text: str | None) -> x509.Certificate:
         raise MetadataError("malformed X509Certificate") from exc
 
 
-def _signing_certificates(descriptor: etree._Element) -> tuple[x509.Certificate, ...]:
+def _signing_certificates(
+    descriptor: etree._Element, use: str = "signing"
+) -> tuple[x509.Certificate, ...]:
     path = f"{DS}KeyInfo/{DS}X509Data/{DS}X509Certificate"
     return tuple(
         _certificate(kd.findtext(path))
         for kd in descriptor.iterfind(f"{MD}KeyDescriptor")
-        if kd.get("use", "signing") == "signing"
+        if kd.get("use", use) == use
     )
+
+
+_DURATION = re.compile(
+    r"P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<days>\d+)D)?"
+    r"(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def _duration(value: str) -> timedelta:
+    """An ``xs:duration`` (``PT6H``, ``P1D``...; a year counted 365 days, a month 30)."""
+    found = _DURATION.fullmatch(value.strip())
+    if found is None or value.strip() in ("P", "PT") or value.strip().endswith("T"):
+        raise MetadataError(f"malformed cacheDuration {value!r}")
+    parts = {k: float(v) for k, v in found.groupdict().items() if v is not None}
+    days = parts.get("years", 0) * 365 + parts.get("months", 0) * 30 + parts.get("days", 0)
+    return timedelta(
+        days=days,
+        hours=parts.get("hours", 0),
+        minutes=parts.get("minutes", 0),
+        seconds=parts.get("seconds", 0),
+    )
+
+
+def _instant_read(value: str) -> datetime:
+    """An ``xs:dateTime`` (UTC when it names no offset, as SAML requires UTC)."""
+    try:
+        read = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise MetadataError(f"malformed validUntil {value!r}") from None
+    return read.replace(tzinfo=UTC) if read.tzinfo is None else read.astimezone(UTC)
+
+
+def _validity(
+    elements: Collection[etree._Element],
+) -> tuple[datetime | None, timedelta | None]:
+    """The earliest ``validUntil`` and shortest ``cacheDuration`` among ``elements``."""
+    until = [_instant_read(e.get("validUntil")) for e in elements if e.get("validUntil")]
+    cache = [_duration(e.get("cacheDuration")) for e in elements if e.get("cacheDuration")]
+    return min(until, default=None), min(cache, default=None)
 
 
 def _index(value: str | None) -> int | None:
@@ -276,15 +324,26 @@ def idp_endpoints(source: bytes | str | Path) -> dict[str, tuple[Endpoint, ...]]
     }
 
 
-def parse_sp_metadata(source: bytes | str | Path) -> SpMetadata:
+def parse_sp_metadata(
+    source: bytes | str | Path, *, signed_by: Collection[x509.Certificate] | None = None
+) -> SpMetadata:
     """Read a service provider's metadata (XML bytes/text or a file path).
 
-    Requires an ``SPSSODescriptor`` with at least one AssertionConsumerService.
+    Requires an ``SPSSODescriptor`` with at least one AssertionConsumerService. With
+    ``signed_by``, the document's root must carry an enveloped signature by one of those
+    certificates (no duplicated ID) and only the signed content is read, as
+    :func:`idp_signing` does. ``valid_until`` and ``cache_duration`` are read from the
+    root and the EntityDescriptor (the earliest and the shortest); judging them is the
+    caller's (it knows the time).
     """
-    entity, descriptor = _entity(_load(source), "SPSSODescriptor")
+    root = _load(source)
+    if signed_by is not None:
+        root = _verified(root, signed_by)
+    entity, descriptor = _entity(root, "SPSSODescriptor")
     acs = _endpoints(descriptor, "AssertionConsumerService")
     if not acs:
         raise MetadataError("the SP metadata has no AssertionConsumerService")
+    valid_until, cache_duration = _validity((root, entity))
     return SpMetadata(
         entity_id=str(entity.get("entityID")),
         assertion_consumer_services=acs,
@@ -292,4 +351,7 @@ def parse_sp_metadata(source: bytes | str | Path) -> SpMetadata:
         signing_certificates=_signing_certificates(descriptor),
         authn_requests_signed=_flag(descriptor.get("AuthnRequestsSigned")),
         want_assertions_signed=_flag(descriptor.get("WantAssertionsSigned")),
+        encryption_certificates=_signing_certificates(descriptor, "encryption"),
+        valid_until=valid_until,
+        cache_duration=cache_duration,
     )
