@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from partners.models import TOKEN_FORMATS, OAuthClient, Partner, SamlServiceProvider
 from partners.saml_metadata import imported as imported_metadata
 from partners.saml_metadata import status as metadata_status
+from partners.theme import merge_theme
 from rcd_store import audit
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.models import Service, partner_key
@@ -115,6 +116,8 @@ class PartnerSettings:
     identifier: str | None = None
     #: RFC 8935 push receiver of its security events ("" removes it: pull only)
     event_receiver_url: str | None = None
+    #: the widget theme's changes (partners.theme.merge_theme: "" removes a value)
+    theme: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -262,6 +265,8 @@ def _apply(session: Session, partner: Partner, s: PartnerSettings) -> str | None
     if s.event_receiver_url is not None:
         url = s.event_receiver_url.strip()
         partner.event_receiver_url = checked_url(url, "récepteur d'événements") if url else None
+    if s.theme is not None:
+        partner.theme = merge_theme(partner.theme, s.theme) or None
     return secret
 
 
@@ -412,6 +417,7 @@ def describe(partner: Partner) -> dict[str, Any]:
         "api_audience": partner.api_audience,
         "services": [s.code for s in partner.services],
         "event_receiver_url": partner.event_receiver_url,
+        "theme": partner.theme,
         "saml": None
         if partner.saml is None
         else {

@@ -22,6 +22,26 @@ _EVENT_OPTIONS = [
         help="URL de réception des événements de sécurité (RFC 8935) ; vide : aucune.",
     ),
 ]
+#: the widget's look for this partner (partners.theme; an empty value removes it)
+_THEME_OPTIONS = [
+    click.option("--theme-primary", help="Couleur du bouton du widget (#RRGGBB)."),
+    click.option("--theme-text", help="Couleur du texte du bouton (#RRGGBB, contraste ≥ 4,5:1)."),
+    click.option("--theme-logo", help="URL https du logo affiché dans le widget."),
+    click.option("--theme-label-fr", help="Libellé du bouton en français."),
+    click.option("--theme-label-en", help="Libellé du bouton en anglais."),
+]
+
+
+def _theme(opts: dict[str, Any]) -> dict[str, Any] | None:
+    """The theme's changes given on the command line (None: none given)."""
+    changes: dict[str, Any] = {
+        key: opts.pop(f"theme_{option}")
+        for key, option in (("primary", "primary"), ("text", "text"), ("logo_url", "logo"))
+    }
+    labels = {locale: opts.pop(f"theme_label_{locale}") for locale in ("fr", "en")}
+    changes["label"] = {k: v for k, v in labels.items() if v is not None}
+    given = {k: v for k, v in changes.items() if v is not None and v != {}}
+    return given or None
 
 
 def _partner_options(func: Any) -> Any:
@@ -76,7 +96,7 @@ def _partner_options(func: Any) -> Any:
         click.option("--api-audience", help="Audience par défaut de ses jetons d'accès."),
         click.option("--identifier", help="Identifiant du partenaire (audience des jetons)."),
     ]
-    for option in reversed([*options, *_EVENT_OPTIONS]):
+    for option in reversed([*options, *_EVENT_OPTIONS, *_THEME_OPTIONS]):
         func = option(func)
     return json_option(func)
 
@@ -85,6 +105,7 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
     from idp.cli.token import read_source
 
     client = None
+    theme = _theme(opts)
     oauth_given = any(
         opts[k]
         for k in (
@@ -137,6 +158,7 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
         api_audience=opts["api_audience"],
         identifier=opts["identifier"],
         event_receiver_url=opts["event_receiver_url"],
+        theme=theme,
     )
 
 
