@@ -19,6 +19,7 @@ from idp import config as idp_config
 from idp import i18n
 from idp.api import setup as api
 from idp.auth import login, password_reset, passwords, totp
+from idp.console import web as console
 from idp.enrolment import admin as enrolment_admin
 from idp.enrolment import objection as enrolment_objection
 from idp.enrolment import public as enrolment
@@ -78,6 +79,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     api.init_app(app)  # /api/v1/... and /api/openapi.json
     app.register_blueprint(mandate_pages.bp)  # /administration/entreprises/<id>/mandats
     administration.init_app(app)  # /administration/... and /invitation
+    console.init_app(app)  # /console/...: the operators' console (second factor required)
     app.register_blueprint(enrolment.bp)  # enrolment and join requests
     app.register_blueprint(enrolment_objection.bp)
     app.register_blueprint(enrolment_admin.bp)

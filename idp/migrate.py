@@ -17,6 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 from sqlalchemy.engine import Engine
 
+import idp.console.models
 import idp.events.models
 import idp.stores.keystore
 import idp.stores.models  # noqa: F401  (sessions, OAuth codes and tokens, the replay cache)

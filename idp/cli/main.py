@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp.cli import audit, directory, events, keys, outbox, partner, serve, token
 from idp.cli.common import dispose_apps
+from idp.console import cli as operator
 
 
 @click.group(help="Service d'identité Interops : annuaire, jetons, connexion unique.")
@@ -21,7 +22,7 @@ def cli() -> None:
     """Root group."""
 
 
-for _commands in (serve, directory, audit, keys, token, partner, outbox, events):
+for _commands in (serve, directory, audit, keys, token, partner, outbox, events, operator):
     _commands.register(cli)
 
 

@@ -33,5 +33,5 @@ def test_the_history_is_unchanged_by_the_move() -> None:
     """Databases migrated before the move upgrade without change: same ids, same chain."""
     script = migrate.ScriptDirectory.from_config(migrate.alembic_config())
     chain = [(rev.revision, rev.down_revision) for rev in script.walk_revisions("base", "heads")]
-    assert chain[::-1] == [(f"{n:04d}", f"{n - 1:04d}" if n > 1 else None) for n in range(1, 15)]
+    assert chain[::-1] == [(f"{n:04d}", f"{n - 1:04d}" if n > 1 else None) for n in range(1, 16)]
     assert migrate.MIGRATIONS.parent.name == "idp"

@@ -1,0 +1,13 @@
+"""The console's blueprint with every page module's routes on it."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from idp.console import client_pages, partner_pages, saml_pages  # noqa: F401  (routes on bp)
+from idp.console.common import bp
+
+
+def init_app(app: Flask) -> None:
+    """Register the console's blueprint."""
+    app.register_blueprint(bp)
