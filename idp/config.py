@@ -69,6 +69,19 @@ DEFAULTS: dict[str, Any] = {
     "EVENTS_TIMEOUT": 5.0,
     "EVENTS_LEASE_SECONDS": 60.0,
     "EVENTS_RETENTION_DAYS": 30,
+    #: partners' SAML metadata fetched from a URL (partners.metadata_refresh): refreshed by
+    #: a background thread (on for ``idp serve``) looking every SAML_METADATA_INTERVAL
+    #: seconds for what is due; fetched again every SAML_METADATA_REFRESH_SECONDS (sooner if
+    #: the document asks), retried after SAML_METADATA_RETRY_SECONDS doubling; each fetch
+    #: bounded by SAML_METADATA_TIMEOUT and SAML_METADATA_MAX_BYTES; plain http only to a
+    #: loopback host unless SAML_METADATA_ALLOW_HTTP
+    "SAML_METADATA_BACKGROUND": False,
+    "SAML_METADATA_INTERVAL": 60.0,
+    "SAML_METADATA_REFRESH_SECONDS": 6 * 3600,
+    "SAML_METADATA_RETRY_SECONDS": 300.0,
+    "SAML_METADATA_TIMEOUT": 10.0,
+    "SAML_METADATA_MAX_BYTES": 2 * 1024 * 1024,
+    "SAML_METADATA_ALLOW_HTTP": False,
     #: SMTP (idp.outbox.smtp): STARTTLS on unless set, but for a loopback host;
     #: SMTP_CA_FILE adds certificates to trust; LETTERS_TO: the print house's address
     #: (letters as PDF attachments), else letters stay files in <instance>/outbox
@@ -112,6 +125,9 @@ _BOOLS |= {"EVENTS_BACKGROUND"}
 _INTS |= {"EVENTS_RETENTION_DAYS"}
 _FLOATS |= {"EVENTS_INTERVAL", "EVENTS_RETRY_SECONDS", "EVENTS_RETRY_MAX_SECONDS"}
 _FLOATS |= {"EVENTS_TIMEOUT", "EVENTS_LEASE_SECONDS"}
+_BOOLS |= {"SAML_METADATA_BACKGROUND", "SAML_METADATA_ALLOW_HTTP"}
+_INTS |= {"SAML_METADATA_REFRESH_SECONDS", "SAML_METADATA_MAX_BYTES"}
+_FLOATS |= {"SAML_METADATA_INTERVAL", "SAML_METADATA_RETRY_SECONDS", "SAML_METADATA_TIMEOUT"}
 
 
 class ConfigError(RuntimeError):

@@ -20,12 +20,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from partners.models import SamlServiceProvider
+from partners.urls import checked_url
 from rcd_store.db import utcnow
 from rcd_store.errors import DirectoryError
 from token_suite.metadata import MetadataError, SpMetadata, parse_sp_metadata
@@ -35,7 +36,6 @@ DEFAULT_REFRESH_SECONDS = 6 * 3600.0
 #: the earliest next fetch a document may ask for
 MIN_REFRESH_SECONDS = 60.0
 MEDIA_TYPES = frozenset({"application/samlmetadata+xml", "application/xml", "text/xml"})
-_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 @dataclass(frozen=True)
@@ -52,21 +52,7 @@ class FetchPolicy:
 def metadata_url(value: str, *, allow_http: bool = False) -> str:
     """An absolute https URL (http for a loopback host, or with ``allow_http``), without
     credentials or fragment."""
-    url = value.strip()
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    loopback = host in _LOOPBACK or host.endswith(".localhost")
-    if (
-        not host
-        or parts.scheme not in ("https", "http")
-        or (parts.scheme == "http" and not (loopback or allow_http))
-    ):
-        raise DirectoryError(f"URL des métadonnées SAML invalide : {value!r} (https attendu)")
-    if parts.fragment or parts.username or parts.password:
-        raise DirectoryError(
-            f"URL des métadonnées SAML invalide : {value!r} (ni fragment ni identifiants)"
-        )
-    return url
+    return checked_url(value, "URL des métadonnées SAML", allow_http=allow_http)
 
 
 class _Refused(Exception):
@@ -82,16 +68,17 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.policy = policy
 
-    def redirect_request(
-        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
-    ) -> Any:
-        if urlsplit(newurl).scheme != urlsplit(req.full_url).scheme:
-            raise _Refused(f"redirection vers un autre schéma refusée : {newurl}")
+    def http_error_302(self, req: Any, fp: Any, code: int, msg: str, headers: Any) -> Any:
+        target = urljoin(req.full_url, headers.get("Location") or headers.get("URI") or "")
+        if urlsplit(target).scheme != urlsplit(req.full_url).scheme:
+            raise _Refused(f"redirection vers un autre schéma refusée : {target}")
         try:
-            metadata_url(newurl, allow_http=self.policy.allow_http)
+            metadata_url(target, allow_http=self.policy.allow_http)
         except DirectoryError as exc:
             raise _Refused(str(exc)) from None
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
 
 
 def fetch(url: str, policy: FetchPolicy) -> bytes:
@@ -147,8 +134,6 @@ def read(
 ) -> SpMetadata:
     """The SP's metadata, checked: signed by one of ``signing_pem`` when given, not past
     its ``validUntil``, with https ACS and a signing certificate if it signs requests."""
-    from partners.services import checked_url
-
     signed_by = [x509.load_pem_x509_certificate(p.encode("ascii")) for p in signing_pem]
     try:
         sp = parse_sp_metadata(data, signed_by=signed_by or None)

@@ -14,7 +14,6 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -23,6 +22,7 @@ from partners.models import TOKEN_FORMATS, OAuthClient, Partner, SamlServiceProv
 from partners.saml_metadata import imported as imported_metadata
 from partners.saml_metadata import status as metadata_status
 from partners.theme import merge_theme
+from partners.urls import checked_url
 from rcd_store import audit
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.models import Service, partner_key
@@ -40,7 +40,6 @@ TOKEN_AUTH = ("none", "client_secret_basic", "client_secret_post", "private_key_
 CLAIMS = ("email",)
 MAX_NAVIGATION_LIFETIME = 300
 _NAME = re.compile(r"^[\w][\w .'&()-]{0,99}$")
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
 def default_identifier(name: str) -> str:
@@ -58,23 +57,6 @@ def hash_secret(secret: str) -> str:
 def secret_matches(stored_hash: str | None, secret: str) -> bool:
     """Constant-time comparison of a presented client secret with its stored hash."""
     return stored_hash is not None and hmac.compare_digest(stored_hash, hash_secret(secret))
-
-
-def checked_url(value: str, what: str, *, allow_path: bool = True) -> str:
-    """An absolute https URL (http only for localhost), without fragment or credentials."""
-    parts = urlsplit(value.strip())
-    local = parts.hostname in _LOCAL_HOSTS or (parts.hostname or "").endswith(".localhost")
-    if (
-        parts.scheme not in ("https", "http")
-        or not parts.hostname
-        or (parts.scheme == "http" and not local)
-    ):
-        raise DirectoryError(f"{what} invalide : {value!r} (URL https absolue attendue)")
-    if parts.fragment or parts.username or parts.password:
-        raise DirectoryError(f"{what} invalide : {value!r} (ni fragment ni identifiants)")
-    if not allow_path and (parts.path not in ("", "/") or parts.query):
-        raise DirectoryError(f"{what} invalide : {value!r} (schéma://hôte[:port] attendu)")
-    return value.strip() if allow_path else f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from idp.cli import partner_metadata
 from idp.cli.common import CommandError, directory_session, emit, json_option
 from partners import services as registry
 
@@ -96,7 +97,8 @@ def _partner_options(func: Any) -> Any:
         click.option("--api-audience", help="Audience par défaut de ses jetons d'accès."),
         click.option("--identifier", help="Identifiant du partenaire (audience des jetons)."),
     ]
-    for option in reversed([*options, *_EVENT_OPTIONS, *_THEME_OPTIONS]):
+    extra = [*_EVENT_OPTIONS, *_THEME_OPTIONS, *partner_metadata.OPTIONS]
+    for option in reversed([*options, *extra]):
         func = option(func)
     return json_option(func)
 
@@ -143,10 +145,10 @@ def _settings(name: str, opts: dict[str, Any]) -> registry.PartnerSettings:
         )
     elif oauth_given or opts["origins"]:
         raise CommandError("--client-id est obligatoire avec les options OAuth")
-    metadata = read_source(opts["saml_metadata"]) if opts["saml_metadata"] else None
+    metadata = partner_metadata.settings(opts)  # a file, or a URL fetched again later
     return registry.PartnerSettings(
         name=name,
-        saml_metadata=metadata,
+        **metadata,
         client=client,
         services=opts["service_codes"],
         landing_url=opts["landing_url"],
@@ -226,4 +228,5 @@ def partner_list(as_json: bool) -> None:
 
 
 def register(cli: click.Group) -> None:
+    partner_metadata.register(partner_group)  # idp partner refresh-metadata
     cli.add_command(partner_group)

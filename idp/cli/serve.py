@@ -54,6 +54,7 @@ def serve(
     # the outbox sent by a background thread (and by each production worker), stopped at exit
     os.environ.setdefault("IDP_OUTBOX_BACKGROUND", "1")
     os.environ.setdefault("IDP_EVENTS_BACKGROUND", "1")  # and the security events pushed
+    os.environ.setdefault("IDP_SAML_METADATA_BACKGROUND", "1")  # partners' metadata refreshed
     stop_on_sigterm()
     if "IDP_BASE_URL" not in os.environ:
         overrides["BASE_URL"] = f"http://{host}:{port}"
