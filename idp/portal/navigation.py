@@ -26,17 +26,18 @@ from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.auth.login import authenticated_declarant, login_required
+from idp.auth.login import login_required
 from idp.i18n import _
 from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.stores.generations import generations
 from idp.tokens import issuing as tokens
+from idp.tokens.holder import Held, Holder, holder, rights_in, vector_of
 from idp.web.answers import no_store
 from partners.models import Partner, PartnerService
 from partners.services import default_acs
-from rcd_store.models import Declarant, Habilitation, Service, partner_key
+from rcd_store.models import Service, partner_key
 
 bp = Blueprint("navigation", __name__)
 
@@ -136,40 +137,31 @@ def _form_fields(issued: tokens.IssuedToken) -> dict[str, str]:
 
 
 def _issue(
-    session: Session,
-    row: SsoRecord,
-    declarant: Declarant,
-    destination: Destination,
-    in_force: list[Habilitation],
+    row: SsoRecord, who: Holder, destination: Destination, held: list[Held]
 ) -> tokens.IssuedToken:
     """Sign the minimised token: only ``destination.service``'s PAGM and habilitations;
     the token's audit event and the navigation's go in one INSERT, committed by the
     process's group commit before the page is built (no jeton leaves untraced)."""
-    partner = destination.partner
-    vector = tokens.vector_for(
-        session,
-        declarant,
-        [destination.service],
+    partner, service = destination.partner, destination.service
+    vector = vector_of(
+        who,
+        {service.id: service.code},
+        held,
+        destination.pagm,
         acr=row.acr,
         auth_time=row.auth_time,
         session_index=row.sid,
         include_email="email" in (partner.claims or []),
-        in_force=in_force,
-        pagm_map=destination.pagm,
     )
-    navigation = {
-        "service": destination.service.code,
-        "token": tokens.TOKEN_ID,
-        "format": partner.token_format,
-    }
+    navigation = {"service": service.code, "token": tokens.TOKEN_ID, "format": partner.token_format}
     return tokens.token_service().issue(
-        session,
+        db.session(),
         vector,
         fmt=partner.token_format,
         audience=partner.identifier,
         recipient=acs_url(partner) or destination.url,
         lifetime=timedelta(seconds=partner.token_lifetime_seconds),
-        events=[("portal.navigation", declarant.id, partner.name, navigation)],
+        events=[("portal.navigation", who.id, partner.name, navigation)],
         grouped=True,
     )
 
@@ -178,25 +170,25 @@ def _issue(
 def navigate(code: str) -> ResponseReturnValue:
     """Issue a token for one service and post it to its partner (IdP-initiated SSO).
 
-    Reads the session, the declarant and their rights (the rule), their establishments
-    (one query), and writes the token's and the navigation's audit events in one INSERT
-    (and the partner among the session's participants, the first time): partners,
-    services and PAGM come from the process's cache."""
+    Reads the session, then the rule fresh (:mod:`idp.tokens.holder`: the declarant, and
+    their rights in force on this service, one statement each), and writes the token's
+    and the navigation's audit events in one INSERT (and the partner among the session's
+    participants, the first time): partners, services and PAGM come from the process's
+    cache."""
     session = db.session()
-    who = authenticated_declarant()
-    if who is None:
+    row = sessions.current_session()
+    who = None if row is None else holder(session, row.declarant_id)
+    if row is None or who is None or not who.active:
         return login_required("/tableau-de-bord")
-    row, declarant = who
     destination = _destination(code, request.form.get("partner"))
-    in_force, _held = tokens.rights_in_force(session, declarant)
-    habilitated = any(h.service_id == destination.service.id for h in in_force)
-    if not habilitated and not destination.service.identity_only:
+    held = rights_in(session, who.id, [destination.service.id])
+    if not held and not destination.service.identity_only:
         abort(403, description=_("Vous n'êtes pas habilité à ce service."))
     participant = _participant(destination, row)
     if participant not in row.participants:
         sessions.add_participant(session, row, participant)
     session.commit()  # the reads' transaction ends (and a new participant is written)
-    issued = _issue(session, row, declarant, destination, in_force)
+    issued = _issue(row, who, destination, held)
     page = render_template(
         "navigate.html",
         action=destination.url,

@@ -28,10 +28,11 @@ from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.stores.generations import generations
 from idp.tokens import issuing as tokens
+from idp.tokens.holder import holder, rights_in, service_codes, vector_of
 from idp.web import csrf
 from partners import services as registry
 from partners.models import Partner, SamlServiceProvider
-from rcd_store.models import Declarant, DeclarantStatus, Service
+from rcd_store.models import Service
 from token_suite import bindings as b
 from token_suite import messages as m
 
@@ -101,6 +102,11 @@ class Audience:
     partner: Partner
     services: list[Service]
     pagm: dict[tuple[int, str], str]
+
+    @property
+    def codes(self) -> dict[int, str]:
+        """Service id -> code of the partner's services."""
+        return service_codes(self.services)
 
 
 def _load_audience(entity_id: str) -> Callable[[Session], Audience | None]:
@@ -189,33 +195,32 @@ def _proceed(pending: Pending, *, resumed: bool) -> Response:
 
 
 def _success(pending: Pending, row: SsoRecord) -> Response:
-    """The jeton for a live session: reads the session, the declarant and their rights (the
-    rule) and their establishments (one query); the audit event is committed by the
-    process's group commit before the page is built (and the partner joins the session's
-    participants, the first time); the partner, its services and their PAGM come from the
-    process's cache."""
+    """The jeton for a live session: reads the rule fresh (:mod:`idp.tokens.holder`: the
+    declarant, and their rights in force on the partner's services, one statement each);
+    the audit event is committed by the process's group commit before the page is built
+    (and the partner joins the session's participants, the first time); the partner, its
+    services and their PAGM come from the process's cache."""
     session = db.session()
     target = audience(pending.sp)
     partner = target.partner
-    declarant = session.get(Declarant, row.declarant_id)
-    if declarant is None or declarant.status != DeclarantStatus.ACTIVE.value:
+    who = holder(session, row.declarant_id)
+    if who is None or not who.active:
         return _status(pending, [m.RESPONDER, m.REQUEST_DENIED])
-    in_force, _held = tokens.rights_in_force(session, declarant)
-    vector = tokens.vector_for(
-        session,
-        declarant,
-        target.services,
+    held = rights_in(session, who.id, target.codes)
+    vector = vector_of(
+        who,
+        target.codes,
+        held,
+        target.pagm,
         acr=row.acr,
         auth_time=row.auth_time,
         session_index=row.sid,
         include_email="email" in (partner.claims or []),
-        in_force=in_force,
-        pagm_map=target.pagm,
     )
     participant = {
         "partner": partner.name,
         "protocol": "saml",
-        "name_id": declarant.id,
+        "name_id": who.id,
         "session_index": row.sid,
     }
     if participant not in row.participants:

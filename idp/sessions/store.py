@@ -16,12 +16,12 @@ the declarant's sessions (ended together at a password reset).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, has_app_context
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from idp.stores import db
@@ -103,8 +103,13 @@ class SqlSessionStore:
         self.session.flush()
 
     def get(self, id_hash: str) -> SsoRecord | None:
-        row = self.session.get(SsoSession, id_hash)
-        return None if row is None else self._record(row)
+        # a prepared Core statement: no ORM object, no statement built (issue 18)
+        found = self.session.connection().execute(_BY_HASH, {"id_hash": id_hash}).first()
+        if found is None:
+            return None
+        record = SsoRecord(*found)
+        record.amr, record.participants = list(record.amr or []), list(record.participants or [])
+        return record
 
     def by_sid(self, sid: str) -> SsoRecord | None:
         row = self.session.scalars(select(SsoSession).where(SsoSession.sid == sid)).first()
@@ -154,6 +159,10 @@ class SqlSessionStore:
         return rows_affected(
             self.session.execute(delete(SsoSession).where(SsoSession.declarant_id == declarant_id))
         )
+
+
+_FIELDS = [SsoSession.__table__.c[f.name] for f in fields(SsoRecord)]
+_BY_HASH = select(*_FIELDS).where(SsoSession.id_hash == bindparam("id_hash"))
 
 
 # -------------------------------------------------------------------------- Redis

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from idp.stores.group_commit import group_commit
 from idp.stores.models import IssuedToken as IssuedTokenRow
+from idp.tokens.holder import Holder, service_codes, vector_of
 from idp.tokens.signing import keyring
 from keys.keyring import Keyring
 from keys.model import KeyUse
@@ -36,12 +37,19 @@ from partners.models import Partner
 from partners.services import default_identifier
 from rcd_store import audit
 from rcd_store.errors import NotFound
-from rcd_store.models import Declarant, Establishment, Service, ServicePagm, partner_key
+from rcd_store.models import (
+    Declarant,
+    DeclarantStatus,
+    Establishment,
+    Service,
+    ServicePagm,
+    partner_key,
+)
 from rcd_store.models import Habilitation as HabilitationRow
 from rcd_store.services import active_habilitations, get_declarant
 from token_suite import jwt as interops_jwt
 from token_suite import saml as interops_saml
-from token_suite.vector import ACR_PASSWORD, Habilitation, IdentityVector
+from token_suite.vector import ACR_PASSWORD, IdentityVector
 
 #: ``typ`` of an Interops-R token for a partner (navigation)
 INTEROPS_R_TYP = "JWT"
@@ -80,36 +88,31 @@ def vector_for(
     ``in_force``: the declarant's rights in force as the caller just read them
     (``active_habilitations``), and ``pagm_map``: the services' PAGM by (service id, role)
     as the caller caches them (:func:`service_pagm`); each read here when not given."""
-    service_ids = {s.id: s for s in services}
+    codes = service_codes(services)
     if in_force is None:
         in_force = active_habilitations(session, declarant.id)
-    habilitations = [h for h in in_force if h.service_id in service_ids]
-    pagm_of = service_pagm(session, list(service_ids)) if pagm_map is None else pagm_map
-    pagm = sorted(
-        {
-            pagm_of[(h.service_id, h.role)]
-            for h in habilitations
-            if (h.service_id, h.role) in pagm_of
-        }
-    )
-    rights = sorted(
-        {
-            Habilitation(service_ids[h.service_id].code, h.establishment.siret, h.role)
-            for h in habilitations
-        }
-    )
+    held = [
+        (h.service_id, h.establishment.siret, h.role) for h in in_force if h.service_id in codes
+    ]
+    pagm_of = service_pagm(session, list(codes)) if pagm_map is None else pagm_map
     home = declarant.home_establishment
-    return IdentityVector(
-        subject=declarant.id,
-        siret=home.siret if home else None,
-        family_name=declarant.last_name,
-        given_name=declarant.first_name,
-        email=declarant.email if include_email else None,
-        pagm=tuple(pagm),
-        habilitations=tuple(rights),
+    who = Holder(
+        declarant.id,
+        declarant.status == DeclarantStatus.ACTIVE.value,
+        declarant.last_name,
+        declarant.first_name,
+        declarant.email,
+        home.siret if home else None,
+    )
+    return vector_of(
+        who,
+        codes,
+        held,
+        pagm_of,
         acr=acr,
         auth_time=auth_time,
         session_index=session_index,
+        include_email=include_email,
     )
 
 

@@ -1,0 +1,129 @@
+"""What a jeton says of its declarant, read fresh on every issuance, in two prepared
+statements (issue 18: SSO navigation on a diet).
+
+The rule is read at each navigation, never cached: the declarant (active or not, names,
+e-mail, home establishment's SIRET) in one statement, their rights in force on the
+audience's services only (:func:`rcd_store.services.rights_counting`, the one definition
+of a right in force, with the establishment's SIRET) in the other. Both statements are
+built once per process with bound parameters (the moment of the rule included), and run
+as SQLAlchemy Core on the request's connection: no ORM object is loaded, no statement is
+rebuilt, and SQLAlchemy's compiled cache serves both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session, aliased
+
+from rcd_store.db import UTCDateTime
+from rcd_store.mandates.rules import moment
+from rcd_store.models import Declarant, DeclarantStatus, Establishment, Habilitation, Service
+from rcd_store.services import rights_counting
+from token_suite.vector import ACR_PASSWORD, IdentityVector
+from token_suite.vector import Habilitation as Right
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The declarant a jeton names, as the directory says now."""
+
+    id: str
+    active: bool
+    last_name: str
+    first_name: str
+    email: str | None
+    home_siret: str | None
+
+
+#: a right in force as a token carries it: (service id, SIRET, role)
+Held = tuple[int, str, str]
+
+_HOME = aliased(Establishment)
+_HOLDER = (
+    select(
+        Declarant.id,
+        Declarant.status,
+        Declarant.last_name,
+        Declarant.first_name,
+        Declarant.email,
+        _HOME.siret,
+    )
+    .outerjoin(_HOME, _HOME.id == Declarant.home_establishment_id)
+    .where(Declarant.id == bindparam("declarant"))
+)
+_RIGHTS = (
+    select(Habilitation.service_id, Establishment.siret, Habilitation.role)
+    .join(Service, Service.id == Habilitation.service_id)
+    .join(Establishment, Establishment.id == Habilitation.establishment_id)
+    .where(
+        Habilitation.declarant_id == bindparam("declarant"),
+        Habilitation.service_id.in_(bindparam("services", expanding=True)),
+        # the rule's moment bound at each run (the rule only compares it in SQL)
+        rights_counting(cast(datetime, bindparam("now", type_=UTCDateTime()))),
+    )
+    .order_by(Habilitation.id)
+)
+
+
+def holder(session: Session, declarant_id: str) -> Holder | None:
+    """The declarant ``declarant_id`` (one statement), or None when unknown."""
+    found = session.connection().execute(_HOLDER, {"declarant": declarant_id}).first()
+    if found is None:
+        return None
+    ident, status, last_name, first_name, email, home_siret = found
+    active = status == DeclarantStatus.ACTIVE.value
+    return Holder(ident, active, last_name, first_name, email, home_siret)
+
+
+def rights_in(
+    session: Session, declarant_id: str, service_ids: Iterable[int], now: datetime | None = None
+) -> list[Held]:
+    """The declarant's rights in force at ``now`` (the rules' clock by default) on
+    ``service_ids`` only (one statement)."""
+    params: dict[str, Any] = {
+        "declarant": declarant_id,
+        "services": list(service_ids),
+        "now": moment(now),
+    }
+    return [(s, siret, role) for s, siret, role in session.connection().execute(_RIGHTS, params)]
+
+
+def vector_of(
+    who: Holder,
+    codes: Mapping[int, str],
+    held: Iterable[Held],
+    pagm_of: Mapping[tuple[int, str], str],
+    *,
+    acr: str = ACR_PASSWORD,
+    auth_time: datetime | None = None,
+    session_index: str | None = None,
+    include_email: bool = False,
+) -> IdentityVector:
+    """The vector of ``who`` for the services ``codes`` (id -> code) only: the PAGM and
+    habilitations of the rights ``held`` on them, nothing else (docs/profile.md, "PAGM et
+    minimisation")."""
+    mine = [h for h in held if h[0] in codes]
+    pagm = sorted({pagm_of[(s, role)] for s, _siret, role in mine if (s, role) in pagm_of})
+    rights = sorted({Right(codes[s], siret, role) for s, siret, role in mine})
+    return IdentityVector(
+        subject=who.id,
+        siret=who.home_siret,
+        family_name=who.last_name,
+        given_name=who.first_name,
+        email=who.email if include_email else None,
+        pagm=tuple(pagm),
+        habilitations=tuple(rights),
+        acr=acr,
+        auth_time=auth_time,
+        session_index=session_index,
+    )
+
+
+def service_codes(services: Collection[Service]) -> dict[int, str]:
+    """Service id -> code, for :func:`vector_of`."""
+    return {s.id: s.code for s in services}
