@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from idp.console import client_pages, partner_pages, saml_pages  # noqa: F401  (routes on bp)
+from idp.console import (  # noqa: F401  (routes on bp)
+    client_pages,
+    partner_pages,
+    saml_pages,
+    theme_pages,
+)
 from idp.console.common import bp
 
 

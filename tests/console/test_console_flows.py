@@ -285,3 +285,53 @@ def test_saml_metadata_upload(session: Any, c: Console, operator: Any, db_snapsh
     assert partner.identifier == "https://urssaf.example/sp"
     (event,) = _events(session, "partner.edited")
     assert event.actor == c.operator and json.loads(event.data)["saml"]["entity_id"]
+
+
+THEME = {
+    "theme_fond": "#1A5E20",
+    "theme_texte": "#FFFFFF",
+    "theme_logo": "https://urssaf.example/logo.png",
+    "theme_fr": "Se connecter avec Interops",
+    "theme_en": "Log in with Interops",
+}
+
+
+def test_theme_set_and_reset(session: Any, c: Console, operator: Any) -> None:
+    url = f"/console/partenaires/{c.partner}/theme"
+    before = _generation(session)
+    assert post(operator, url, THEME).status_code == 303
+    assert _partner(session, "URSSAF").theme == {
+        "primary": "#1a5e20",
+        "text": "#ffffff",
+        "logo_url": "https://urssaf.example/logo.png",
+        "label": {"fr": "Se connecter avec Interops", "en": "Log in with Interops"},
+    }
+    assert _generation(session) > before
+    (event,) = _events(session, "partner.edited")
+    assert event.actor == c.operator and json.loads(event.data)["theme"]["primary"] == "#1a5e20"
+    page = operator.get(url).get_data(as_text=True)
+    assert 'value="#1a5e20"' in page and 'value="Log in with Interops"' in page
+    # every field emptied: the default look
+    assert post(operator, url, {k: "" for k in THEME}).status_code == 303
+    assert _partner(session, "URSSAF").theme is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "reason"),
+    [
+        ({"theme_texte": "#1B5E21"}, "theme_texte", "contraste insuffisant"),
+        ({"theme_fond": "rouge"}, "theme_fond", "couleur principale invalide"),
+        ({"theme_logo": "javascript:alert(1)"}, "theme_logo", "URL du logo invalide"),
+        ({"theme_fr": "<b>Entrer</b>"}, "theme_fr", "sans balise"),
+        ({"theme_en": "x" * 61}, "theme_en", "de 1 à 60 caractères"),
+    ],
+)
+def test_a_bad_theme_is_refused_beside_its_field(
+    operator: Any, c: Console, db_snapshot: Any, change: dict[str, str], field: str, reason: str
+) -> None:
+    before = state(db_snapshot)
+    response = post(operator, f"/console/partenaires/{c.partner}/theme", {**THEME, **change})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert reason in html.split(f'id="{field}-erreur">', 1)[1].split("</span>", 1)[0], html
+    assert state(db_snapshot) == before
