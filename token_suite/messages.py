@@ -294,10 +294,13 @@ def sp_metadata(
     signing_key: SigningKey,
     slo_url: str | None = None,
     authn_requests_signed: bool = True,
+    metadata_signer: SigningKey | None = None,
 ) -> bytes:
     """A service provider's SAML 2.0 metadata to register with the operator: its
     signing certificate, its ACS (HTTP-POST) and, when given, its SLO (HTTP-Redirect).
-    Without a certificate an SP cannot sign requests, so ``signing_key`` must have one."""
+    Without a certificate an SP cannot sign requests, so ``signing_key`` must have one.
+    With ``metadata_signer``, the document carries an enveloped signature by that key
+    (the operator checks it on each fetch once given its certificate)."""
     if signing_key.certificate is None:
         raise ValueError("the signing key has no certificate")
     der = signing_key.certificate.public_bytes(serialization.Encoding.DER)
@@ -309,7 +312,7 @@ def sp_metadata(
         else ""
     )
     text = (
-        f"<md:EntityDescriptor xmlns:md={quoteattr(MD_NS)}"
+        f"<md:EntityDescriptor xmlns:md={quoteattr(MD_NS)} ID={quoteattr(new_id())}"
         f' xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID={quoteattr(entity_id)}>'
         f'<md:SPSSODescriptor AuthnRequestsSigned="{str(authn_requests_signed).lower()}"'
         f' WantAssertionsSigned="true" protocolSupportEnumeration={quoteattr(SAMLP_NS)}>'
@@ -321,4 +324,6 @@ def sp_metadata(
         "</md:SPSSODescriptor></md:EntityDescriptor>"
     )
     root = etree.fromstring(text.encode("utf-8"))
+    if metadata_signer is not None:
+        _xmldsig.sign_enveloped(root, _xmldsig.material(metadata_signer), position=0)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))
