@@ -40,6 +40,14 @@ LABELS = {
     "success": N_("Connexion réussie."),
     "error": N_("La connexion n'a pas abouti."),
     "closed": N_("Fenêtre de connexion fermée avant la fin."),
+    # mode "register" (prompt=create)
+    "register_button": N_("Créer un compte"),
+    "register_busy": N_("Création du compte en cours dans la fenêtre ouverte…"),
+    "register_success": N_("Compte créé : vous êtes connecté."),
+    "registration_pending": N_(
+        "Votre compte n'est pas encore actif : vous pourrez vous connecter quand un "
+        "administrateur de votre entreprise aura accepté votre demande."
+    ),
 }
 
 

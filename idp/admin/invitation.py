@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from idp.auth.login import client_address
 from idp.auth.passwords import passwords
 from idp.i18n import _
+from idp.oidc import registration
 from idp.stores import db
 from idp.web.answers import no_store
 from rcd_store import administration as adm
@@ -60,7 +61,7 @@ def accept_post() -> ResponseReturnValue:
         error = _("Les deux mots de passe ne sont pas identiques.")
         return render_template(PAGE, token=token, invitation=shown, error=error), 400
     try:
-        adm.accept_invitation(
+        declarant_id = adm.accept_invitation(
             session,
             secret=token,
             password=password,
@@ -74,4 +75,4 @@ def accept_post() -> ResponseReturnValue:
     except DirectoryError as exc:
         return _invalid(exc)
     session.commit()
-    return render_template(PAGE, done=True)
+    return registration.note_declarant(render_template(PAGE, done=True), declarant_id)

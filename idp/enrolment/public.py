@@ -27,6 +27,7 @@ from idp.auth.login import (
 from idp.auth.passwords import passwords
 from idp.auth.throttle import throttle
 from idp.enrolment import forms, messages
+from idp.oidc import registration
 from idp.stores import db
 from idp.web.answers import no_store
 from rcd_store.enrolment import codes, enrol, joins, verification
@@ -69,7 +70,8 @@ def _submit(joining: bool, start: Start) -> ResponseReturnValue:
         return _form_page(joining, form, 400)
     messages.verification_email(session, pending, joining=joining)
     session.commit()
-    return render_template("enrolment/sent.html", joining=joining, email=pending.declarant.email)
+    page = render_template("enrolment/sent.html", joining=joining, email=pending.declarant.email)
+    return registration.note_declarant(page, pending.declarant.id)  # prompt=create under way
 
 
 @bp.get("/inscription")

@@ -44,6 +44,7 @@ from idp.oidc import endpoints as oauth_endpoints
 from idp.oidc import exchange as oauth_exchange
 from idp.oidc import grants as oauth_grants
 from idp.oidc import intake as oauth_intake
+from idp.oidc import registration
 from idp.oidc import server as oauth_server
 from idp.oidc.clients import AUTH_METHODS, SIGNING_ALGS, default_audience, issuer
 from idp.oidc.server import SCOPES, ResourceOwner, error_redirect, owner_vector, server
@@ -101,6 +102,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(app, "oauth.token", "oauth.userinfo", "oauth.introspect", "oauth.revoke")
     documents.publish(app, "/.well-known/openid-configuration", "application/json", discovery_bytes)
     sessions.register_logout_builder(app, "oidc", frontchannel_logout_url)
+    registration.init_app(app)
 
 
 def frontchannel_logout_url(participant: dict[str, Any], row: SsoRecord) -> str | None:
@@ -172,7 +174,7 @@ def discovery_bytes() -> bytes:
             "habilitations",
         ],
         "acr_values_supported": list(ACR_LEVELS),
-        "prompt_values_supported": ["none", "login", "consent"],
+        "prompt_values_supported": ["none", "login", "consent", "create"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
@@ -317,6 +319,9 @@ def authorize() -> BaseResponse | tuple[str, int]:
             return server().handle_response(*error_redirect(error))  # type: ignore[no-any-return]
         return _error_page(error)
     prompts = set((request.args.get("prompt") or "").split())
+    registering = registration.intercept(grant, prompts, owner)
+    if registering is not None:
+        return registering
     if current is None or _needs_login(current[1], prompts):
         if "none" in prompts:
             return _redirect_error(grant, "login_required")

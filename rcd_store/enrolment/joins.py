@@ -50,6 +50,15 @@ class JoinStatus:
     REFUSED = "refused"
 
 
+class Standing:
+    """Where a person who just enrolled, asked to join or accepted an invitation stands."""
+
+    ACTIVE = "active"  # may log in
+    EMAIL_PENDING = EMAIL_PENDING  # must open the verification link first
+    AWAITING_APPROVAL = "awaiting_approval"  # a join request the administrators must decide
+    GONE = "gone"  # refused, removed, expired or suspended: cannot log in
+
+
 @dataclass(frozen=True)
 class JoinView:
     """A pending request as its company's administrators see it."""
@@ -110,6 +119,25 @@ def email_verified(session: Session, request: JoinRequest) -> JoinRequest:
     request.status = JoinStatus.PENDING
     record(session, "join.email_verified", actor=declarant.id, target=None, request=request.id)
     return request
+
+
+def standing(session: Session, declarant_id: str) -> str:
+    """The :class:`Standing` of ``declarant_id`` (reads only)."""
+    declarant = session.get(Declarant, declarant_id) if declarant_id else None
+    if declarant is None or declarant.status not in (
+        DeclarantStatus.ACTIVE.value,
+        DeclarantStatus.PENDING.value,
+    ):
+        return Standing.GONE
+    if declarant.status == DeclarantStatus.ACTIVE.value:
+        return Standing.ACTIVE
+    if not declarant.email_verified:
+        return Standing.EMAIL_PENDING
+    waiting = select(JoinRequest.id).where(
+        JoinRequest.declarant_id == declarant_id, JoinRequest.status == JoinStatus.PENDING
+    )
+    found = session.scalars(waiting).first() is not None
+    return Standing.AWAITING_APPROVAL if found else Standing.GONE
 
 
 def pending_joins(session: Session, company_id: int) -> list[JoinView]:

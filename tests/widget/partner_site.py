@@ -46,7 +46,7 @@ def create(*, idp: str, client_id: str, integrity: str) -> Flask:
         return json.dumps(
             {
                 "clientId": client_id,
-                "mode": "login",
+                "mode": request.args.get("mode", "login"),  # ?mode=register: "Créer un compte"
                 "redirectUri": f"{here}/retour",
                 "nonce": NONCE,
                 "scope": "openid profile",

@@ -1,4 +1,5 @@
-/* Interops widget v1 (widget/README.md): login on the IdP's own origin, in a popup or,
+/* Interops widget v1 (widget/README.md): login (or registration, prompt=create) on the
+   IdP's own origin, in a popup or,
    where popups are blocked, a full-page redirect; authorization code flow with PKCE S256
    and a checked state. No password ever enters the partner's page; no cookie of ours is
    read or needed here. */
@@ -8,9 +9,10 @@
   const IDP = new URL(document.currentScript.src).origin;
   const KEY = "interops-widget:";
   const TTL = 600000; // a redirect attempt is good for 10 minutes
+  const DAY = 86400000; // a registration's: as long as its email verification link
   const TEXT = {
-    fr: { button: "Se connecter", unavailable: "Connexion Interops indisponible sur ce site." },
-    en: { button: "Sign in", unavailable: "Interops sign-in unavailable on this site." },
+    fr: { button: "Se connecter", register: "Créer un compte", unavailable: "Connexion Interops indisponible sur ce site." },
+    en: { button: "Sign in", register: "Create an account", unavailable: "Interops sign-in unavailable on this site." },
   };
   const CSS = ":host{display:inline-block}" +
     "button{font:inherit;cursor:pointer;padding:.6em 1.2em;border-radius:4px;" +
@@ -48,6 +50,7 @@
       ui_locales: locale,
     };
     if (opts.nonce) query.nonce = opts.nonce;
+    if (opts.mode === "register") query.prompt = "create";
     const url = (redirectUri) =>
       `${config.authorization_endpoint}?${new URLSearchParams({ ...query, redirect_uri: redirectUri })}`;
     return {
@@ -62,20 +65,23 @@
   function mount(element, opts) {
     opts = opts || {};
     if (!element || !opts.clientId) throw new TypeError("InteropsWidget.mount(element, {clientId, ...})");
-    if ((opts.mode || "login") !== "login") throw new TypeError("InteropsWidget: mode 'login' only");
+    opts = { ...opts, mode: opts.mode || "login" };
+    const register = opts.mode === "register";
+    if (!register && opts.mode !== "login") throw new TypeError("InteropsWidget: mode 'login' or 'register'");
     const locale = opts.locale === "en" ? "en" : "fr";
     const root = element.shadowRoot || element.attachShadow({ mode: "open" });
     root.innerHTML = `<style>${CSS}</style><button type="button" part="button" disabled></button>` +
       '<p role="status" aria-live="polite" part="status"></p>';
     const button = root.querySelector("button");
     const status = root.querySelector("p");
-    button.textContent = TEXT[locale].button;
+    button.textContent = TEXT[locale][register ? "register" : "button"];
     let config = null;
     let attempt = null;
     let pending = null;
     let popup = null;
 
     const say = (text) => { status.textContent = text; };
+    const label = (name) => (register && config.labels[`register_${name}`]) || config.labels[name];
     const report = (kind, detail) => {
       element.dispatchEvent(new CustomEvent(`interops-${kind}`, { detail, bubbles: true, composed: true }));
       const callback = kind === "success" ? opts.onSuccess : opts.onError;
@@ -97,14 +103,15 @@
       popup.close();
       if (message.iss !== config.issuer) return settle("error", failure("invalid_issuer"), config.labels.error);
       if (message.error) {
-        return settle("error", failure(message.error, message.error_description), config.labels.error);
+        const text = message.error === "registration_pending" ? config.labels.registration_pending : config.labels.error;
+        return settle("error", failure(message.error, message.error_description), text);
       }
       settle("success", {
         code: message.code,
         codeVerifier: done.verifier,
         state: done.state,
         redirectUri: done.popupRedirect,
-      }, config.labels.success);
+      }, label("success"));
     }
 
     // Only the IdP's origin, only our own popup, only our own state: anything else,
@@ -133,7 +140,9 @@
       if (!target || target.origin !== location.origin) {
         return settle("error", failure("popup_blocked", "no same-origin redirectUri"), config.labels.error);
       }
-      const saved = { verifier: chosen.verifier, redirectUri: opts.redirectUri, issuer: config.issuer, at: Date.now() };
+      const saved = {
+        verifier: chosen.verifier, redirectUri: opts.redirectUri, issuer: config.issuer, at: Date.now(), ttl: register ? DAY : TTL,
+      };
       sessionStorage.setItem(KEY + chosen.state, JSON.stringify(saved));
       say(config.labels.redirect);
       location.assign(chosen.pageUrl);
@@ -147,14 +156,14 @@
       popup = window.open(chosen.popupUrl, "interops-login", "popup,width=520,height=720");
       if (!popup) return redirect(chosen);
       pending = chosen;
-      say(config.labels.busy);
+      say(label("busy"));
       watch(chosen);
     });
 
     settings(opts.clientId, locale)
       .then((answer) => {
         config = answer;
-        button.textContent = config.labels.button;
+        button.textContent = label("button");
         return ready();
       })
       .catch((error) => {
@@ -180,7 +189,7 @@
     const rest = params.toString();
     history.replaceState(history.state, "", location.pathname + (rest ? `?${rest}` : "") + location.hash);
     let result;
-    if (!found || Date.now() - found.at > TTL) result = failure("invalid_state");
+    if (!found || Date.now() - found.at > (found.ttl || TTL)) result = failure("invalid_state");
     else if (answer.iss !== found.issuer) result = failure("invalid_issuer");
     else if (answer.error) result = failure(answer.error, answer.error_description);
     else if (!answer.code) result = failure("invalid_request");
