@@ -13,6 +13,7 @@ Errors are :class:`rcd_store.errors.DirectoryError` with a French message.
 
 from __future__ import annotations
 
+import http.client
 import time
 import urllib.error
 import urllib.request
@@ -96,7 +97,7 @@ def fetch(url: str, policy: FetchPolicy) -> bytes:
         raise DirectoryError(str(exc)) from None
     except urllib.error.HTTPError as exc:
         raise DirectoryError(f"métadonnées SAML introuvables : HTTP {exc.code} ({url})") from None
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise DirectoryError(f"métadonnées SAML injoignables : {reason} ({url})") from None
 
@@ -117,6 +118,8 @@ def _body(response: Any, policy: FetchPolicy, deadline: float) -> bytes:
         if time.monotonic() > deadline:
             raise DirectoryError("métadonnées SAML : délai de lecture dépassé")
         chunks.append(chunk)
+    if declared is not None and declared.isdigit() and size != int(declared):
+        raise DirectoryError("métadonnées SAML injoignables : transfert interrompu")
     return b"".join(chunks)
 
 

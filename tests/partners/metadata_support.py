@@ -81,6 +81,8 @@ class MetadataServer:
         self.status = 200
         self.delay = 0.0
         self.redirect: str | None = None
+        #: a Content-Length this much longer than the body (the connection cut short)
+        self.missing = 0
         self.requests = 0
         self.port = 0
         self.lock = threading.Lock()
@@ -107,7 +109,7 @@ class MetadataServer:
                     return
                 self.send_response(owner.status)
                 self.send_header("Content-Type", owner.content_type)
-                self.send_header("Content-Length", str(len(owner.body)))
+                self.send_header("Content-Length", str(len(owner.body) + owner.missing))
                 self.end_headers()
                 self.wfile.write(owner.body)
 

@@ -72,8 +72,9 @@ def test_edit_from_a_file_stops_the_refresh(idp, server, tmp_path) -> None:
         (lambda s: setattr(s, "status", 404), "HTTP 404"),
         (lambda s: setattr(s, "body", b"<x/>" + b" " * 5000), "trop volumineuses"),
         (lambda s: setattr(s, "delay", 2.0), "injoignables"),
+        (lambda s: setattr(s, "missing", 100), "injoignables"),
     ],
-    ids=["html", "redirect-file", "redirect-https", "404", "too-large", "timeout"],
+    ids=["html", "redirect-file", "redirect-https", "404", "too-large", "timeout", "cut-short"],
 )
 def test_fetch_bounds(idp, server, db_snapshot, monkeypatch, setup, words) -> None:
     monkeypatch.setenv("IDP_SAML_METADATA_MAX_BYTES", "4000")
