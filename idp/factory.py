@@ -28,7 +28,7 @@ from idp.machine import login as machine_login
 from idp.mandates import pages as mandate_pages
 from idp.oidc import views as oauth
 from idp.outbox import delivery as outbox_delivery
-from idp.portal import dashboard, home, navigation
+from idp.portal import dashboard, home, navigation, profile
 from idp.saml import inbound
 from idp.saml import slo as slo_saml
 from idp.saml import sso as sso_saml
@@ -71,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(oauth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(navigation.bp)
+    app.register_blueprint(profile.bp)  # /profil: own names and email
     app.register_blueprint(inbound.bp)
     app.register_blueprint(login.bp)
     app.register_blueprint(password_reset.bp)

@@ -167,6 +167,30 @@ def member_post(company_id: int, declarant_id: str, action: str) -> ResponseRetu
     )
 
 
+@bp.post("/entreprises/<int:company_id>/declarants/<declarant_id>/identite")
+def names_post(company_id: int, declarant_id: str) -> ResponseReturnValue:
+    """Correct a declarant's names (an identity change, told to the partners)."""
+    place = company(company_id)
+    if len(declarant_id) > MAX_ID:
+        abort(404)
+    try:
+        adm.correct_names(
+            db.session(),
+            company_id=place.id,
+            declarant_id=declarant_id,
+            actor=actor().id,
+            last_name=text("nom", source="form"),
+            first_name=text("prenom", source="form"),
+            address=address(),
+        )
+    except DirectoryError as exc:
+        return _again(company_id, declarant_id, exc)
+    db.session().commit()
+    return back(
+        "administration.declarant", "identite", company_id=place.id, declarant_id=declarant_id
+    )
+
+
 @bp.post("/entreprises/<int:company_id>/passation")
 def hand_over_post(company_id: int) -> ResponseReturnValue:
     chosen = text("declarant", source="form", limit=MAX_ID)

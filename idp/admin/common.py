@@ -33,6 +33,7 @@ DONE = {
     "retirer": N_("Déclarant retiré de l'entreprise ; ses habilitations sont révoquées."),
     "administrateur": N_("Déclarant nommé administrateur."),
     "fin-administrateur": N_("Ce déclarant n'est plus administrateur."),
+    "identite": N_("Nom et prénom corrigés."),
     "passation": N_("Administration transmise : vous n'êtes plus administrateur."),
 }
 

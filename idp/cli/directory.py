@@ -9,7 +9,7 @@ import click
 
 from idp.auth.passwords import passwords
 from idp.cli.common import CommandError, F, directory_session, emit, json_option, ready_app
-from rcd_store import services
+from rcd_store import identity, services
 from rcd_store.mandates import lifecycle, pilots
 
 
@@ -102,6 +102,38 @@ def declarant_add(
             "role": "ADMINISTRATEUR" if admin else "MEMBRE",
         }
     emit(as_json, payload, person.id)
+
+
+@declarant.command("edit")
+@click.argument("declarant_id")
+@click.option("--last-name", help="Nouveau nom.")
+@click.option("--first-name", help="Nouveau prénom.")
+@click.option("--email", help="Nouvelle adresse électronique (à faire vérifier par son titulaire).")
+@json_option
+def declarant_edit(
+    declarant_id: str,
+    last_name: str | None,
+    first_name: str | None,
+    email: str | None,
+    as_json: bool,
+) -> None:
+    """Corrige le nom, le prénom ou l'adresse d'un déclarant ; les partenaires qui
+    partagent un service avec lui en sont informés."""
+    with directory_session() as session:
+        changed = identity.edit(
+            session,
+            declarant_id=declarant_id,
+            last_name=last_name,
+            first_name=first_name,
+            email=email,
+        )
+    payload = {"declarant_id": declarant_id, "changed": changed}
+    text = (
+        f"déclarant {declarant_id} modifié ({', '.join(changed)})"
+        if changed
+        else (f"déclarant {declarant_id} inchangé")
+    )
+    emit(as_json, payload, text)
 
 
 @click.group("habilitation")

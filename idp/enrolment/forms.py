@@ -46,10 +46,11 @@ class Form:
         return {name: self.values.get(name, "") for name in SHOWN}
 
 
-def read() -> Form:
-    """The posted form; oversize fields and a confirmation that differs are errors."""
+def read_fields(limits: dict[str, int]) -> Form:
+    """The posted fields named by ``limits`` (name -> most characters): an oversize one
+    is an error (never cut); passwords are kept as typed, the others stripped."""
     form = Form()
-    for name, limit in LIMITS.items():
+    for name, limit in limits.items():
         value = request.form.get(name) or ""
         if len(value) > limit:
             form.errors[name] = _("Trop long : {limit} caractères au plus.", limit=limit)
@@ -57,6 +58,12 @@ def read() -> Form:
         form.values[name] = (
             value if name.startswith(("mot_de_passe", "confirmation")) else value.strip()
         )
+    return form
+
+
+def read() -> Form:
+    """The posted form; oversize fields and a confirmation that differs are errors."""
+    form = read_fields(LIMITS)
     if (
         form.values["mot_de_passe"] != form.values["confirmation"]
         and "confirmation" not in form.errors

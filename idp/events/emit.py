@@ -37,8 +37,10 @@ KINDS = {
     "habilitation.revoked": "habilitation-revoked",
     "admin.declarant_suspended": "account-suspended",
 }
-#: what of an audit event's data a partner receives (habilitations only)
+#: what of an audit event's data a partner receives: a habilitation's service, SIRET
+#: and role; for an identity change, the names of the changed claims (never their values)
 _SHARED_DATA = ("service", "siret", "role")
+_IDENTITY_DATA = ("fields",)
 
 
 def receiver_key(channel: str, name: object) -> str:
@@ -154,7 +156,9 @@ def _from_audit(session: Session, audit_event: AuditEvent) -> None:
         receivers = _partners_of_service(session, code) if isinstance(code, str) else []
         emit(session, kind, subject, payload, receivers)
     else:
-        emit(session, kind, subject, {}, sharing_partners(session, subject))
+        shared = _IDENTITY_DATA if kind == "identity-changed" else ()
+        payload = {k: data[k] for k in shared if k in data}
+        emit(session, kind, subject, payload, sharing_partners(session, subject))
 
 
 def _after_flush(session: Session, _flush: UOWTransaction) -> None:

@@ -29,6 +29,7 @@ from rcd_store.administration.matrix import (
 )
 from rcd_store.administration.members import (
     add_admin,
+    correct_names,
     hand_over,
     reactivate_declarant,
     remove_admin,
@@ -48,6 +49,7 @@ __all__ = [
     "accept_invitation",
     "add_admin",
     "admin_company_ids",
+    "correct_names",
     "declarant_matrix",
     "establishment_matrix",
     "hand_over",

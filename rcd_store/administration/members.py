@@ -16,6 +16,7 @@ from rcd_store.administration.roles import keep_an_admin, locked_company, member
 from rcd_store.db import utcnow
 from rcd_store.enrolment import codes
 from rcd_store.errors import DirectoryError
+from rcd_store.identity import change_names
 from rcd_store.mandates.lifecycle import revoke_rights
 from rcd_store.models import (
     Company,
@@ -35,6 +36,14 @@ def _not_self(actor: str, declarant_id: str, what: str) -> None:
         raise DirectoryError(f"vous ne pouvez pas vous {what} vous-même")
 
 
+def _elsewhere(session: Session, declarant_id: str, company_id: int) -> bool:
+    """Whether the declarant also belongs to another company."""
+    others = select(Role.company_id).where(
+        Role.declarant_id == declarant_id, Role.company_id != company_id
+    )
+    return session.scalars(others).first() is not None
+
+
 def suspend_declarant(
     session: Session, *, company_id: int, declarant_id: str, actor: str, address: str | None = None
 ) -> None:
@@ -45,12 +54,7 @@ def suspend_declarant(
     _not_self(actor, declarant.id, "suspendre")
     if declarant.status != DeclarantStatus.ACTIVE.value:
         raise DirectoryError("ce déclarant n'est pas actif : il ne peut pas être suspendu")
-    others = session.scalars(
-        select(Role.company_id).where(
-            Role.declarant_id == declarant.id, Role.company_id != company.id
-        )
-    ).first()
-    if others is not None:
+    if _elsewhere(session, declarant.id, company.id):
         raise DirectoryError(
             "ce déclarant appartient aussi à une autre entreprise : "
             "retirez-le de la vôtre plutôt que de le suspendre"
@@ -110,6 +114,37 @@ def remove_declarant(
         address,
         habilitations_revoked=revoked,
         invitation_withdrawn=pending,
+    )
+
+
+def correct_names(
+    session: Session,
+    *,
+    company_id: int,
+    declarant_id: str,
+    actor: str,
+    last_name: str,
+    first_name: str,
+    address: str | None = None,
+) -> list[str]:
+    """Correct the names of a declarant of the company (an identity change, told to the
+    partners sharing a service with them); the claims that changed. A declarant who also
+    belongs to another company is refused: their identity is not this company's alone."""
+    company = locked_company(session, actor=actor, company_id=company_id)
+    _, declarant = member(session, company.id, declarant_id)
+    if _elsewhere(session, declarant.id, company.id):
+        raise DirectoryError(
+            "ce déclarant appartient aussi à une autre entreprise : "
+            "lui seul peut corriger son nom, depuis son profil"
+        )
+    return change_names(
+        session,
+        declarant_id=declarant.id,
+        last_name=last_name,
+        first_name=first_name,
+        actor=actor,
+        siren=company.siren,
+        address=address,
     )
 
 

@@ -59,7 +59,7 @@ def _call(client: Any, method: str, url: str, form: dict[str, Any]) -> Any:
 def test_the_blueprint_has_the_expected_routes(app: Any) -> None:
     """The enumeration sees every route (guards the tests below from seeing none)."""
     endpoints = {endpoint for endpoint, _, _ in routes(app)}
-    assert len(endpoints) == 12
+    assert len(endpoints) == 13
     assert {"administration.member_post", "administration.habilitations_post"} <= endpoints
 
 

@@ -21,7 +21,8 @@ PORTS = range(19800, 19900)
 class Receiver:
     """Records each POST (path, content type, body); answers ``status`` (202 by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ports: range = PORTS) -> None:
+        self.ports = ports
         self.port = 0
         self.received: list[tuple[str, str, bytes]] = []
         self.status = 202
@@ -51,7 +52,7 @@ class Receiver:
                 pass
 
         ThreadingHTTPServer.allow_reuse_address = True
-        for port in [self.port] if self.port else PORTS:  # back up on its own port
+        for port in [self.port] if self.port else self.ports:  # back up on its own port
             try:
                 self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
             except OSError:
@@ -59,7 +60,7 @@ class Receiver:
             self.port = port
             break
         else:
-            raise RuntimeError("no free port in 19800-19899")
+            raise RuntimeError(f"no free port in {self.ports}")
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def down(self) -> None:
