@@ -30,6 +30,7 @@ from idp.oidc import views as oauth
 from idp.outbox import delivery as outbox_delivery
 from idp.portal import dashboard, home, navigation, profile
 from idp.saml import inbound
+from idp.saml import metadata_refresh as saml_metadata_refresh
 from idp.saml import slo as slo_saml
 from idp.saml import sso as sso_saml
 from idp.stores import db, redis_client, replay
@@ -86,6 +87,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(enrolment_admin.bp)
     outbox_delivery.init_app(app)  # the background sender, when IDP_OUTBOX_BACKGROUND is on
     security_events.init_app(app)  # SETs and logout tokens; pushed when IDP_EVENTS_BACKGROUND
+    saml_metadata_refresh.init_app(app)  # partners' metadata, when IDP_SAML_METADATA_BACKGROUND
     for extension in settings["EXTENSIONS"]:  # the widget, above idp (docs/architecture.md)
         importlib.import_module(extension).init_app(app)
     documents.init_app(app)  # outermost: JWKS, discovery, metadata as prepared bytes
