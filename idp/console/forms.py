@@ -48,6 +48,7 @@ CLIENT_FIELDS = {
 }
 #: and the SAML form
 SAML_FIELDS = {
+    "certificat de signature": "certificat",
     "métadonnées SAML": "metadonnees",
     "AuthnRequestsSigned": "metadonnees",
     "URL AssertionConsumerService": "metadonnees",

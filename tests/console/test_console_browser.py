@@ -125,6 +125,22 @@ def _add_client(page: Any) -> str:
     return secret
 
 
+def _theme(page: Any) -> None:
+    """A theme whose text cannot be read on its background is refused, then one is set."""
+    with page.expect_navigation():
+        page.get_by_role("link", name="Modifier le thème du widget").click()
+    no_serious_violation(page)
+    page.get_by_label("Couleur du bouton", exact=False).fill("#777777")
+    page.get_by_label("Couleur du texte du bouton", exact=False).fill("#888888")
+    page.get_by_label("Libellé du bouton en français").fill("Se connecter")
+    _save(page, "Enregistrer le thème")
+    assert "contraste insuffisant" in page.locator("#theme_texte-erreur").inner_text()
+    page.get_by_label("Couleur du texte du bouton", exact=False).fill("#ffffff")
+    page.get_by_label("Couleur du bouton", exact=False).fill("#1a5e20")
+    _save(page, "Enregistrer le thème")
+    assert "Thème du widget enregistré." in page.get_by_role("status").inner_text()
+
+
 def test_operator_adds_and_edits_a_partner(live: Live, browser: Any) -> None:
     page = browser.new_context(locale="fr-FR", viewport={"width": 375, "height": 740}).new_page()
     _operator_logs_in(live, page)
@@ -146,6 +162,7 @@ def test_operator_adds_and_edits_a_partner(live: Live, browser: Any) -> None:
     page.get_by_label("Origines du widget").fill("https://cnav.example\nhttps://w.cnav.example")
     _save(page, "Enregistrer le client")
     assert "Client enregistré." in page.get_by_role("status").inner_text()
+    _theme(page)  # from the partner's page, where the client's save led
     with page.expect_navigation():
         page.get_by_role("link", name="Importer des métadonnées SAML").click()
     no_serious_violation(page)
@@ -158,6 +175,11 @@ def test_operator_adds_and_edits_a_partner(live: Live, browser: Any) -> None:
         (found,) = client.all()
         assert found.origins == ["https://cnav.example", "https://w.cnav.example"]
         assert secret_matches(found.client_secret_hash, secret)
+        assert partner.theme == {
+            "primary": "#1a5e20",
+            "text": "#ffffff",
+            "label": {"fr": "Se connecter"},
+        }
         actors = session.scalars(
             select(AuditEvent.actor).where(AuditEvent.target == "Caisse Nationale")
         ).all()

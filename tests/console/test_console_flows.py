@@ -261,7 +261,7 @@ def test_saml_metadata_upload(session: Any, c: Console, operator: Any, db_snapsh
     before = state(db_snapshot)
     for data, reason in (
         (b"<pas du xml", "métadonnées SAML invalides"),
-        (b"", "Choisissez le fichier XML"),
+        (b"", "Choisissez le fichier XML des métadonnées ou donnez"),
     ):
         refused = post(
             operator,
