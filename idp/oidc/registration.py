@@ -49,6 +49,9 @@ bp = Blueprint("registration", __name__)
 bp.after_request(no_store)
 
 COOKIE = "idp_inscription"
+#: the cookie's longest value (a browser keeps 4096 bytes per cookie, name and attributes
+#: included): a request too long to keep is refused at once, as ``invalid_request``
+MAX_KEPT = 3000
 LIFETIME = int(VERIFY_LIFETIME.total_seconds())
 #: the authorization request's parameters kept for the resumption (nothing else)
 KEPT = (
@@ -101,7 +104,7 @@ def _serializer() -> URLSafeTimedSerializer:
 def current() -> Registration | None:
     """The registration under way in this browser (a signed, unexpired cookie), or None."""
     raw = request.cookies.get(COOKIE)
-    if not raw or len(raw) > 3000:
+    if not raw or len(raw) > MAX_KEPT:
         return None
     try:
         data = _serializer().loads(raw, max_age=LIFETIME)
@@ -111,11 +114,15 @@ def current() -> Registration | None:
     return found
 
 
-def _keep(response: BaseResponse, found: Registration) -> BaseResponse:
+def _dumps(found: Registration) -> str:
     value = {"q": found.params, "t": found.started, "d": found.declarant_id}
+    return str(_serializer().dumps(value))
+
+
+def _keep(response: BaseResponse, found: Registration) -> BaseResponse:
     response.set_cookie(
         COOKIE,
-        _serializer().dumps(value),
+        _dumps(found),
         max_age=LIFETIME,
         httponly=True,
         samesite="Lax",
@@ -141,11 +148,13 @@ def partner_name() -> str | None:
     return client.partner.name if client is not None else None
 
 
-def _start() -> BaseResponse:
+def _start(grant: Any) -> BaseResponse:
     """``prompt=create`` (a request Authlib has validated): keep it, go to the choices."""
     params = {name: request.args[name] for name in KEPT if name in request.args}
-    response = redirect("/creer-un-compte", code=302)
-    return _keep(response, Registration(params, int(time.time())))
+    kept = Registration(params, int(time.time()))
+    if len(_dumps(kept)) > MAX_KEPT:
+        return redirect(_ended(grant, "invalid_request", "authorization request too long"))
+    return _keep(redirect("/creer-un-compte", code=302), kept)
 
 
 def _ended(grant: Any, error: str, description: str) -> str:
@@ -160,7 +169,7 @@ def _ended(grant: Any, error: str, description: str) -> str:
 def intercept(grant: Any, prompts: set[str], owner: ResourceOwner | None) -> BaseResponse | None:
     """What a registration makes of this authorization request, or None (go on)."""
     if "create" in prompts:
-        return _start() if request.method == "GET" else None
+        return _start(grant) if request.method == "GET" else None
     found = current()
     if found is None or found.declarant_id is None or not found.matches():
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -200,8 +201,9 @@ def test_the_kept_request_only_steers_itself(app: Any, browser: Any, session: An
         ({"code_challenge": None}, "invalid_request"),
         ({"code_challenge_method": "plain"}, "invalid_request"),
         ({"response_type": "token"}, "unsupported_response_type"),
+        ({"state": secrets.token_urlsafe(2400)}, "invalid_request"),  # too long to keep
     ],
-    ids=["none-with-create", "no-pkce", "plain-pkce", "bad-response-type"],
+    ids=["none-with-create", "no-pkce", "plain-pkce", "bad-response-type", "state-too-long"],
 )
 def test_bad_requests_are_refused_by_redirect_and_keep_nothing(
     browser: Any, db_snapshot: Any, change: dict[str, str | None], expected: str

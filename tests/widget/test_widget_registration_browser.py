@@ -12,8 +12,6 @@ The partner is open to identity-only use: the new declarant needs no habilitatio
 
 from __future__ import annotations
 
-import random
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +31,7 @@ from tests.enrolment.test_enrolment_browser import (
     no_serious_violation,
     open_verification,
 )
+from tests.flows.server_support import free_port_in
 from tests.idp.registration_support import SIRET_THIRD, registration_world
 from tests.widget import partner_site
 from tests.widget import test_widget_browser as login_suite
@@ -59,15 +58,7 @@ PORTS = range(8100, 8200)
 
 
 def _port() -> int:
-    """A free port of :data:`PORTS`, tried in random order."""
-    for port in random.sample(list(PORTS), len(PORTS)):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 8100-8199")
+    return free_port_in(PORTS)
 
 
 @dataclass
