@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.stores.models import AuthorizationCode
+from rcd_store.enrolment.people import Identity
 from rcd_store.models import Declarant
 from tests.enrolment import pages_support as p
 from tests.enrolment import support as s
@@ -29,7 +30,7 @@ from tests.idp.oauth_support import (
     pkce,
     query_of,
 )
-from tests.idp.registration_support import registration_world
+from tests.idp.registration_support import ADMIN_OF_OTHER, registration_world
 from token_suite import jwt as interops_jwt
 from token_suite.jwt import trust_from_jwks
 
@@ -255,3 +256,49 @@ def test_forms_without_a_registration_are_unchanged(browser: Any) -> None:
     assert sent.status_code == 200 and "suite-partenaire" not in sent.text
     assert "idp_inscription" not in sent.headers.get("Set-Cookie", "")
     assert csrf(browser, "/inscription")
+
+
+def test_an_invitation_accepted_ends_with_a_code_for_the_invitee(
+    app: Any, browser: Any, session: Any, world: Any
+) -> None:
+    from idp.stores.sealing import app_sealer
+    from rcd_store import administration as adm
+    from rcd_store.models import Establishment
+    from tests.administration.pages_support import post
+    from tests.administration.support import outbox_link
+
+    company = session.scalars(
+        select(Establishment.company_id).where(Establishment.siret == s.SIRET_ELSEWHERE)
+    ).one()
+    invitee = adm.invite_declarant(
+        session,
+        company_id=company,
+        actor=_declarant_id(session, ADMIN_OF_OTHER),
+        last_name="Nouvelle",
+        first_name="Nina",
+        email="nina@autre.example",
+        sealer=app_sealer(app),
+        base_url=ISSUER,
+    )
+    session.commit()
+    verifier, challenge = pkce()
+    _start(browser, challenge, state="etat-invitation")
+    token = outbox_link(app, "nina@autre.example").split("jeton=")[1]
+    done = post(
+        browser,
+        "/invitation",
+        {"jeton": token, "mot_de_passe": s.PASSWORD, "confirmation": s.PASSWORD},
+    )
+    assert done.status_code == 200 and "Continuer vers Portail Identité" in done.text
+    assert _resume(browser).headers["Location"].startswith("/connexion?")
+    p.login(browser, Identity("Nouvelle", "Nina", "nina@autre.example", s.PASSWORD))
+    kept = {k: v for k, v in _params(challenge, state="etat-invitation").items() if k != "prompt"}
+    query = query_of(consent(browser, kept).headers["Location"])
+    tokens = _redeem(browser, world, query["code"], verifier)
+    claims = interops_jwt.verify(
+        tokens["id_token"],
+        trust=trust_from_jwks(browser.get("/.well-known/jwks.json").json),
+        audience=CLIENT,
+        issuer=ISSUER,
+    )
+    assert claims.subject == invitee
