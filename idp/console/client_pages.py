@@ -4,6 +4,9 @@ it. Every change goes through :mod:`partners.services` (validated and audited)."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import abort, render_template
 from flask.typing import ResponseReturnValue
 
@@ -22,8 +25,19 @@ from idp.stores import db
 from partners import services as registry
 from partners.models import OAuthClient, Partner
 from partners.services import GRANTS, TOKEN_AUTH
+from rcd_store.errors import DirectoryError
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+@contextmanager
+def _answered() -> Iterator[None]:
+    """A refusal of the registry as a 400 page with its reason; nothing is changed."""
+    try:
+        yield
+    except DirectoryError as exc:
+        db.session().rollback()
+        abort(400, description=_("Opération refusée : {reason}.", reason=exc.message))
 
 
 def _client_or_404(partner: Partner, client_pk: int) -> OAuthClient:
@@ -122,13 +136,13 @@ def client_secret_post(partner_id: int, client_pk: int) -> ResponseReturnValue:
     if found.token_endpoint_auth_method not in SECRET_METHODS:
         abort(400, description=_("Ce client ne s'authentifie pas par secret."))
     session = db.session()
-    result = registry.edit_partner(
-        session,
-        partner.name,
-        registry.PartnerSettings(name=partner.name, client=same_client(found, new_secret=True)),
-        actor=operator().id,
-        address=address(),
+    settings = registry.PartnerSettings(
+        name=partner.name, client=same_client(found, new_secret=True)
     )
+    with _answered():
+        result = registry.edit_partner(
+            session, partner.name, settings, actor=operator().id, address=address()
+        )
     session.commit()
     return _secret_page(partner_or_404(partner_id), found.client_id, result.client_secret)
 
@@ -138,8 +152,9 @@ def client_delete_post(partner_id: int, client_pk: int) -> ResponseReturnValue:
     partner = partner_or_404(partner_id)
     found = _client_or_404(partner, client_pk)
     session = db.session()
-    registry.remove_client(
-        session, partner.name, found.client_id, actor=operator().id, address=address()
-    )
+    with _answered():
+        registry.remove_client(
+            session, partner.name, found.client_id, actor=operator().id, address=address()
+        )
     session.commit()
     return back("console.partner", "client-supprime", partner_id=partner_id)

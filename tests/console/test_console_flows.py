@@ -335,3 +335,54 @@ def test_a_bad_theme_is_refused_beside_its_field(
     html = response.get_data(as_text=True)
     assert reason in html.split(f'id="{field}-erreur">', 1)[1].split("</span>", 1)[0], html
     assert state(db_snapshot) == before
+
+
+def test_a_secret_rotated_in_the_console_is_refused_by_another_worker_within_a_second(
+    app: Any, app_config: dict[str, Any], c: Console
+) -> None:
+    """The console runs in one process, the token endpoint (its client cache warm) in
+    another: the old secret is refused there within a second, the new one accepted."""
+    from idp.factory import create_app
+    from idp.stores.db import database
+    from idp.tokens.signing import ensure_keys
+    from tests.idp.test_generations import _refused_within, _token
+
+    ensure_keys(app)
+    console_app = create_app(app_config)
+    operator = log_in(console_app, c.operator)
+    machine = {**CLIENT, "client_id": "cnav-batch", "autorisations": ["client_credentials"]}
+    added = post(operator, f"/console/partenaires/{c.partner}/clients/nouveau", machine)
+    old = _secret(added.get_data(as_text=True))
+    assert _token(app, "cnav-batch", old).status_code == 200  # the worker's cache is warm
+    with console_app.app_context():
+        from idp.stores import db
+
+        pk = (
+            db.session()
+            .scalars(select(OAuthClient.id).where(OAuthClient.client_id == "cnav-batch"))
+            .one()
+        )
+    rotated = post(operator, f"/console/partenaires/{c.partner}/clients/{pk}/secret")
+    new = _secret(rotated.get_data(as_text=True))
+    assert _refused_within(app, "cnav-batch", old, 1.5) <= 1.0
+    assert _token(app, "cnav-batch", new).status_code == 200
+    database(console_app).engine.dispose()
+
+
+def test_a_new_secret_is_refused_where_it_cannot_be_given(
+    session: Any, c: Console, operator: Any, db_snapshot: Any
+) -> None:
+    """A public client has no secret; a client whose stored settings no longer pass the
+    registry's checks gets none either (400 with the reason), nothing changed."""
+    public = {**CLIENT, "client_id": "cnav-public", "authentification": "none"}
+    post(operator, f"/console/partenaires/{c.partner}/clients/nouveau", public)
+    session.expire_all()
+    pk = session.scalars(select(OAuthClient.id).where(OAuthClient.client_id == "cnav-public")).one()
+    stale = session.get(OAuthClient, c.client)
+    stale.redirect_uris = ["http://urssaf.example/retour"]  # written before the https rule
+    session.commit()
+    before = state(db_snapshot)
+    for client_pk, reason in ((pk, "ne s&#39;authentifie pas par secret"), (c.client, "https")):
+        refused = post(operator, f"/console/partenaires/{c.partner}/clients/{client_pk}/secret")
+        assert refused.status_code == 400 and reason in refused.get_data(as_text=True)
+    assert state(db_snapshot) == before
