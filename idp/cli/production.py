@@ -13,8 +13,13 @@ import sys
 #: the servers ``idp serve --server`` knows; the first is the measured choice
 SERVERS = ("granian", "gunicorn-gthread", "gunicorn")
 DEFAULT_SERVER = SERVERS[0]
-#: threads per worker of the threaded servers (requests wait on the database or Redis)
+#: threads per worker of gunicorn's gthread (requests wait on the database or Redis)
 THREADS = 4
+#: granian's blocking threads per worker: the requests in flight in one worker, hence
+#: the largest batch its group commit (idp.stores.group_commit) can share. Measured by
+#: bench/bench_token_endpoint.py (2 workers, 16 connections, same run as node):
+#: 4 threads 0.52x/0.43x, 16 threads 0.75x/0.84x node oidc-provider's req/s
+BLOCKING_THREADS = 16
 FACTORY = "idp.factory:create_app"
 #: seconds a worker has to stop after SIGTERM before the server kills it
 KILL_TIMEOUT = 15
@@ -34,7 +39,7 @@ def server_command(server: str, *, host: str, port: int, workers: int) -> list[s
             "--workers",
             str(workers),
             "--blocking-threads",
-            str(THREADS),
+            str(BLOCKING_THREADS),
             "--host",
             host,
             "--port",
