@@ -4,8 +4,8 @@ settings it fetches, and the IdP page that hands the popup's result back.
 - ``GET /widget/v1/widget.js``: the script, cached for a year (``immutable``: the
   version is in the path); CORS only for registered origins (SRI needs it);
 - ``GET /widget/v1/widget.js.sri``: its ``sha384-`` integrity value;
-- ``GET /widget/v1/config?client_id=&lang=``: endpoints and wording, CORS for the
-  client's own origins only; any other origin gets 403 and no CORS grant;
+- ``GET /widget/v1/config?client_id=&lang=``: endpoints, wording and the partner's theme,
+  CORS for the client's own origins only; any other origin gets 403 and no CORS grant;
 - ``GET /widget/v1/callback/<client_id>``: the popup's redirect URI; posts the code
   (with its ``state`` and ``iss``) to the opener, addressed to each registered origin
   of the client in turn, so a page on any other origin receives nothing (code theft).
@@ -26,6 +26,7 @@ from idp.i18n import N_, _
 from idp.oidc.clients import issuer
 from idp.stores import db
 from idp.web.answers import no_store
+from partners.theme import effective_theme
 from widget import registry
 
 bp = Blueprint("widget", __name__, template_folder="templates")
@@ -117,6 +118,7 @@ def config() -> Response:
         authorization_endpoint=f"{base}/oauth/authorize",
         redirect_uri=registry.callback_url(client.client_id),
         labels={name: _(text) for name, text in LABELS.items()},
+        theme={**effective_theme(client.partner), "name": client.partner.name},
     )
     response.headers["Access-Control-Allow-Origin"] = str(origin)
     response.headers["Vary"] = "Origin"

@@ -16,10 +16,32 @@
   };
   const CSS = ":host{display:inline-block}" +
     "button{font:inherit;cursor:pointer;padding:.6em 1.2em;border-radius:4px;" +
-    "border:2px solid var(--interops-accent,#000091);background:var(--interops-accent,#000091);" +
-    "color:var(--interops-on-accent,#fff)}" +
+    "border:2px solid var(--interops-accent,var(--interops-primary,#000091));" +
+    "background:var(--interops-accent,var(--interops-primary,#000091));" +
+    "color:var(--interops-on-accent,var(--interops-text,#fff));vertical-align:middle}" +
+    "img{height:2.5em;max-width:10em;margin-right:.5em;vertical-align:middle}" +
     "button:focus-visible{outline:3px solid var(--interops-focus,#0a76f6);outline-offset:2px}" +
     "button:disabled{cursor:default;opacity:.7}p{margin:.4em 0 0;min-height:1.2em}";
+
+  const COLOUR = /^#[0-9a-f]{6}$/i;
+
+  // The partner's theme (validated by the IdP, checked again here): colours only as
+  // #RRGGBB custom properties, the logo only as an http(s) <img> source, the wording
+  // only as text; returns the wording for `locale`, if any.
+  function applyTheme(root, button, theme, locale) {
+    theme = theme || {};
+    for (const name of ["primary", "text"]) {
+      if (COLOUR.test(theme[name])) button.style.setProperty(`--interops-${name}`, theme[name]);
+    }
+    const logo = root.querySelector("img");
+    if (typeof theme.logo_url === "string" && /^https?:\/\//i.test(theme.logo_url)) {
+      logo.alt = String(theme.name || "");
+      logo.src = theme.logo_url;
+      logo.hidden = false;
+    }
+    const wording = theme.label && theme.label[locale];
+    return typeof wording === "string" ? wording : "";
+  }
 
   const b64url = (bytes) =>
     btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -70,7 +92,8 @@
     if (!register && opts.mode !== "login") throw new TypeError("InteropsWidget: mode 'login' or 'register'");
     const locale = opts.locale === "en" ? "en" : "fr";
     const root = element.shadowRoot || element.attachShadow({ mode: "open" });
-    root.innerHTML = `<style>${CSS}</style><button type="button" part="button" disabled></button>` +
+    root.innerHTML = `<style>${CSS}</style><img part="logo" hidden>` +
+      '<button type="button" part="button" disabled></button>' +
       '<p role="status" aria-live="polite" part="status"></p>';
     const button = root.querySelector("button");
     const status = root.querySelector("p");
@@ -163,7 +186,8 @@
     settings(opts.clientId, locale)
       .then((answer) => {
         config = answer;
-        button.textContent = label("button");
+        const wording = applyTheme(root, button, config.theme, locale);
+        button.textContent = (!register && wording) || label("button");
         return ready();
       })
       .catch((error) => {
