@@ -17,6 +17,10 @@ Stable API (the CLI and the operator console call it; keep the signatures):
     bidirectional formatting character (spaces are collapsed).
 
   Any other key, or another type, is refused. ``{}`` is valid: the default look.
+  Each message starts with the field it refuses (stable, a form maps them to its fields):
+  ``couleur principale``, ``couleur du texte``, ``contraste insuffisant``, ``URL du logo``,
+  ``libellé (fr)``, ``libellé (en)``; ``libellés``, ``langue de libellé``, ``clé de thème``
+  and ``thème`` for a malformed object.
 - ``merge_theme(current, changes) -> dict``: ``current`` (a stored theme or None)
   changed by ``changes`` (same keys; ``""`` or None removes a value, ``label`` merges
   per locale), then validated as a whole.
