@@ -24,6 +24,7 @@ would wait for the caller's own lock (until the busy timeout).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Table, insert
+from sqlalchemy import Insert, Table, insert
 from sqlalchemy.exc import TimeoutError as StoreTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -120,12 +121,18 @@ class GroupCommit:
         with self.sessions() as session:
             connection = session.connection()  # Core: no ORM work per row
             for table, rows in tables.items():
-                connection.execute(insert(table), rows)
+                connection.execute(_insert(table), rows)
             events = [event for item in batch for event in item.events]
             audit.record_many(session, events, segment=self._segment())
             if before_commit is not None:
                 before_commit(session)
             session.commit()
+
+
+@functools.cache
+def _insert(table: Table) -> Insert:
+    """The INSERT of ``table``, built once (its compiled form is cached by SQLAlchemy)."""
+    return insert(table)
 
 
 def init_app(app: Flask, sessions: sessionmaker[Session]) -> GroupCommit:

@@ -151,9 +151,9 @@ class IssuedToken:
 _ISSUED = cast(Table, IssuedTokenRow.__table__)
 
 
-def _columns(row: IssuedTokenRow) -> dict[str, Any]:
-    """The column values of a (transient) issued-token row, for a Core insert."""
-    return {column.key: getattr(row, column.key) for column in _ISSUED.columns}
+#: the columns an issued access token leaves empty, so that its Core insert names every
+#: column (the rows of one multi-row INSERT must all have the same keys)
+_UNSET: dict[str, Any] = {"revoked_at": None, "rotated_at": None}
 
 
 #: ``app.extensions`` key of the app's :class:`TokenService`
@@ -258,26 +258,28 @@ class TokenService:
         jti = secrets.token_urlsafe(18)
         claims = {**(extra_claims or {}), "client_id": client_id, "scope": scope}
         token = self._jwt(vector, audience, now, lifetime, ACCESS_TOKEN_TYP, jti, claims)
-        row = IssuedTokenRow(
-            jti=jti,
-            kind="access",
-            client_id=client_id,
-            subject=vector.subject,
-            scope=scope,
-            audience=audience,
-            token_hash=hashlib.sha256(token.encode("utf-8")).hexdigest(),
-            issued_at=now,
-            expires_at=now + lifetime,
-            family=family,
-            acr=acr,
-            auth_time=auth_time,
-        )
+        columns = {
+            **_UNSET,
+            "jti": jti,
+            "kind": "access",
+            "client_id": client_id,
+            "subject": vector.subject,
+            "scope": scope,
+            "audience": audience,
+            "token_hash": hashlib.sha256(token.encode("utf-8")).hexdigest(),
+            "issued_at": now,
+            "expires_at": now + lifetime,
+            "family": family,
+            "acr": acr,
+            "auth_time": auth_time,
+        }
+        row = IssuedTokenRow(**columns)
         data: dict[str, Any] = {"format": "jwt", "kind": "access", "id": jti}
         data["client_id"] = client_id
         if grouped:
             data["pagm"] = list(vector.pagm)
             event = ("token.issued", vector.subject, audience, data)
-            group_commit().write([(_ISSUED, _columns(row))], [event])
+            group_commit().write([(_ISSUED, columns)], [event])
             return token, row
         session.add(row)
         self._audit(session, vector, audience, data)
