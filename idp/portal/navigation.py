@@ -10,8 +10,9 @@ partner's landing URL: by itself with JavaScript, with a visible button without.
 from __future__ import annotations
 
 import base64
+import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -23,11 +24,12 @@ from flask import (
     request,
 )
 from flask.typing import ResponseReturnValue
+from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.auth.login import login_required
-from idp.i18n import _
+from idp.i18n import _, current_locale
 from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
@@ -78,6 +80,8 @@ class Destination:
     service: Service
     url: str
     pagm: dict[tuple[int, str], str]
+    #: the auto-post page by (language, field), around the token's slot (:func:`_page`)
+    pages: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict, compare=False)
 
 
 def _load_destination(code: str, partner_name: str | None) -> Callable[[Session], Any]:
@@ -130,10 +134,36 @@ def _participant(destination: Destination, row: SsoRecord) -> dict[str, Any]:
     return {"protocol": "navigation", "partner": partner.name}
 
 
-def _form_fields(issued: tokens.IssuedToken) -> dict[str, str]:
+def _form_field(issued: tokens.IssuedToken) -> tuple[str, str]:
     if issued.format == "saml":
-        return {"SAMLResponse": base64.b64encode(issued.token.encode("utf-8")).decode("ascii")}
-    return {"jeton": issued.token}
+        return "SAMLResponse", base64.b64encode(issued.token.encode("utf-8")).decode("ascii")
+    return "jeton", issued.token
+
+
+#: where the token goes in a page rendered ahead (random: no name or URL can hold it)
+_SLOT = secrets.token_hex(16)
+
+
+def _page(destination: Destination, name: str, value: str) -> str:
+    """The page that posts ``value`` as the field ``name`` to the destination: rendered
+    once per destination (the process's cache drops it with the destination when a
+    partner or service changes), language and field, with a slot the token fills,
+    escaped, at each navigation."""
+    key = (current_locale(), name)
+    parts = destination.pages.get(key)
+    if parts is None:
+        page = render_template(
+            "navigate.html",
+            action=destination.url,
+            fields={name: _SLOT},
+            partner=destination.partner.name,
+            service=destination.service,
+        )
+        if page.count(_SLOT) != 1:
+            raise RuntimeError("navigate.html: the token's field must appear once")
+        head, _slot, tail = page.partition(_SLOT)
+        parts = destination.pages[key] = (head, tail)
+    return f"{parts[0]}{escape(value)}{parts[1]}"
 
 
 def _issue(
@@ -189,13 +219,6 @@ def navigate(code: str) -> ResponseReturnValue:
         sessions.add_participant(session, row, participant)
     session.commit()  # the reads' transaction ends (and a new participant is written)
     issued = _issue(row, who, destination, held)
-    page = render_template(
-        "navigate.html",
-        action=destination.url,
-        fields=_form_fields(issued),
-        partner=destination.partner.name,
-        service=destination.service,
-    )
-    response = no_store(make_response(page))
+    response = no_store(make_response(_page(destination, *_form_field(issued))))
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
