@@ -64,7 +64,7 @@ class MetadataRefresher:
     def _run(self) -> None:
         while not self.stopping.wait(self.interval):
             try:
-                refresh_round(self.app, actor="refresh")
+                refresh_round(self.app, actor="system")
             except Exception:  # logged with its traceback; the next tick tries again
                 log.exception("rafraîchissement des métadonnées SAML en échec")
 
