@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import (
     Blueprint,
@@ -35,7 +35,7 @@ from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.stores.generations import generations
 from idp.tokens import issuing as tokens
-from idp.tokens.holder import Held, Holder, holder, rights_in, vector_of
+from idp.tokens.holder import Held, Holder, read_rule, vector_of
 from idp.web.answers import no_store
 from partners.models import Partner, PartnerService
 from partners.services import default_acs
@@ -106,19 +106,22 @@ def _load_destination(code: str, partner_name: str | None) -> Callable[[Session]
     return load
 
 
-def _destination(code: str, partner_name: str | None) -> Destination:
+def _destination(code: str, partner_name: str | None) -> Destination | int:
     """The service ``code``'s one navigable partner (or the one named), from the process's
     cache of partners and services (:mod:`idp.stores.generations`: a change anywhere is
-    seen within a second); 404 or 400 otherwise."""
+    seen within a second); else the refusal's status (0: no such service, see
+    :func:`_refuse`)."""
     code, name = code.strip().upper()[:64], (partner_name or "")[:200] or None
     registry = generations()
     key = ("navigation", code, name, registry.current("services"))
-    found = registry.cached("partners", key, _load_destination(code, name))
-    if isinstance(found, Destination):
-        return found
-    if not found:
+    found: Destination | int = registry.cached("partners", key, _load_destination(code, name))
+    return found
+
+
+def _refuse(status: int) -> NoReturn:
+    if not status:
         abort(404)  # no such service
-    abort(found, description=_("Choisissez le partenaire depuis le tableau de bord."))
+    abort(status, description=_("Choisissez le partenaire depuis le tableau de bord."))
 
 
 def _participant(destination: Destination, row: SsoRecord) -> dict[str, Any]:
@@ -200,18 +203,22 @@ def _issue(
 def navigate(code: str) -> ResponseReturnValue:
     """Issue a token for one service and post it to its partner (IdP-initiated SSO).
 
-    Reads the session, then the rule fresh (:mod:`idp.tokens.holder`: the declarant, and
-    their rights in force on this service, one statement each), and writes the token's
+    Reads the session, then the rule fresh (:mod:`idp.tokens.holder`: the declarant and
+    their rights in force on this service, in one statement), and writes the token's
     and the navigation's audit events in one INSERT (and the partner among the session's
     participants, the first time): partners, services and PAGM come from the process's
     cache."""
     session = db.session()
     row = sessions.current_session()
-    who = None if row is None else holder(session, row.declarant_id)
-    if row is None or who is None or not who.active:
+    if row is None:
         return login_required("/tableau-de-bord")
     destination = _destination(code, request.form.get("partner"))
-    held = rights_in(session, who.id, [destination.service.id])
+    wanted = [destination.service.id] if isinstance(destination, Destination) else []
+    who, held = read_rule(session, row.declarant_id, wanted)
+    if who is None or not who.active:
+        return login_required("/tableau-de-bord")
+    if not isinstance(destination, Destination):
+        _refuse(destination)
     if not held and not destination.service.identity_only:
         abort(403, description=_("Vous n'êtes pas habilité à ce service."))
     participant = _participant(destination, row)

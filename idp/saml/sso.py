@@ -28,7 +28,7 @@ from idp.sessions.store import SsoRecord
 from idp.stores import db
 from idp.stores.generations import generations
 from idp.tokens import issuing as tokens
-from idp.tokens.holder import holder, rights_in, service_codes, vector_of
+from idp.tokens.holder import read_rule, service_codes, vector_of
 from idp.web import csrf
 from partners import services as registry
 from partners.models import Partner, SamlServiceProvider
@@ -196,17 +196,16 @@ def _proceed(pending: Pending, *, resumed: bool) -> Response:
 
 def _success(pending: Pending, row: SsoRecord) -> Response:
     """The jeton for a live session: reads the rule fresh (:mod:`idp.tokens.holder`: the
-    declarant, and their rights in force on the partner's services, one statement each);
+    declarant and their rights in force on the partner's services, in one statement);
     the audit event is committed by the process's group commit before the page is built
     (and the partner joins the session's participants, the first time); the partner, its
     services and their PAGM come from the process's cache."""
     session = db.session()
     target = audience(pending.sp)
     partner = target.partner
-    who = holder(session, row.declarant_id)
+    who, held = read_rule(session, row.declarant_id, target.codes)
     if who is None or not who.active:
         return _status(pending, [m.RESPONDER, m.REQUEST_DENIED])
-    held = rights_in(session, who.id, target.codes)
     vector = vector_of(
         who,
         target.codes,

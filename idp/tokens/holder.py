@@ -1,13 +1,13 @@
-"""What a jeton says of its declarant, read fresh on every issuance, in two prepared
-statements (issue 18: SSO navigation on a diet).
+"""What a jeton says of its declarant, read fresh on every issuance in one prepared
+statement (issue 18: SSO navigation on a diet).
 
 The rule is read at each navigation, never cached: the declarant (active or not, names,
-e-mail, home establishment's SIRET) in one statement, their rights in force on the
-audience's services only (:func:`rcd_store.services.rights_counting`, the one definition
-of a right in force, with the establishment's SIRET) in the other. Both statements are
-built once per process with bound parameters (the moment of the rule included), and run
-as SQLAlchemy Core on the request's connection: no ORM object is loaded, no statement is
-rebuilt, and SQLAlchemy's compiled cache serves both.
+e-mail, home establishment's SIRET) and their rights in force on the audience's services
+only (:func:`rcd_store.services.rights_counting`, the one definition of a right in
+force, with the establishment's SIRET), joined in one statement. It is built once per
+process with bound parameters (the moment of the rule included), and runs as SQLAlchemy
+Core on the request's connection: no ORM object is loaded, no statement is rebuilt, and
+SQLAlchemy's compiled cache serves it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, join, select
 from sqlalchemy.orm import Session, aliased
 
 from rcd_store.db import UTCDateTime
@@ -44,7 +44,12 @@ class Holder:
 Held = tuple[int, str, str]
 
 _HOME = aliased(Establishment)
-_HOLDER = (
+_RIGHTS = join(Habilitation, Service, Service.id == Habilitation.service_id).join(
+    Establishment, Establishment.id == Habilitation.establishment_id
+)
+#: the declarant, and each of their rights in force on the services asked (none: one row
+#: of NULLs on the right), in one statement
+_RULE = (
     select(
         Declarant.id,
         Declarant.status,
@@ -52,45 +57,43 @@ _HOLDER = (
         Declarant.first_name,
         Declarant.email,
         _HOME.siret,
+        Habilitation.service_id,
+        Establishment.siret,
+        Habilitation.role,
     )
+    .select_from(Declarant)
     .outerjoin(_HOME, _HOME.id == Declarant.home_establishment_id)
-    .where(Declarant.id == bindparam("declarant"))
-)
-_RIGHTS = (
-    select(Habilitation.service_id, Establishment.siret, Habilitation.role)
-    .join(Service, Service.id == Habilitation.service_id)
-    .join(Establishment, Establishment.id == Habilitation.establishment_id)
-    .where(
-        Habilitation.declarant_id == bindparam("declarant"),
-        Habilitation.service_id.in_(bindparam("services", expanding=True)),
-        # the rule's moment bound at each run (the rule only compares it in SQL)
-        rights_counting(cast(datetime, bindparam("now", type_=UTCDateTime()))),
+    .outerjoin(
+        _RIGHTS,
+        and_(
+            Habilitation.declarant_id == Declarant.id,
+            Habilitation.service_id.in_(bindparam("services", expanding=True)),
+            # the rule's moment bound at each run (the rule only compares it in SQL)
+            rights_counting(cast(datetime, bindparam("now", type_=UTCDateTime()))),
+        ),
     )
+    .where(Declarant.id == bindparam("declarant"))
     .order_by(Habilitation.id)
 )
 
 
-def holder(session: Session, declarant_id: str) -> Holder | None:
-    """The declarant ``declarant_id`` (one statement), or None when unknown."""
-    found = session.connection().execute(_HOLDER, {"declarant": declarant_id}).first()
-    if found is None:
-        return None
-    ident, status, last_name, first_name, email, home_siret = found
-    active = status == DeclarantStatus.ACTIVE.value
-    return Holder(ident, active, last_name, first_name, email, home_siret)
-
-
-def rights_in(
+def read_rule(
     session: Session, declarant_id: str, service_ids: Iterable[int], now: datetime | None = None
-) -> list[Held]:
-    """The declarant's rights in force at ``now`` (the rules' clock by default) on
-    ``service_ids`` only (one statement)."""
+) -> tuple[Holder | None, list[Held]]:
+    """The declarant ``declarant_id`` (None when unknown) and their rights in force at
+    ``now`` (the rules' clock by default) on ``service_ids`` only, in one statement."""
     params: dict[str, Any] = {
         "declarant": declarant_id,
         "services": list(service_ids),
         "now": moment(now),
     }
-    return [(s, siret, role) for s, siret, role in session.connection().execute(_RIGHTS, params)]
+    rows = session.connection().execute(_RULE, params).all()
+    if not rows:
+        return None, []
+    ident, status, last_name, first_name, email, home_siret = rows[0][:6]
+    active = status == DeclarantStatus.ACTIVE.value
+    who = Holder(ident, active, last_name, first_name, email, home_siret)
+    return who, [(r[6], r[7], r[8]) for r in rows if r[6] is not None]
 
 
 def vector_of(

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rcd_store import services
+from rcd_store.models import Declarant, DeclarantStatus
 from tests import factories as f
 from tests.idp.portal_support import csrf_of, hidden_fields, log_in, saml_partner, saml_response_of
 from token_suite import Trust, saml
@@ -41,6 +42,23 @@ def _world(app: Any, session: Any) -> tuple[Any, Any]:
 def _navigate(client: Any, code: str, query: str = "") -> Any:
     token = csrf_of(client.get("/tableau-de-bord").get_data(as_text=True))
     return client.post(f"/navigation/{code}{query}", data={"csrf_token": token})
+
+
+@pytest.mark.parametrize("code", ["DSN", "INCONNU"])
+def test_a_declarant_suspended_during_the_session_gets_no_token(
+    app: Any, session: Any, code: str
+) -> None:
+    """Read at each navigation: the session lives on, the declarant no longer acts; known
+    or unknown service alike, the answer is the login page (nothing told of the service)."""
+    person, client = _world(app, session)
+    token = csrf_of(client.get("/tableau-de-bord").get_data(as_text=True))
+    declarant = session.get(Declarant, person.id)
+    declarant.status = DeclarantStatus.LOCKED.value
+    session.commit()
+    answer = client.post(f"/navigation/{code}", data={"csrf_token": token})
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/connexion?next=%2Ftableau-de-bord"
+    assert "SAMLResponse" not in answer.get_data(as_text=True)
 
 
 def test_each_page_posts_its_own_token_and_the_page_follows_the_language(
