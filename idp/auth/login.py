@@ -177,41 +177,52 @@ def _dummy_hash(app: Flask) -> str:
     return str(found)
 
 
+def _second_factor(declarant: Declarant, code_follows: bool) -> bool:
+    return code_follows and bool(declarant.totp_secret)
+
+
 def authenticate(
     session: Session, ident: Identification, password: str, *, code_follows: bool = True
 ) -> AuthResult:
     """Check ``password`` for the identified declarant, under the lockout and the address limit.
 
-    Reserves the attempt (address, then account) BEFORE checking the password; a
-    refused reservation checks nothing. An unknown identifier costs the same hash
-    check and counts on its own key. The request session is committed before the
-    throttle's own transactions (the rehash on login).
+    Reserves the attempt (address, then the first candidate's account, or the unknown
+    identifier's counter: one round trip, :meth:`idp.auth.throttle.Throttle.reserve_attempt`)
+    BEFORE checking the password; a refused reservation checks nothing. An unknown
+    identifier costs the same hash check and counts on its own key. The request session
+    is committed before the throttle's own transactions (the rehash on login).
 
     ``code_follows``: this path asks the second factor after the password (the login
     page), so a declarant who has one may pass the account lock set from other
-    addresses (:meth:`idp.auth.throttle.Throttle.reserve_declarant`). A path that asks no
+    addresses (:meth:`idp.auth.throttle.Throttle.declarant_keys`). A path that asks no
     code (the machine login) passes False: the account-wide lock then holds from every
     address."""
     session.commit()  # hand the connection back: never hold two at once (pool exhaustion)
-    guard = throttle()
-    address = guard.reserve_address(client_address())
-    if not address.allowed:
+    guard, where = throttle(), client_address()
+    first = ident.candidates[0] if ident.candidates else None
+    keys = (
+        guard.declarant_keys(first.id, where, second_factor=_second_factor(first, code_follows))
+        if first is not None
+        else [account_key(identifier=ident.identifier)]
+    )
+    address, reserved = guard.reserve_attempt(where, keys)
+    if reserved is None:
         return AuthResult(locked=True, retry_after=address.retry_after, address=address)
-    if not ident.candidates:
-        return _unknown(ident, password, address)
+    if first is None:
+        return _unknown(password, address, reserved)
     result = AuthResult(address=address)
     tried: list[Reservation] = []
     for declarant in ident.candidates:
-        reservation = guard.reserve_declarant(
-            declarant.id,
-            client_address(),
-            second_factor=code_follows and bool(declarant.totp_secret),
+        reservation = (
+            reserved
+            if declarant is first
+            else guard.reserve_declarant(
+                declarant.id, where, second_factor=_second_factor(declarant, code_follows)
+            )
         )
         if not reservation.allowed:
-            result.locked, result.retry_after = (
-                True,
-                max(result.retry_after, reservation.retry_after),
-            )
+            result.locked = True
+            result.retry_after = max(result.retry_after, reservation.retry_after)
             continue
         ok = check_password(session, declarant, password, passwords=passwords())
         session.commit()
@@ -224,11 +235,10 @@ def authenticate(
     return result
 
 
-def _unknown(ident: Identification, password: str, address: Reservation) -> AuthResult:
-    guard = throttle()
-    reservation = guard.reserve_account(account_key(identifier=ident.identifier))
+def _unknown(password: str, address: Reservation, reservation: Reservation) -> AuthResult:
     if not reservation.allowed:
         return AuthResult(locked=True, retry_after=reservation.retry_after, address=address)
+    guard = throttle()
     passwords().verify(_dummy_hash(current_app), password)  # same cost as a known account
     guard.failed(reservation)
     guard.failed(address)

@@ -126,6 +126,28 @@ def test_login_reads_the_declarant_in_one_statement(app: Any, session: Any) -> N
     ] or done == [("SELECT", "declarant"), ("INSERT", "audit_event")]  # sessions in Redis
 
 
+def test_login_s_lockout_takes_one_round_trip_to_reserve_and_one_to_settle(
+    app: Any, session: Any
+) -> None:
+    """The throttle of a successful login: its counters reserved in one round trip (one
+    statement, or one Redis script with the address's counter) and settled in one (the
+    account reset, the address's reservation given back), whatever the second factor."""
+    setup_directory(session)
+    client = app.test_client()
+    csrf(client)
+    assert login_siret(client).status_code == 303  # warm: the scripts loaded in Redis
+    with store_calls(app) as seen:
+        answer = login_siret(client)
+    assert answer.status_code == 303
+    throttle_sql = [d for d in _tables(_sql(seen)) if d[1] == "login_throttle"]
+    scripts = [s for s in seen if s.startswith("redis EVAL")]
+    if app.extensions.get("idp.redis") is None:  # the database holds the account lockout
+        assert throttle_sql == [("INSERT", "login_throttle"), ("UPDATE", "login_throttle")]
+        assert scripts == []
+    else:
+        assert throttle_sql == [] and scripts == ["redis EVALSHA"] * 2
+
+
 def test_saml_sso_with_a_live_session_reads_the_rule_only(app: Any, session: Any) -> None:
     from tests.idp import sso_saml_support as sp
 
