@@ -15,16 +15,25 @@ Run: ``python bench/bench_login.py [--workers 2] [--connections 16] [--rounds 2]
    non-success answer (a 429 included) fails the bench.
 4. The reference: argon2id verifications per second on every core at the same
    parameters (one process per core), measured before and after each round.
-5. ``idp audit verify`` after the load.
+5. The CPU the service's processes spent per login during the rounds (their
+   ``/proc`` times, the logins counted in the audit trail between rounds) against the
+   CPU of one argon2id verification in this process: a figure a busy neighbour moves
+   less than the rates, since it counts no time spent waiting for a core.
+6. ``idp audit verify`` after the load.
 
-Prints the login figures, the reference, the audit check, then LAST the ratio line:
+Prints the login figures, the reference, the CPU figures, the audit check, then LAST
+the ratio line:
 ``ratio login/argon2id hash rate: XX.X% (p99 N ms)``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,6 +42,65 @@ from bench import harness, references
 
 #: accounts the logins rotate over (more than wrk's connections: one login in flight each)
 ACCOUNTS = 48
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(group: int) -> float:
+    """CPU seconds (user + system) of the live processes of process group ``group``."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:  # pgrp; then utime, stime at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
+
+
+def logins(app: object) -> int:
+    """Successful logins in the audit trail."""
+    from sqlalchemy import func, select
+
+    from idp.stores.db import database
+    from rcd_store.models import AuditEvent
+
+    with database(app).sessions() as session:  # type: ignore[arg-type]
+        found = select(func.count()).where(AuditEvent.kind == "login.succeeded")
+        return int(session.scalar(found) or 0)
+
+
+class CpuPerLogin:
+    """Called before each reference measure (the service idle between rounds): the
+    service's CPU and logins since the end of the previous reference measure."""
+
+    def __init__(self, app: object, group: int, reference: Callable[[], float]) -> None:
+        self.app, self.group, self.reference = app, group, reference
+        self.mark: tuple[float, int] | None = None
+        self.rounds: list[float] = []
+
+    def __call__(self) -> float:
+        cpu, done = group_cpu(self.group), logins(self.app)
+        if self.mark is not None and done > self.mark[1]:
+            self.rounds.append((cpu - self.mark[0]) / (done - self.mark[1]))
+        rate = self.reference()
+        self.mark = (group_cpu(self.group), logins(self.app))
+        return rate
+
+
+def argon2id_cpu(time_cost: int, memory_kib: int, count: int = 6) -> float:
+    """CPU seconds of one argon2id verification at these parameters, in this process."""
+    from rcd_store.passwords import HashParameters, PasswordService
+
+    service = PasswordService(HashParameters(time_cost=time_cost, memory_kib=memory_kib))
+    stored = service.hash("une phrase de passe du banc d'essai")
+    started = time.process_time()
+    for _ in range(count):
+        service.verify(stored, "une phrase de passe du banc d'essai")
+    return (time.process_time() - started) / count
 
 
 def bench(options: argparse.Namespace, instance: Path) -> list[str]:
@@ -47,7 +115,7 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
     url = f"{config['BASE_URL']}/connexion"
     time_cost = int(config.get("ARGON2_TIME_COST", DEFAULTS["ARGON2_TIME_COST"]))
     memory_kib = int(config.get("ARGON2_MEMORY_KIB", DEFAULTS["ARGON2_MEMORY_KIB"]))
-    with harness.ours(options, config, instance):
+    with harness.ours(options, config, instance) as server:
         browser = harness.browser(config["BASE_URL"])
         form = harness.login_form(login, browser.csrf)
         status, page = harness.post_once(url, form, browser.cookie)
@@ -57,11 +125,14 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
         script = harness.lua_script(
             instance, "login", harness.rotating_post_lua(bodies, browser.cookie)
         )
-        figures, rate = harness.with_reference(
-            options,
-            harness.Target("login", url, script),
+        cpu = CpuPerLogin(
+            app,
+            server.pid,  # the server leads its own process group (its workers)
             lambda: references.argon2id_rate(time_cost, memory_kib, seconds=3.0),
         )
+        figures, rate = harness.with_reference(options, harness.Target("login", url, script), cpu)
+    hash_cpu = argon2id_cpu(time_cost, memory_kib)
+    login_cpu = statistics.median(cpu.rounds)
     audit = harness.check_audit(config)
     head = (
         f"login, SIRET + names + password ({harness.database_name(config)}; idp serve "
@@ -72,6 +143,11 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
         head,
         figures.line("login"),
         f"argon2id hashes on all cores: {rate:.1f}/s (median of {options.rounds + 1})",
+        (
+            f"CPU per login in the service: {1000 * login_cpu:.1f} ms (rounds: "
+            f"{', '.join(f'{1000 * x:.1f}' for x in cpu.rounds)}); one argon2id "
+            f"verification: {1000 * hash_cpu:.1f} ms; ratio {100 * hash_cpu / login_cpu:.1f}%"
+        ),
         audit,
         (
             f"ratio login/argon2id hash rate: {100 * figures.rps / rate:.1f}% "
