@@ -10,7 +10,9 @@ rule stops:
 - consent and logout confirmation are POST forms with their CSRF token; the consent
   page cannot be framed (clickjacking);
 - ``post_logout_redirect_uri`` followed only when registered for the client named by a
-  verified ``id_token_hint`` or ``client_id`` (open redirect).
+  verified ``id_token_hint`` or ``client_id`` (open redirect);
+- ``prompt=create``: registration first, then a code for the NEW account only
+  (:mod:`idp.oidc.registration`).
 """
 
 from __future__ import annotations
