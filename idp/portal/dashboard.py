@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.auth.login import authenticated_declarant, login_required
+from idp.console.operators import is_operator
 from idp.portal.navigation import navigable_partners
 from idp.stores import db
 from idp.web.answers import no_store
@@ -87,5 +88,6 @@ def index() -> ResponseReturnValue:
         groups=groups_for(session, declarant),
         origin=row.origin,
         administers=bool(admin_company_ids(session, declarant.id)),
+        operator=is_operator(session, declarant.id),
     )
     return no_store(make_response(page))

@@ -126,3 +126,9 @@ def test_post_without_csrf_token_refused(app: Any, c: Console, db_snapshot: Any)
         assert response.status_code == 400, url
         assert "anti-CSRF" in response.get_data(as_text=True)
     assert state(db_snapshot) == before
+
+
+def test_only_operators_see_the_console_on_their_dashboard(app: Any, c: Console) -> None:
+    link = 'href="/console/"'
+    assert link in log_in(app, c.operator).get("/tableau-de-bord").get_data(as_text=True)
+    assert link not in log_in(app, c.plain).get("/tableau-de-bord").get_data(as_text=True)
