@@ -48,7 +48,8 @@ def readme_receiver() -> str:
     return found.group(1)
 
 
-def _free_port() -> int:
+def own_port() -> int:
+    """A free port of :data:`PORTS`, tried in random order."""
     for port in random.sample(PORTS, len(PORTS)):
         with socket.socket() as probe:
             try:
@@ -79,7 +80,7 @@ def operator(app_config: dict[str, Any]) -> Iterator[Operator]:
     from idp.factory import create_app
     from idp.stores.db import database
 
-    port = _free_port()
+    port = own_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app({**app_config, "BASE_URL": base})
     server = _serve(app, port)
@@ -119,7 +120,7 @@ def test_the_readme_receiver_takes_a_real_push(operator: Operator) -> None:
     app = operator.app
     ensure_keys(app)
     session = database(app).sessions()
-    port = _free_port()
+    port = own_port()
     url = f"http://127.0.0.1:{port}/interops/evenements"
     factories.company(session)
     factories.service(session, "DSN", partner="URSSAF")

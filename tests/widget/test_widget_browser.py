@@ -2,17 +2,18 @@
 ``http://localhost:<port>``, the IdP on ``http://127.0.0.1:<port>`` (two sites, two real
 servers). The popup logs in on the IdP, the partner page gets the code by
 ``postMessage``, and the partner back end (this test) redeems it with the verifier and
-verifies the id_token with ``token_suite``; the same with third-party cookies blocked and
-with popups blocked (full-page redirect and ``handleCallback``). Refusals: a page on an
+verifies the id_token with ``token_suite``; the same with popups blocked (full-page
+redirect and ``handleCallback``), and, over HTTPS, with third-party cookies blocked
+(``test_third_party_cookies``, which shows the blocking is real). Refusals: a page on an
 unregistered origin, forged messages, a wrong ``code_verifier``, framing of the login."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,10 @@ class Stack:
     secret: str
 
 
-def _serve(app: Any, port: int) -> Any:
+def _serve(app: Any, port: int, ssl_context: Any = None) -> Any:
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server("127.0.0.1", port, app, threaded=True, ssl_context=ssl_context)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -84,10 +85,19 @@ def _stores(request: pytest.FixtureRequest, folder: Path) -> dict[str, str]:
     return {"DATABASE_URL": PG_URL, "REDIS_URL": REDIS_URL}
 
 
-@pytest.fixture(scope="module")
-def stack(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def serving(
+    request: pytest.FixtureRequest,
+    folder: Path,
+    ports: tuple[int, int, int],
+    *,
+    scheme: str = "http",
+    ssl_context: Any = None,
+    wrap: Callable[[Any], Any] = lambda wsgi: wsgi,
 ) -> Iterator[Stack]:
+    """The IdP on ``<scheme>://127.0.0.1:<port>``, the partner's site on its registered
+    origin ``<scheme>://localhost:<port>`` and on a stranger's, each served (through
+    ``wrap``) until the block ends."""
     from idp.factory import create_app
     from idp.stores.db import database
     from idp.stores.models import Consent
@@ -95,10 +105,9 @@ def stack(
     from widget.routes import integrity
 
     audit.new_writer_segment()
-    folder = tmp_path_factory.mktemp("widget-browser")
-    idp_port, partner_port, stranger_port = free_port(), free_port(), free_port()
-    idp = f"http://127.0.0.1:{idp_port}"
-    partner = f"http://localhost:{partner_port}"
+    idp_port, partner_port, stranger_port = ports
+    idp = f"{scheme}://127.0.0.1:{idp_port}"
+    partner = f"{scheme}://localhost:{partner_port}"
     app = create_app(
         {
             **_stores(request, folder),
@@ -119,13 +128,33 @@ def stack(
     session.commit()
     session.close()
     site = partner_site.create(idp=idp, client_id=CLIENT_ID, integrity=integrity())
-    servers = [_serve(app, idp_port), _serve(site, partner_port), _serve(site, stranger_port)]
+    servers = [
+        _serve(wrap(wsgi), port, ssl_context)
+        for wsgi, port in ((app, idp_port), (site, partner_port), (site, stranger_port))
+    ]
     assert world.secret is not None
-    yield Stack(idp, partner, f"http://localhost:{stranger_port}", world.declarant_id, world.secret)
-    for server in servers:
-        server.shutdown()
-        server.server_close()
-    database(app).engine.dispose()
+    try:
+        yield Stack(
+            idp,
+            partner,
+            f"{scheme}://localhost:{stranger_port}",
+            world.declarant_id,
+            world.secret,
+        )
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        database(app).engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("widget-browser")
+    with serving(request, folder, (free_port(), free_port(), free_port())) as running:
+        yield running
 
 
 def _launch(playwright: Any, extra: tuple[str, ...] = ()) -> Any:
@@ -244,34 +273,6 @@ def test_declarative_widget_in_english(stack: Stack, context: Any) -> None:
     result = _results(page)[0]
     assert "ok" in result, result
     verified_login(stack, result["ok"])
-
-
-def test_popup_login_with_third_party_cookies_blocked(
-    stack: Stack, playwright: Any, tmp_path: Path
-) -> None:
-    """A profile whose setting blocks third-party cookies: the probe shows the partner's
-    page can keep none for another site (while the same frame, opened first-party, keeps
-    its cookie), and the login works all the same: nothing in it is a third-party
-    cookie (the popup is first-party on the IdP)."""
-    profile = partner_site.strict_profile(tmp_path)
-    strict = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, args=ARGS, locale="fr-FR"
-    )
-    try:
-        probe = strict.new_page()
-        probe.goto(f"{stack.partner}/sonde")
-        probe.wait_for_function("window.probe !== undefined")
-        assert probe.evaluate("window.probe") == {"first": True, "third": False}
-        control = strict.new_page()
-        control.goto(f"{stack.partner.replace('localhost', '127.0.0.1')}/sonde-cadre")
-        assert control.evaluate("window.kept") is True  # the probe can see a cookie
-        page = strict.new_page()
-        page.goto(f"{stack.partner}/")
-        verified_login(stack, _popup_login(page))
-    finally:
-        strict.close()
-    preferences = json.loads((profile / "Default" / "Preferences").read_text())
-    assert preferences["profile"]["cookie_controls_mode"] == 1  # the browser kept the setting
 
 
 def test_popup_blocked_falls_back_to_a_full_page_redirect(stack: Stack, context: Any) -> None:
