@@ -29,9 +29,7 @@ def upgrade() -> None:
             sa.Column("metadata_signing_pem", sa.JSON(), nullable=False, server_default="[]")
         )
         batch_op.add_column(
-            sa.Column(
-                "metadata_fetched_at", rcd_store.db.UTCDateTime(timezone=True), nullable=True
-            )
+            sa.Column("metadata_fetched_at", rcd_store.db.UTCDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
             sa.Column(
