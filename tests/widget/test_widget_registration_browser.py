@@ -188,6 +188,10 @@ def test_a_join_request_waiting_for_administrators_is_an_error_without_code(
     _choose(popup, "Rejoindre mon entreprise")
     fill_request(popup, s.JOINER, s.SIRET_ELSEWHERE)
     popup.wait_for_selector("#demande-envoyee")
+    _continue(popup)  # too early: the address is not verified yet, nothing is sent
+    popup.wait_for_selector("#inscription-a-confirmer")
+    no_serious_violation(popup)
+    assert _results(page) == []
     open_verification(popup, live, s.JOINER)
     _continue(popup)
     waiting = popup.locator("#inscription-en-attente")
