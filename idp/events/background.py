@@ -4,12 +4,11 @@ thread pushing it every ``IDP_EVENTS_INTERVAL`` seconds beside the outbox sender
 
 from __future__ import annotations
 
-import atexit
 import logging
-import threading
 
 from flask import Flask
 
+from idp.background import Periodic
 from idp.events import emit, poll
 from idp.events.push import push_round
 from idp.stores.db import database
@@ -19,36 +18,23 @@ log = logging.getLogger(__name__)
 EXTENSION = "idp.events.pusher"
 
 
-class EventPusher:
+class EventPusher(Periodic):
     """Pushes the events outbox until :meth:`stop` (called at exit too); a failing round
     (database down) is logged and the next tick tries again."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.interval = float(app.config["EVENTS_INTERVAL"]) or 2.0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="idp-events", daemon=True)
+        super().__init__(
+            app,
+            interval=float(app.config["EVENTS_INTERVAL"]) or 2.0,
+            name="idp-events",
+            failure="envoi des événements de sécurité en échec",
+            log=log,
+        )
 
-    def start(self) -> EventPusher:
-        self.thread.start()
-        atexit.register(self.stop)
-        return self
-
-    def _run(self) -> None:
-        while not self.stopping.wait(self.interval):
-            try:
-                done = push_round(self.app)
-            except Exception:  # logged with its traceback; the next tick tries again
-                log.exception("envoi des événements de sécurité en échec")
-            else:
-                if done.acknowledged or done.refused or done.failed:
-                    log.info("événements de sécurité : %s", done)
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop and wait for the event it is sending, if any."""
-        self.stopping.set()
-        if self.thread.is_alive() and threading.current_thread() is not self.thread:
-            self.thread.join(timeout)
+    def round(self) -> None:
+        done = push_round(self.app)
+        if done.acknowledged or done.refused or done.failed:
+            log.info("événements de sécurité : %s", done)
 
 
 def init_app(app: Flask) -> None:

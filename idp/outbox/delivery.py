@@ -7,15 +7,14 @@ claimed by one worker only (:mod:`rcd_store.outbox`).
 
 from __future__ import annotations
 
-import atexit
 import logging
 import signal
 import sys
-import threading
 from datetime import timedelta
 
 from flask import Flask
 
+from idp.background import Periodic
 from idp.outbox.settings import build_sender, retry_policy
 from idp.stores.db import database
 from idp.stores.sealing import app_sealer
@@ -44,42 +43,26 @@ def deliver_round(
         session.close()
 
 
-class BackgroundSender:
+class BackgroundSender(Periodic):
     """A daemon thread delivering the outbox every ``IDP_OUTBOX_INTERVAL`` seconds until
     :meth:`stop` (called at exit too). A failing round is logged and retried at the
     next tick: a mail server or database outage does not end the thread."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
+        super().__init__(
+            app,
+            interval=float(app.config["OUTBOX_INTERVAL"]) or 10.0,
+            name="idp-outbox",
+            failure="envoi de la boîte d'envoi en échec",
+            log=log,
+        )
         self.sender = build_sender(app.config)  # a bad configuration fails at start-up
-        self.interval = float(app.config["OUTBOX_INTERVAL"]) or 10.0
         self.worker = outbox.new_worker_id()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="idp-outbox", daemon=True)
-        self.rounds = 0
 
-    def start(self) -> BackgroundSender:
-        self.thread.start()
-        atexit.register(self.stop)
-        return self
-
-    def _run(self) -> None:
-        # the first round one interval after the start: the app's database is migrated by then
-        while not self.stopping.wait(self.interval):
-            try:
-                done = deliver_round(self.app, self.sender, worker=self.worker)
-            except Exception:  # logged with its traceback; the next tick tries again
-                log.exception("envoi de la boîte d'envoi en échec")
-            else:
-                if done.sent or done.failed or done.gave_up or done.uncertain:
-                    log.info("boîte d'envoi : %s", done)
-            self.rounds += 1
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop and wait for the message it is sending, if any."""
-        self.stopping.set()
-        if self.thread.is_alive() and threading.current_thread() is not self.thread:
-            self.thread.join(timeout)
+    def round(self) -> None:
+        done = deliver_round(self.app, self.sender, worker=self.worker)
+        if done.sent or done.failed or done.gave_up or done.uncertain:
+            log.info("boîte d'envoi : %s", done)
 
 
 def init_app(app: Flask) -> None:

@@ -6,14 +6,13 @@ events pusher. Any number of refreshers may run at once: each row is claimed by 
 
 from __future__ import annotations
 
-import atexit
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
+from idp.background import Periodic
 from idp.stores.db import database
 from partners.metadata_refresh import Outcome, RefreshPolicy, refresh_due, refresh_partner
 from partners.saml_metadata import FetchPolicy
@@ -46,33 +45,21 @@ def refresh_now(app: Flask, name: str, *, actor: str | None = None) -> Outcome:
     return refresh_partner(database(app).sessions, name, policy(app.config), actor=actor)
 
 
-class MetadataRefresher:
+class MetadataRefresher(Periodic):
     """Refreshes what is due until :meth:`stop` (called at exit too); a failing round
     (database down) is logged and the next tick tries again."""
 
     def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.interval = float(app.config["SAML_METADATA_INTERVAL"]) or 60.0
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="idp-saml-metadata", daemon=True)
+        super().__init__(
+            app,
+            interval=float(app.config["SAML_METADATA_INTERVAL"]) or 60.0,
+            name="idp-saml-metadata",
+            failure="rafraîchissement des métadonnées SAML en échec",
+            log=log,
+        )
 
-    def start(self) -> MetadataRefresher:
-        self.thread.start()
-        atexit.register(self.stop)
-        return self
-
-    def _run(self) -> None:
-        while not self.stopping.wait(self.interval):
-            try:
-                refresh_round(self.app, actor="system")
-            except Exception:  # logged with its traceback; the next tick tries again
-                log.exception("rafraîchissement des métadonnées SAML en échec")
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Ask the thread to stop and wait for the fetch it is making, if any."""
-        self.stopping.set()
-        if self.thread.is_alive() and threading.current_thread() is not self.thread:
-            self.thread.join(timeout)
+    def round(self) -> None:
+        refresh_round(self.app, actor="system")
 
 
 def init_app(app: Flask) -> None:
