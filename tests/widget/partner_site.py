@@ -1,13 +1,13 @@
 """A partner's site for the browser tests: the pages a partner writes by following
 widget/README.md (the script tag with its integrity, ``mount`` or the declarative
-``div``, the ``redirectUri`` page calling ``handleCallback``), plus a framing attempt and
-a third-party cookie probe. Results land in ``window.results`` for the test to read."""
+``div``, the ``redirectUri`` page calling ``handleCallback``), plus a framing attempt
+(the third-party cookie probe is test_third_party_cookies's own). Results land in
+``window.results`` for the test to read."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from flask import Flask, request
 
@@ -89,25 +89,6 @@ def create(*, idp: str, client_id: str, integrity: str) -> Flask:
     @site.get("/cadre")
     def framed() -> str:
         return _page(f'<iframe src="{idp}/connexion" title="connexion"></iframe>')
-
-    @site.get("/sonde")
-    def probe() -> str:
-        port = urlsplit(request.host_url).port
-        return _page(
-            f'<iframe src="http://127.0.0.1:{port}/sonde-cadre" title="sonde"></iframe>'
-            "<script>document.cookie = 'premier=1; SameSite=Lax; Path=/';"
-            "const first = document.cookie.includes('premier=1');"
-            "addEventListener('message', (e) => { window.probe = {first, third: e.data}; });"
-            "</script>"
-        )
-
-    @site.get("/sonde-cadre")
-    def probe_frame() -> str:
-        return _page(
-            "<script>document.cookie = 'tiers=1; Path=/';"
-            "window.kept = document.cookie.includes('tiers=1');"
-            "if (parent !== window) parent.postMessage(window.kept, '*');</script>"
-        )
 
     return site
 
