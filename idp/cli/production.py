@@ -17,8 +17,10 @@ DEFAULT_SERVER = SERVERS[0]
 THREADS = 4
 #: granian's blocking threads per worker: the requests in flight in one worker, hence
 #: the largest batch its group commit (idp.stores.group_commit) can share. Measured by
-#: bench/bench_token_endpoint.py (2 workers, 16 connections, same run as node):
-#: 4 threads 0.52x/0.43x, 16 threads 0.75x/0.84x node oidc-provider's req/s
+#: bench/bench_token_endpoint.py (2 workers, 16 connections, same run as node), ratio to
+#: node oidc-provider's req/s: at load 14-22, 4 threads 0.52x/0.43x, 16 threads
+#: 0.75x/0.84x; at load 9-20, runs alternated, 4 threads 0.52x/0.58x/0.54x, 16 threads
+#: 0.41x/0.50x/0.59x: no gain there (docs/profile.md, "Mesures du point de jeton")
 BLOCKING_THREADS = 16
 FACTORY = "idp.factory:create_app"
 #: seconds a worker has to stop after SIGTERM before the server kills it
