@@ -142,6 +142,10 @@ def make_engine(url: str, timeouts: Timeouts | None = None, **kwargs: Any) -> En
         kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        # a production worker runs 16 request threads beside its
+        # background senders: SQLAlchemy's default 5 + 10 connections would make one wait
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 14)
     postgres = url.startswith("postgresql")
     if postgres and timeouts is not None:
         kwargs.setdefault("connect_args", timeouts.connect_args())
