@@ -3,42 +3,39 @@ what it is POSTed, answers as told, and can go down and come back on the same po
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
 from partners.services import ClientSettings, PartnerSettings, add_partner
 from tests import factories
+from tests.loopback import LoopbackServer, QuietHandler
 from token_suite.trust import Trust, trust_from_jwks
 
 #: this engineer's ports (docs of the test run): 19800-19899
 PORTS = range(19800, 19900)
 
 
-class Receiver:
+class Receiver(LoopbackServer):
     """Records each POST (path, content type, body); answers ``status`` (202 by default)."""
 
     def __init__(self, ports: range = PORTS) -> None:
-        self.ports = ports
-        self.port = 0
+        super().__init__(ports)
         self.received: list[tuple[str, str, bytes]] = []
         self.status = 202
         self.answer = b""
-        self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
         self.up()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/events"
 
-    def up(self) -> None:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with owner.lock:
@@ -48,26 +45,7 @@ class Receiver:
                 self.end_headers()
                 self.wfile.write(owner.answer)
 
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        for port in [self.port] if self.port else self.ports:  # back up on its own port
-            try:
-                self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-            except OSError:
-                continue
-            self.port = port
-            break
-        else:
-            raise RuntimeError(f"no free port in {self.ports}")
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        return Handler
 
     def tokens(self) -> list[str]:
         with self.lock:

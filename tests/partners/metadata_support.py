@@ -5,18 +5,16 @@ built with chosen keys (signed or not), and a real HTTP server in a thread (port
 from __future__ import annotations
 
 import base64
-import random
-import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
 from keys.generate import generate_key
 from keys.model import KeyUse, SigningKey
+from tests.loopback import LoopbackServer, QuietHandler
 from token_suite import _xmldsig
 
 PORTS = range(8400, 8500)
@@ -71,11 +69,12 @@ def document(
     return bytes(etree.tostring(root))
 
 
-class MetadataServer:
+class MetadataServer(LoopbackServer):
     """Serves ``self.body`` at ``/metadata`` as ``self.content_type``; counts requests;
     ``delay`` seconds before answering; ``redirect`` answers 302 to that location."""
 
     def __init__(self, body: bytes = b"") -> None:
+        super().__init__(PORTS)
         self.body = body
         self.content_type = "application/samlmetadata+xml"
         self.status = 200
@@ -84,19 +83,16 @@ class MetadataServer:
         #: a Content-Length this much longer than the body (the connection cut short)
         self.missing = 0
         self.requests = 0
-        self.port = 0
-        self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
         self.up()
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/metadata"
 
-    def up(self) -> None:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         owner = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 with owner.lock:
                     owner.requests += 1
@@ -113,24 +109,4 @@ class MetadataServer:
                 self.end_headers()
                 self.wfile.write(owner.body)
 
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        ThreadingHTTPServer.allow_reuse_address = True
-        candidates = [self.port] if self.port else random.sample(PORTS, len(PORTS))
-        for port in candidates:  # back up on its own port; xdist workers pick apart
-            try:
-                self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-            except OSError:
-                continue
-            self.port = port
-            break
-        else:
-            raise RuntimeError("no free port in 8400-8499")
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def down(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-            self.server = None
+        return Handler
