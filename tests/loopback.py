@@ -46,3 +46,16 @@ class LoopbackServer:
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+
+
+def wsgi_server_in(app: Any, ports: range) -> Any:
+    """A threaded werkzeug server for ``app`` on a random free port of ``ports`` (not
+    started: ``serve_forever`` it in a thread)."""
+    from werkzeug.serving import make_server
+
+    for port in random.sample(ports, len(ports)):
+        try:
+            return make_server("127.0.0.1", port, app, threaded=True)
+        except OSError:
+            continue
+    raise AssertionError(f"no free port in {ports}")

@@ -19,6 +19,7 @@ import pytest
 
 from tests import factories as f
 from tests.administration.support import Directory, outbox_link, two_companies
+from tests.loopback import wsgi_server_in
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -45,14 +46,7 @@ class Live:
 
 
 def _server(app: Any) -> Any:
-    from werkzeug.serving import make_server
-
-    for port in PORTS:
-        try:
-            return make_server("127.0.0.1", port, app, threaded=True)
-        except OSError:
-            continue
-    raise AssertionError("no free port in 19300-19399")
+    return wsgi_server_in(app, PORTS)
 
 
 @pytest.fixture

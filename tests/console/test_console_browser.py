@@ -7,7 +7,6 @@ form included, on a phone-sized screen too."""
 
 from __future__ import annotations
 
-import random
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +25,7 @@ from tests.administration.test_admin_browser import (  # the admin pages' browse
     pytestmark,
 )
 from tests.console.support import OPERATOR_EMAIL, Console, set_up
+from tests.loopback import wsgi_server_in
 
 __all__ = ["browser", "pytestmark"]
 #: this area's ports
@@ -43,14 +43,7 @@ class Live:
 
 
 def _server(app: Any) -> Any:
-    from werkzeug.serving import make_server
-
-    for port in random.sample(PORTS, len(PORTS)):
-        try:
-            return make_server("127.0.0.1", port, app, threaded=True)
-        except OSError:
-            continue
-    raise AssertionError("no free port in 8300-8399")
+    return wsgi_server_in(app, PORTS)
 
 
 @pytest.fixture
