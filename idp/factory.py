@@ -26,6 +26,7 @@ from idp.enrolment import public as enrolment
 from idp.events import background as security_events
 from idp.machine import login as machine_login
 from idp.mandates import pages as mandate_pages
+from idp.oidc import lean_token
 from idp.oidc import views as oauth
 from idp.outbox import delivery as outbox_delivery
 from idp.portal import dashboard, home, navigation, profile
@@ -52,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     signing.init_app(app)
     issuing.init_app(app)
     i18n.init_app(app)
+    lean_token.init_app(app)  # machine tokens in front of Flask, inside the body limit
     body_limit.init_app(app)  # before csrf: an oversize body is refused before any read
     csrf.init_app(app)
     errors.init_app(app)

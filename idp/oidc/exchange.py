@@ -29,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.auth.asserted import NotAssertable, acting, assertable
+from idp.oidc import registry
 from idp.oidc.clients import (
     ASSERTION_MAX_LIFETIME,
     SIGNING_ALGS,
@@ -46,7 +47,6 @@ from idp.oidc.grants import (
     Target,
     bearer,
     checked_scope,
-    declarant_pagm,
     now_utc,
     requested_target,
     resolve_target,
@@ -101,7 +101,7 @@ def narrowed(
         rights = tuple(h for h in fresh.habilitations if h in carried)
         codes = tuple(p for p in fresh.pagm if p in pagm)
     else:
-        rights, codes = (), tuple(p for p in declarant_pagm(session, target.services) if p in pagm)
+        rights, codes = (), tuple(p for p in registry.declarant_pagm(target.services) if p in pagm)
     email = subject.email if "email" in (target.partner.claims or []) else None
     return replace(subject, pagm=codes, habilitations=rights, email=email, claims={})
 
@@ -151,10 +151,10 @@ class TokenExchange(BaseGrant, TokenEndpointMixin):  # type: ignore[misc]
         if not _may_exchange(session, client, row):
             raise InvalidGrantError("subject_token destine a un autre partenaire.")
         _refuse_a_person_no_longer_acting(session, subject.subject)
-        requested = requested_target(self.request, "resource", "audience")
+        requested = requested_target(self.request.form, "resource", "audience")
         if requested is None:
             raise InvalidRequestError("resource ou audience requis.")
-        target = resolve_target(session, client, requested)
+        target = resolve_target(client, requested)
         scope = checked_scope(client, self.request.payload.scope or row.scope, within=row.scope)
         vector = narrowed(session, subject, target, scope)
         act: dict[str, Any] = {"sub": client.client_id}

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from authlib.oauth2.rfc6749 import OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidScopeError,
@@ -58,6 +58,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 
 from idp.auth.asserted import NotAssertable, acting
 from idp.oidc import registry
@@ -71,6 +72,7 @@ from idp.oidc.clients import (
 from idp.oidc.server import OAuthServer, ResourceOwner, issue_access_token
 from idp.stores import db
 from idp.stores.models import IssuedToken
+from idp.tokens.issuing import AccessRecord, token_service
 from partners.models import OAuthClient, Partner
 from rcd_store import audit
 from rcd_store.db import rows_affected
@@ -109,15 +111,16 @@ class Target:
     partner: Partner
 
 
-def requested_target(request: OAuth2Request, *names: str) -> str | None:
-    """The one audience asked for (RFC 8707 ``resource``, RFC 8693 ``audience``)."""
-    values = {v.strip() for name in names for v in request.form.getlist(name) if v.strip()}
+def requested_target(form: MultiDict[str, str], *names: str) -> str | None:
+    """The one audience asked for (RFC 8707 ``resource``, RFC 8693 ``audience``) in the
+    request's ``form``."""
+    values = {v.strip() for name in names for v in form.getlist(name) if v.strip()}
     if len(values) > 1:
         raise InvalidTargetError("Une seule ressource par jeton.")
     return values.pop() if values else None
 
 
-def resolve_target(session: Session, client: OAuthClient, requested: str | None) -> Target:
+def resolve_target(client: OAuthClient, requested: str | None) -> Target:
     """The audience a token of ``client`` may carry, by its service agreement (module
     docstring): a registered API audience (``<issuer>/api`` or a partner's
     ``api_audience``) only; ``invalid_target`` for anything else (a partner identifier or
@@ -142,12 +145,6 @@ def resolve_target(session: Session, client: OAuthClient, requested: str | None)
     return Target(requested, shared, other)
 
 
-def declarant_pagm(session: Session, services: tuple[Service, ...]) -> tuple[str, ...]:
-    """The PAGM agreed for the role DECLARANT on ``services`` (identity-only ones
-    excluded), from the process cache (:func:`idp.oidc.registry.declarant_pagm`)."""
-    return registry.declarant_pagm(services)
-
-
 def checked_scope(client: OAuthClient, requested: str | None, *, within: str | None = None) -> str:
     """The requested scope, each value registered for the client (and granted before,
     ``within``); ``invalid_scope`` otherwise."""
@@ -168,7 +165,7 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def bearer(token: str, row: IssuedToken, now: datetime) -> dict[str, Any]:
+def bearer(token: str, row: IssuedToken | AccessRecord, now: datetime) -> dict[str, Any]:
     """The token response body (``_jti`` is taken out by ``save_token``)."""
     return {
         "token_type": "Bearer",
@@ -274,29 +271,32 @@ class ClientCredentials(ClientCredentialsGrant):  # type: ignore[misc]
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
-        client: OAuthClient = self.request.client.row
-        session, now = db.session(), now_utc()
-        scope = checked_scope(client, self.request.payload.scope)
-        target = resolve_target(session, client, requested_target(self.request, "resource"))
-        vector = IdentityVector(
-            subject=client.client_id,
-            acr=MACHINE_ACR,
-            pagm=declarant_pagm(session, target.services),
-        )
-        # the request writes nothing else: its token and trace go to the group commit
-        token, row = issue_access_token(
-            session,
-            client,
-            None,
-            scope,
-            now=now,
-            audience=target.audience,
-            vector=vector,
-            grouped=True,
-        )
-        body = bearer(token, row, now)
+        body = machine_token(self.request.client.row, self.request.payload.scope, self.request.form)
         self.save_token(body)
         return 200, body, self.TOKEN_RESPONSE_HEADER
+
+
+def machine_token(
+    client: OAuthClient, scope: str | None, form: MultiDict[str, str]
+) -> dict[str, Any]:
+    """The token response of a ``client_credentials`` request of the authenticated
+    ``client`` (its grant allowed): the requested ``scope`` checked, the ``resource`` of
+    ``form`` resolved, the machine vector, one access token whose trace the group commit
+    has committed. The one rule of this grant, for :class:`ClientCredentials` and for the
+    lean path in front of Flask (:mod:`idp.oidc.lean_token`)."""
+    now = now_utc()
+    checked = checked_scope(client, scope)
+    target = resolve_target(client, requested_target(form, "resource"))
+    vector = IdentityVector(
+        subject=client.client_id,
+        acr=MACHINE_ACR,
+        pagm=registry.declarant_pagm(target.services),
+    )
+    # the request writes nothing else: its token and trace go to the group commit
+    token, record = token_service().issue_grouped_access(
+        vector, client_id=client.client_id, scope=checked, audience=target.audience, now=now
+    )
+    return bearer(token, record, now)
 
 
 # ------------------------------------------------------------------ refresh token

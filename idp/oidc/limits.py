@@ -77,17 +77,19 @@ def _shared() -> Backend:
     return backend if isinstance(backend, RedisBackend) else _memory()
 
 
-def _address_key() -> str:
-    return "oauth-fail:" + (request.remote_addr or "")
+def _address_key(address: str | None) -> str:
+    return "oauth-fail:" + (address or "")
 
 
-def refuse_held_address() -> None:
-    """Raise :class:`TooManyRequestsError` when this address has used up its failed
-    client authentications (read only: nothing is counted)."""
+def refuse_held_address(address: str | None = None) -> None:
+    """Raise :class:`TooManyRequestsError` when the request's address (or ``address``,
+    outside a request) has used up its failed client authentications (read only:
+    nothing is counted)."""
     rule = _failure_rule()
     if rule is None:
         return
-    seconds = _shared().locked_for(_address_key(), rule, now=datetime.now(UTC))
+    key = _address_key(address if address is not None else request.remote_addr)
+    seconds = _shared().locked_for(key, rule, now=datetime.now(UTC))
     if seconds:
         raise TooManyRequestsError(
             "Trop d'authentifications de client refusees depuis cette adresse : "
@@ -103,7 +105,8 @@ def count_failure() -> None:
     if rule is None:
         return
     backend, now = _shared(), datetime.now(UTC)
-    backend.failed(backend.reserve(_address_key(), rule, now=now), rule, now=now)
+    key = _address_key(request.remote_addr)
+    backend.failed(backend.reserve(key, rule, now=now), rule, now=now)
 
 
 def charge_client(client_id: str) -> None:

@@ -132,14 +132,12 @@ def issue_access_token(
     extra_claims: dict[str, Any] | None = None,
     family: str | None = None,
     lifetime: timedelta | None = None,
-    grouped: bool = False,
 ) -> tuple[str, IssuedToken]:
     """An Interops-R access token for ``client`` by the app's token service: aud = the
     partner's API, claims minimised to its services, at most 15 minutes, recorded and
     audited (:meth:`idp.tokens.issuing.TokenService.issue_access`). The other grants
     (:mod:`idp.oidc.grants`) pass their own ``audience`` (RFC 8707), ``vector``,
-    ``extra_claims`` (``act``), refresh ``family`` and a shorter ``lifetime``; ``grouped``
-    when the request writes nothing else (group commit, :mod:`idp.stores.group_commit`)."""
+    ``extra_claims`` (``act``), refresh ``family`` and a shorter ``lifetime``."""
     partner = client.partner
     if vector is None:
         vector = (
@@ -159,7 +157,6 @@ def issue_access_token(
         family=family,
         acr=owner.acr if owner else None,
         auth_time=owner.auth_time if owner else None,
-        grouped=grouped,
     )
 
 

@@ -153,7 +153,22 @@ _ISSUED = cast(Table, IssuedTokenRow.__table__)
 
 #: the columns an issued access token leaves empty, so that its Core insert names every
 #: column (the rows of one multi-row INSERT must all have the same keys)
-_UNSET: dict[str, Any] = {"revoked_at": None, "rotated_at": None}
+_UNSET: dict[str, Any] = {
+    "revoked_at": None,
+    "rotated_at": None,
+    "family": None,
+    "acr": None,
+    "auth_time": None,
+}
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """What a token answer says of a grouped access token (its row is Core, no ORM)."""
+
+    jti: str
+    scope: str
+    expires_at: datetime
 
 
 #: ``app.extensions`` key of the app's :class:`TokenService`
@@ -241,15 +256,42 @@ class TokenService:
         family: str | None = None,
         acr: str | None = None,
         auth_time: datetime | None = None,
-        grouped: bool = False,
     ) -> tuple[str, IssuedTokenRow]:
         """An OAuth access token (``typ: at+jwt``, RFC 9068) for ``client_id``, at most
         the configured lifetime and never over 15 minutes; recorded in ``IssuedToken``
-        (introspection, revocation: only its SHA-256 is kept) and audited.
+        (introspection, revocation: only its SHA-256 is kept) and audited, in
+        ``session``."""
+        token, columns, data = self._access(
+            vector, client_id, scope, audience, now, lifetime, extra_claims
+        )
+        row = IssuedTokenRow(**{**columns, "family": family, "acr": acr, "auth_time": auth_time})
+        session.add(row)
+        self._audit(session, vector, audience, data)
+        return token, row
 
-        ``grouped`` (a request that writes nothing else): the record and its audit event
-        are committed by the process's group commit (:mod:`idp.stores.group_commit`)
-        before this returns, instead of joining ``session``."""
+    def issue_grouped_access(
+        self, vector: IdentityVector, *, client_id: str, scope: str, audience: str, now: datetime
+    ) -> tuple[str, AccessRecord]:
+        """:meth:`issue_access` for a request that writes nothing else (a machine token):
+        the record and its audit event are committed by the process's group commit
+        (:mod:`idp.stores.group_commit`, Core rows, no ORM object) before this returns."""
+        token, columns, data = self._access(vector, client_id, scope, audience, now, None, None)
+        data["pagm"] = list(vector.pagm)
+        event = ("token.issued", vector.subject, audience, data)
+        group_commit().write([(_ISSUED, columns)], [event])
+        return token, AccessRecord(columns["jti"], scope, columns["expires_at"])
+
+    def _access(
+        self,
+        vector: IdentityVector,
+        client_id: str,
+        scope: str,
+        audience: str,
+        now: datetime,
+        lifetime: timedelta | None,
+        extra_claims: dict[str, Any] | None,
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """The signed access token, the columns of its record, its audit data."""
         ceiling = min(
             timedelta(seconds=int(self._config["ACCESS_TOKEN_LIFETIME_SECONDS"])),
             ACCESS_TOKEN_MAX,
@@ -269,21 +311,14 @@ class TokenService:
             "token_hash": hashlib.sha256(token.encode("utf-8")).hexdigest(),
             "issued_at": now,
             "expires_at": now + lifetime,
-            "family": family,
-            "acr": acr,
-            "auth_time": auth_time,
         }
-        row = IssuedTokenRow(**columns)
-        data: dict[str, Any] = {"format": "jwt", "kind": "access", "id": jti}
-        data["client_id"] = client_id
-        if grouped:
-            data["pagm"] = list(vector.pagm)
-            event = ("token.issued", vector.subject, audience, data)
-            group_commit().write([(_ISSUED, columns)], [event])
-            return token, row
-        session.add(row)
-        self._audit(session, vector, audience, data)
-        return token, row
+        data: dict[str, Any] = {
+            "format": "jwt",
+            "kind": "access",
+            "id": jti,
+            "client_id": client_id,
+        }
+        return token, columns, data
 
     def _jwt(
         self,

@@ -19,7 +19,9 @@ The 413 is rendered by :mod:`idp.web.errors` (French, JSON for APIs, a page othe
 from __future__ import annotations
 
 from collections.abc import Iterable
+from io import BytesIO
 from typing import IO, Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, abort, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -95,3 +97,25 @@ def init_app(app: Flask) -> None:
     app.config["MAX_FORM_MEMORY_SIZE"] = min(limit, app.config["MAX_FORM_MEMORY_SIZE"] or limit)
     app.wsgi_app = BodyLimit(app.wsgi_app, limit)  # type: ignore[method-assign]
     app.before_request(_refuse_declared)
+
+
+def small_form(environ: dict[str, Any], mimetype: str, most: int) -> list[tuple[str, str]] | None:
+    """For the WSGI layers that answer in front of Flask: the fields of a request body
+    of ``mimetype`` (url-encoded, ASCII) declared by ``Content-Length`` and at most
+    ``most`` bytes, in order; ``None`` for any other body, which Flask then reads. The
+    bytes read are put back in ``environ`` either way."""
+    declared = environ.get("CONTENT_LENGTH", "")
+    kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+    if kind != mimetype or not declared.isdigit() or environ.get(ENVIRON_KEY):
+        return None
+    length = int(declared)
+    if not 0 < length <= most:
+        return None
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = BytesIO(body)
+    if len(body) != length:
+        return None
+    try:
+        return parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return None

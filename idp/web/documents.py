@@ -19,17 +19,12 @@ from typing import Any
 
 from flask import Flask
 
+from idp.web import security_headers
 from idp.web.errors import STORE_UNAVAILABLE
 
 EXTENSION = "idp.web.documents"
 MAX_AGE = 300
-#: headers of every answer, as idp.web.security_headers gives them to a non-HTML answer
-BASE_HEADERS = (
-    ("Cache-Control", f"public, max-age={MAX_AGE}"),
-    ("X-Content-Type-Options", "nosniff"),
-    ("Referrer-Policy", "no-referrer"),
-)
-HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+CACHE_CONTROL = ("Cache-Control", f"public, max-age={MAX_AGE}")
 #: what hands a request to the app's own route: nothing to publish yet, or a store down
 FALL_BACK: tuple[type[Exception], ...] = (LookupError, *STORE_UNAVAILABLE)
 NOT_MODIFIED = "304 Not Modified"
@@ -114,8 +109,8 @@ class DocumentServer:
             ("Content-Type", document.mimetype),
             ("Content-Length", str(len(body))),
             ("ETag", tag),
-            *BASE_HEADERS,
-            *((HSTS,) if self._https else ()),
+            CACHE_CONTROL,
+            *security_headers.plain(self._https),
         )
         document.prepared = Prepared(version, body, tag, headers)
         return document.prepared

@@ -19,13 +19,22 @@ from flask import Flask, Response, current_app
 
 BASE_POLICY = "base-uri 'none'; object-src 'none'"
 HSTS = "max-age=31536000; includeSubDomains"
+#: what every answer carries, whatever its type
+EVERY_ANSWER = (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"))
+
+
+def plain(https: bool) -> tuple[tuple[str, str], ...]:
+    """The headers of a non-HTML answer, for the WSGI layers that answer in front of
+    Flask (:mod:`idp.web.documents`, :mod:`idp.oidc.lean_token`): what :func:`secure`
+    adds to it."""
+    return (*EVERY_ANSWER, *((("Strict-Transport-Security", HSTS),) if https else ()))
 
 
 def secure(response: Response) -> Response:
     """Add the headers above to ``response`` (an ``after_request`` hook)."""
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("Referrer-Policy", "no-referrer")
+    for name, value in EVERY_ANSWER:
+        headers.setdefault(name, value)
     if response.mimetype == "text/html":
         directives = [p.strip() for p in headers.get("Content-Security-Policy", "").split(";")]
         directives = [d for d in directives if d]
