@@ -29,7 +29,7 @@ from idp.mandates import pages as mandate_pages
 from idp.oidc import lean_token
 from idp.oidc import views as oauth
 from idp.outbox import delivery as outbox_delivery
-from idp.portal import dashboard, home, navigation, profile
+from idp.portal import dashboard, home, lean_navigation, navigation, profile
 from idp.saml import inbound
 from idp.saml import metadata_refresh as saml_metadata_refresh
 from idp.saml import slo as slo_saml
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     signing.init_app(app)
     issuing.init_app(app)
     i18n.init_app(app)
+    lean_navigation.init_app(app)  # SSO navigation in front of Flask, inside the body limit
     lean_token.init_app(app)  # machine tokens in front of Flask, inside the body limit
     body_limit.init_app(app)  # before csrf: an oversize body is refused before any read
     csrf.init_app(app)

@@ -32,11 +32,17 @@ CATALOGUES = {"en": EN}
 
 def current_locale() -> str:
     if has_request_context():
-        chosen = request.args.get("lang") or request.cookies.get("lang")
-        if chosen in SUPPORTED:
-            return chosen
-        return str(current_app.config.get("LOCALE") or "fr") if current_app else "fr"
+        return locale_of(request.args.get("lang"), request.cookies.get("lang"))
     return "fr"
+
+
+def locale_of(asked: str | None, remembered: str | None) -> str:
+    """The language of a request: ``?lang=`` (``asked``), else the ``lang`` cookie
+    (``remembered``), else the service's (in a request or app context)."""
+    chosen = asked or remembered
+    if chosen in SUPPORTED:
+        return chosen
+    return str(current_app.config.get("LOCALE") or "fr") if current_app else "fr"
 
 
 def _remember_choice(response: Response) -> Response:

@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from flask import (
     Blueprint,
@@ -27,6 +27,7 @@ from flask.typing import ResponseReturnValue
 from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from idp.auth.login import login_required
 from idp.i18n import _, current_locale
@@ -42,6 +43,7 @@ from partners.services import default_acs
 from rcd_store.models import Service, partner_key
 
 bp = Blueprint("navigation", __name__)
+R = TypeVar("R", bound=Response)
 
 
 def acs_url(partner: Partner) -> str | None:
@@ -166,20 +168,74 @@ def _page(destination: Destination, name: str, value: str) -> str:
             raise RuntimeError("navigate.html: the token's field must appear once")
         head, _slot, tail = page.partition(_SLOT)
         parts = destination.pages[key] = (head, tail)
+    return fill(parts, value)
+
+
+def fill(parts: tuple[str, str], value: str) -> str:
+    """A page rendered ahead (:func:`_page`) with ``value``, escaped, in its slot."""
     return f"{parts[0]}{escape(value)}{parts[1]}"
 
 
-def _issue(
-    row: SsoRecord, who: Holder, destination: Destination, held: list[Held]
-) -> tokens.IssuedToken:
-    """Sign the minimised token: only ``destination.service``'s PAGM and habilitations;
+def form_field(issued: tokens.IssuedToken) -> tuple[str, str]:
+    """The field of the auto-post form carrying ``issued``, and its value."""
+    if issued.format == "saml":
+        return "SAMLResponse", base64.b64encode(issued.token.encode("utf-8")).decode("ascii")
+    return "jeton", issued.token
+
+
+def field_name(destination: Destination) -> str:
+    """The name of the auto-post form's field for the destination's token format."""
+    return "SAMLResponse" if destination.partner.token_format == "saml" else "jeton"
+
+
+#: a navigation refused: back to the login page (no declarant, or not active)
+LOGIN = -1
+
+
+@dataclass(frozen=True)
+class Granted:
+    """A navigation the rule lets through: who, to where, with which rights in force,
+    and whether the session must first record the partner as a participant."""
+
+    row: SsoRecord
+    who: Holder
+    destination: Destination
+    held: list[Held]
+    participant: dict[str, Any]
+
+    @property
+    def new_participant(self) -> bool:
+        return self.participant not in self.row.participants
+
+
+def judge(session: Session, row: SsoRecord, code: str, partner_name: str | None) -> Granted | int:
+    """The navigation rule, for the live session ``row``: the service ``code``'s partner
+    from the process's cache, then the declarant and their rights in force read fresh
+    (:mod:`idp.tokens.holder`: in one statement, never cached). Refused: :data:`LOGIN`
+    (no such declarant or not active, whatever the service), else :func:`_destination`'s
+    refusal, else 403 (no right on a service that needs one)."""
+    destination = _destination(code, partner_name)
+    wanted = [destination.service.id] if isinstance(destination, Destination) else []
+    who, held = read_rule(session, row.declarant_id, wanted)
+    if who is None or not who.active:
+        return LOGIN
+    if not isinstance(destination, Destination):
+        return destination
+    if not held and not destination.service.identity_only:
+        return 403
+    return Granted(row, who, destination, held, _participant(destination, row))
+
+
+def issue(session: Session, granted: Granted) -> tokens.IssuedToken:
+    """Sign the minimised token: only the destination service's PAGM and habilitations;
     the token's audit event and the navigation's go in one INSERT, committed by the
-    process's group commit before the page is built (no jeton leaves untraced)."""
+    process's group commit before this returns (no jeton leaves untraced)."""
+    row, who, destination = granted.row, granted.who, granted.destination
     partner, service = destination.partner, destination.service
     vector = vector_of(
         who,
         {service.id: service.code},
-        held,
+        granted.held,
         destination.pagm,
         acr=row.acr,
         auth_time=row.auth_time,
@@ -188,7 +244,7 @@ def _issue(
     )
     navigation = {"service": service.code, "token": tokens.TOKEN_ID, "format": partner.token_format}
     return tokens.token_service().issue(
-        db.session(),
+        session,
         vector,
         fmt=partner.token_format,
         audience=partner.identifier,
@@ -199,33 +255,35 @@ def _issue(
     )
 
 
+def finish(response: R) -> R:
+    """The headers of the auto-post page beside the app's own: never stored, no referrer."""
+    no_store(response)
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
 @bp.post("/navigation/<code>")
 def navigate(code: str) -> ResponseReturnValue:
     """Issue a token for one service and post it to its partner (IdP-initiated SSO).
 
-    Reads the session, then the rule fresh (:mod:`idp.tokens.holder`: the declarant and
-    their rights in force on this service, in one statement), and writes the token's
-    and the navigation's audit events in one INSERT (and the partner among the session's
+    Reads the session, then the rule fresh (:func:`judge`), and writes the token's and
+    the navigation's audit events in one INSERT (and the partner among the session's
     participants, the first time): partners, services and PAGM come from the process's
-    cache."""
+    cache. :mod:`idp.portal.lean_navigation` answers the ordinary success of this route
+    in front of Flask, with the same functions."""
     session = db.session()
     row = sessions.current_session()
     if row is None:
         return login_required("/tableau-de-bord")
-    destination = _destination(code, request.form.get("partner"))
-    wanted = [destination.service.id] if isinstance(destination, Destination) else []
-    who, held = read_rule(session, row.declarant_id, wanted)
-    if who is None or not who.active:
+    granted = judge(session, row, code, request.form.get("partner"))
+    if granted == LOGIN:
         return login_required("/tableau-de-bord")
-    if not isinstance(destination, Destination):
-        _refuse(destination)
-    if not held and not destination.service.identity_only:
+    if granted == 403:
         abort(403, description=_("Vous n'êtes pas habilité à ce service."))
-    participant = _participant(destination, row)
-    if participant not in row.participants:
-        sessions.add_participant(session, row, participant)
+    if not isinstance(granted, Granted):
+        _refuse(granted)
+    if granted.new_participant:
+        sessions.add_participant(session, row, granted.participant)
     session.commit()  # the reads' transaction ends (and a new participant is written)
-    issued = _issue(row, who, destination, held)
-    response = no_store(make_response(_page(destination, *_form_field(issued))))
-    response.headers["Referrer-Policy"] = "no-referrer"
-    return response
+    issued = issue(session, granted)
+    return finish(make_response(_page(granted.destination, *form_field(issued))))

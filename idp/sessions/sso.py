@@ -20,12 +20,14 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
 from idp.events import emit as security_events
-from idp.sessions.store import SsoRecord, store
+from idp.sessions.store import SessionStore, SsoRecord, store
 from idp.stores import db
 
 COOKIE = "idp_session"
 IDLE = timedelta(minutes=30)
 ABSOLUTE = timedelta(hours=10)
+#: how stale ``last_seen_at`` may get before a request writes it again
+TOUCH_EVERY = timedelta(minutes=1)
 
 
 def _digest(value: str) -> str:
@@ -90,6 +92,23 @@ def _idle() -> timedelta:
     )
 
 
+def find_session(sessions: SessionStore, cookie: str | None) -> SsoRecord | None:
+    """The record the session cookie ``cookie`` names, live or not (None without one)."""
+    if not cookie or len(cookie) > 100:
+        return None
+    return sessions.get(_digest(cookie))
+
+
+def has_expired(row: SsoRecord, now: datetime, idle: timedelta | None = None) -> bool:
+    """``row`` is past its absolute or its idle timeout at ``now``."""
+    return row.expires_at <= now or row.last_seen_at + (idle or _idle()) <= now
+
+
+def wants_touch(row: SsoRecord, now: datetime) -> bool:
+    """``last_seen_at`` is written again at most once a minute (idle timeout)."""
+    return now - row.last_seen_at > TOUCH_EVERY
+
+
 def current_session() -> SsoRecord | None:
     """The request's live SSO session, or None (expired ones are deleted).
 
@@ -97,18 +116,15 @@ def current_session() -> SsoRecord | None:
     """
     if "sso_session" in g:
         return g.sso_session  # type: ignore[no-any-return]
-    cookie = request.cookies.get(COOKIE)
-    row = None
-    if cookie and len(cookie) <= 100:
-        sessions = store()
-        row = sessions.get(_digest(cookie))
-        now = _now()
-        if row is not None and (row.expires_at <= now or row.last_seen_at + _idle() <= now):
-            sessions.delete(row)
-            db.session().commit()
-            row = None
-        elif row is not None and now - row.last_seen_at > timedelta(minutes=1):
-            sessions.touch(row, now)
+    sessions = store()
+    row = find_session(sessions, request.cookies.get(COOKIE))
+    now = _now()
+    if row is not None and has_expired(row, now):
+        sessions.delete(row)
+        db.session().commit()
+        row = None
+    elif row is not None and wants_touch(row, now):
+        sessions.touch(row, now)
     g.sso_session = row
     return row
 

@@ -58,6 +58,12 @@ def field() -> Markup:
     return Markup(f'<input type="hidden" name="{FIELD}" value="{token()}">')
 
 
+def accepted(cookie: str, sent: str) -> bool:
+    """``sent`` (the form field, or the ``X-CSRF-Token`` header) is the token of the
+    browser whose CSRF cookie is ``cookie``."""
+    return bool(cookie and sent and hmac.compare_digest(sent, _token_for(cookie)))
+
+
 def _check() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
@@ -67,7 +73,7 @@ def _check() -> None:
         return
     cookie = request.cookies.get(COOKIE, "")
     sent = request.form.get(FIELD, "") or request.headers.get("X-CSRF-Token", "")
-    if not cookie or not sent or not hmac.compare_digest(sent, _token_for(cookie)):
+    if not accepted(cookie, sent):
         abort(
             400,
             description=_("Jeton anti-CSRF absent ou invalide : rechargez la page et réessayez."),

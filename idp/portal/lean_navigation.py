@@ -1,0 +1,153 @@
+"""SSO navigation's lean path: ``POST /navigation/<code>`` answered in front of Flask when
+it is the ordinary success, and only then (issue 18).
+
+A navigation signs two RSA signatures (docs/profile.md, "Jeton SAML 2.0"); Flask's
+request context, Werkzeug's form parsing and the ORM around them cost as much again.
+This WSGI layer, inside the body limit and the proxy fix, answers the navigation with
+the functions the Flask route (:func:`idp.portal.navigation.navigate`) calls, in the
+same order:
+
+1. The shape: ``POST /navigation/<code>``, no query string, a form body declared by
+   ``Content-Length`` (at most :data:`MAX_BODY` bytes) holding one ``csrf_token`` and at
+   most one ``partner``, nothing else.
+2. The CSRF token against its cookie (:func:`idp.web.csrf.accepted`); the session the
+   cookie names (:func:`idp.sessions.sso.find_session`), live and touched within the
+   minute; the navigation rule (:func:`idp.portal.navigation.judge`: the partner from
+   the process cache, the declarant and their rights in force read fresh, never
+   cached); the partner already a participant of the session; the page for the
+   request's language already rendered ahead.
+3. The token signed and audited by :func:`idp.portal.navigation.issue` (the group
+   commit has committed its trace before it returns), in the page rendered ahead, with
+   the headers the route's answer gets from :func:`idp.portal.navigation.finish` and
+   the app's after-request hooks (computed once through them, :meth:`headers`).
+
+Anything else (no session, an expired or idle one, one to touch, a CSRF failure, an
+inactive declarant, a right withdrawn, an unknown or ambiguous service, a first visit to
+a partner, a page not rendered yet, a store down, any error before the token left) goes,
+body restored, to the Flask route, which answers it as before: nothing is refused here,
+and no rule or error message is written twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+from werkzeug.http import parse_cookie
+
+from idp.i18n import locale_of
+from idp.portal import navigation
+from idp.sessions import sso as sessions
+from idp.sessions.store import store
+from idp.stores.db import database
+from idp.web import csrf
+from idp.web.body_limit import small_form
+
+PREFIX = "/navigation/"
+FORM = "application/x-www-form-urlencoded"
+#: a navigation's form (a CSRF token and a partner's name) fits well within this
+MAX_BODY = 1024
+ACCEPTED = frozenset({csrf.FIELD, "partner"})
+#: the service codes this path answers (others, and any odd path, go to Flask)
+CODE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+StartResponse = Callable[..., Any]
+log = logging.getLogger(__name__)
+
+
+def form_of(environ: dict[str, Any]) -> MultiDict[str, str] | None:
+    """The request's form when it has the shape this path answers (module docstring,
+    1); ``None`` otherwise. The body read is put back in ``environ`` either way."""
+    pairs = small_form(environ, FORM, MAX_BODY)
+    names = [name for name, _value in pairs or ()]
+    if len(set(names)) != len(names) or not set(names) <= ACCEPTED or csrf.FIELD not in names:
+        return None
+    return MultiDict(pairs)
+
+
+class LeanNavigation:
+    """The WSGI layer: an ordinary navigation answered here, anything else to Flask."""
+
+    def __init__(self, app: Flask, wrapped: Any) -> None:
+        self._app = app
+        self._wrapped = wrapped
+        self._headers: list[tuple[str, str]] | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        code = path[len(PREFIX) :]
+        if (
+            environ.get("REQUEST_METHOD") != "POST"
+            or not path.startswith(PREFIX)
+            or environ.get("QUERY_STRING")
+            or not CODE.fullmatch(code)
+        ):
+            return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
+        form = form_of(environ)
+        page = None if form is None else self._page(environ, code, form)
+        if page is None:
+            return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
+        body = page.encode("utf-8")
+        start_response("200 OK", [*self.headers(), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def _page(self, environ: dict[str, Any], code: str, form: MultiDict[str, str]) -> str | None:
+        """The auto-post page with a fresh token (module docstring, 2 and 3), or None
+        for the Flask route to answer."""
+        cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
+        with self._app.app_context():
+            if not csrf.accepted(cookies.get(csrf.COOKIE, ""), form.get(csrf.FIELD, "")):
+                return None
+            try:
+                with database(self._app).sessions() as session:
+                    granted = self._granted(session, cookies, code, form.get("partner"))
+                    if granted is None:
+                        return None
+                    parts = granted.destination.pages.get(
+                        (
+                            locale_of(None, cookies.get("lang")),
+                            navigation.field_name(granted.destination),
+                        )
+                    )
+                    if parts is None:
+                        return None
+                    session.commit()  # the reads' transaction ends, as on the route
+                    issued = navigation.issue(session, granted)
+            except Exception:  # the route answers it (503, 500), and logs it
+                log.warning("navigation handed to the Flask route", exc_info=True)
+                return None
+        return navigation.fill(parts, navigation.form_field(issued)[1])
+
+    @staticmethod
+    def _granted(
+        session: Any, cookies: MultiDict[str, str], code: str, partner: str | None
+    ) -> navigation.Granted | None:
+        row = sessions.find_session(store(session), cookies.get(sessions.COOKIE))
+        now = datetime.now(UTC)
+        if row is None or sessions.has_expired(row, now) or sessions.wants_touch(row, now):
+            return None
+        granted = navigation.judge(session, row, code, partner)
+        if not isinstance(granted, navigation.Granted) or granted.new_participant:
+            return None
+        return granted
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The headers of the route's answer but its length: :func:`navigation.finish`
+        and the app's after-request hooks applied to an HTML answer of the route, once."""
+        if self._headers is None:
+            with self._app.test_request_context(f"{PREFIX}X", method="POST"):
+                answer = self._app.process_response(navigation.finish(self._app.make_response("")))
+            self._headers = [(k, v) for k, v in answer.headers if k != "Content-Length"]
+        return self._headers
+
+
+def init_app(app: Flask) -> LeanNavigation:
+    """Put the lean path in front of Flask (call it before the body limit and the proxy
+    fix wrap the app, so that both apply to it)."""
+    layer = LeanNavigation(app, app.wsgi_app)
+    app.wsgi_app = layer  # type: ignore[method-assign]
+    return layer
