@@ -21,8 +21,11 @@ Run: ``python bench/bench_login.py [--workers 2] [--connections 16] [--rounds 2]
    less than the rates, since it counts no time spent waiting for a core.
 6. ``idp audit verify`` after the load.
 
-Prints the login figures, the reference, the CPU figures, the audit check, then LAST
-the ratio line:
+``IDP_PASSWORD_HASH_CONCURRENCY`` in the bench's environment is passed to the service
+(argon2id threads per worker; default: ``idp serve``'s share of the cores).
+
+Prints the login figures, the reference, the CPU figures, the audit check, the load
+average of the machine before and after, then LAST the ratio line:
 ``ratio login/argon2id hash rate: XX.X% (p99 N ms)``.
 """
 
@@ -104,11 +107,16 @@ def argon2id_cpu(time_cost: int, memory_kib: int, count: int = 6) -> float:
 
 
 def bench(options: argparse.Namespace, instance: Path) -> list[str]:
+    from idp.auth.passwords import default_concurrency
     from idp.config import DEFAULTS
 
     port = harness.free_port(options.port_base)
     config = harness.settings(options, instance, port)
     config["IP_FAILURE_LIMIT"] = "100000"  # every bench login comes from 127.0.0.1
+    threads = os.environ.get("IDP_PASSWORD_HASH_CONCURRENCY")
+    if threads:
+        config["PASSWORD_HASH_CONCURRENCY"] = threads
+    load_before = os.getloadavg()
     app = harness.prepared_app(options, config)
     login, _site = harness.demo_directory(app)
     accounts = harness.bench_declarants(app, ACCOUNTS, login.siret)
@@ -136,7 +144,8 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
     audit = harness.check_audit(config)
     head = (
         f"login, SIRET + names + password ({harness.database_name(config)}; idp serve "
-        f"--workers {options.workers}; argon2id t={time_cost} m={memory_kib} KiB p=1; wrk "
+        f"--workers {options.workers}; argon2id t={time_cost} m={memory_kib} KiB p=1, "
+        f"{threads or default_concurrency(options.workers)} thread(s) per worker; wrk "
         f"{options.connections} conn, median of {options.rounds} x {options.round_seconds:g}s)"
     )
     return [
@@ -149,6 +158,8 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
             f"verification: {1000 * hash_cpu:.1f} ms; ratio {100 * hash_cpu / login_cpu:.1f}%"
         ),
         audit,
+        "load average before, after: "
+        + "; ".join(", ".join(f"{x:.1f}" for x in load) for load in (load_before, os.getloadavg())),
         (
             f"ratio login/argon2id hash rate: {100 * figures.rps / rate:.1f}% "
             f"(p99 {figures.p99_ms:.1f} ms)"

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "SAML_ENTITY_ID": None,  # default urn:interops:<operator SIRET>:idp:<environment>
     "ARGON2_TIME_COST": 2,
     "ARGON2_MEMORY_KIB": 19 * 1024,
+    #: argon2id hashes at once per process (idp.auth.passwords); None: the cores shared
+    #: among the workers of ``idp serve --workers N``, every core for a single process
+    "PASSWORD_HASH_CONCURRENCY": None,
     "TOKEN_LIFETIME_SECONDS": 300,
     "ACCESS_TOKEN_LIFETIME_SECONDS": 900,
     "LOCALE": "fr",

@@ -78,12 +78,15 @@ def _exec_production(server: str, host: str, port: int, workers: int, base_url: 
     workers build the app from the same ``IDP_*`` environment."""
     import os
 
+    from idp.auth.passwords import SETTING, default_concurrency
     from idp.cli.common import dispose_apps
 
     command = server_command(server, host=host, port=port, workers=workers)
     env = dict(os.environ)
     if base_url:
         env["IDP_BASE_URL"] = base_url
+    if not env.get(f"IDP_{SETTING}"):  # the workers share the cores' argon2id capacity
+        env[f"IDP_{SETTING}"] = str(default_concurrency(workers))
     click.echo(f"Service d'identité ({server}, {workers} processus) sur http://{host}:{port}/")
     dispose_apps()
     os.execvpe(command[0], command, env)
