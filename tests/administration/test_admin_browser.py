@@ -12,32 +12,19 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests import factories as f
 from tests.administration.support import Directory, outbox_link, two_companies
+from tests.browser import MARKS, browser
 from tests.loopback import wsgi_server_in
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: this area's ports (19300-19399)
 PORTS = range(19300, 19400)
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
-]
+pytestmark = MARKS
+__all__ = ["browser"]  # the shared chromium fixture (tests/browser.py)
 
 
 class Live:
@@ -66,16 +53,6 @@ def live(app_config: dict[str, Any]) -> Iterator[Live]:
     httpd.shutdown()
     httpd.server_close()
     database(app).engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def no_serious_violation(page: Any) -> None:

@@ -10,20 +10,17 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.browser import MARKS, browser
 from tests.enrolment import pages_support as p
 from tests.enrolment import support as s
 from tests.flows.server_support import free_port
-from tests.widget.test_widget_browser import ARGS, CHROMIUM
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
-]
+pytestmark = MARKS
+__all__ = ["browser"]  # the shared chromium fixture (tests/browser.py)
 
 
 class Live:
@@ -52,16 +49,6 @@ def live(app_config: dict[str, Any]) -> Iterator[Live]:
     httpd.shutdown()
     httpd.server_close()
     database(app).engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -13,24 +13,11 @@ from typing import Any
 import pytest
 
 from tests import factories
+from tests.browser import MARKS, browser
 from tests.conftest import MASTER_KEY
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
+pytestmark = MARKS
+__all__ = ["browser"]  # the shared chromium fixture (tests/browser.py)
 
 
 @pytest.fixture(scope="module")
@@ -63,16 +50,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> I
     httpd.shutdown()
     httpd.server_close()
     database(app).engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -17,24 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.browser import MARKS, launch
 from tests.conftest import MASTER_KEY
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
+pytestmark = MARKS
 SECOND = "Partenaire démo bis"
 
 
@@ -116,7 +102,7 @@ def portal(
 def page(portal: dict[str, Any]) -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = launch(p)
         context = browser.new_context(locale="fr-FR")
         tab = context.new_page()
         tab.set_default_timeout(15_000)

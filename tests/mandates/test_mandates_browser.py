@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,18 +15,15 @@ from werkzeug.serving import make_server
 from rcd_store import services
 from tests import factories as f
 from tests.administration.test_admin_browser import (
-    ARGS,
-    CHROMIUM,
     fits_the_screen,
     log_in,
     no_serious_violation,
 )
+from tests.browser import MARKS, browser
 from tests.mandates.support import World, world
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
-]
+pytestmark = MARKS
+__all__ = ["browser"]  # the shared chromium fixture (tests/browser.py)
 
 
 def _server(app: Any) -> Any:
@@ -60,14 +56,10 @@ def live(app_config: dict[str, Any]) -> Iterator[tuple[Any, str, World]]:
 
 
 @pytest.fixture
-def page() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = chromium.new_context(viewport={"width": 375, "height": 740})
-        yield context.new_page()
-        chromium.close()
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    yield context.new_page()
+    context.close()
 
 
 def test_grant_then_habilitate_in_a_browser(live: Any, page: Any) -> None:

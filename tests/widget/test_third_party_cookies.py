@@ -40,14 +40,12 @@ import pytest
 from flask import Flask, make_response, request
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 
+from tests.browser import ARGS, CHROMIUM, MARKS
 from tests.widget import partner_site
 from tests.widget.test_readme_receiver import own_port
 from tests.widget.test_widget_browser import (
-    ARGS,
-    CHROMIUM,
     Stack,
     _popup_login,
-    pytestmark,  # noqa: F401  (browser mark, skipped without chromium)
     serving,
     verified_login,
 )
@@ -55,6 +53,7 @@ from tests.widget.test_widget_browser import (
 PROBE = "/essai-cookies"
 COOKIE = "essai_tiers"
 TLS_ARGS = [*ARGS, "--ignore-certificate-errors"]
+pytestmark = MARKS
 
 
 def _certificate(folder: Path) -> tuple[Path, Path]:

@@ -23,6 +23,7 @@ import pytest
 import requests
 
 from tests import factories
+from tests.browser import MARKS, launch
 from tests.conftest import MASTER_KEY, PG_URL, REDIS_URL
 from tests.conftest import _truncate as truncate
 from tests.flows.server_support import free_port
@@ -30,26 +31,9 @@ from tests.idp.oauth_support import pkce
 from tests.widget import partner_site
 from tests.widget.support import CLIENT_ID, callback_of, widget_world
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EMAIL = "elodie@dupont.example"
 NONCE = partner_site.NONCE
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not Path(CHROMIUM).exists(),
-        reason="needs Debian chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
+pytestmark = MARKS
 
 
 @dataclass
@@ -157,10 +141,6 @@ def stack(
         yield running
 
 
-def _launch(playwright: Any, extra: tuple[str, ...] = ()) -> Any:
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, *extra])
-
-
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
@@ -171,7 +151,7 @@ def playwright() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Any) -> Iterator[Any]:
-    chromium = _launch(playwright)
+    chromium = launch(playwright)
     yield chromium
     chromium.close()
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from rcd_store.enrolment.people import Identity
+from tests.browser import MARKS
 from tests.conftest import MASTER_KEY
 from tests.enrolment import support as s
 from tests.enrolment.test_enrolment_browser import (
@@ -37,7 +37,6 @@ from tests.widget import partner_site
 from tests.widget import test_widget_browser as login_suite
 from tests.widget.support import CLIENT_ID, callback_of
 from tests.widget.test_widget_browser import (
-    CHROMIUM,
     NONCE,
     Stack,
     _serve,
@@ -48,10 +47,7 @@ from tests.widget.test_widget_browser import (
 # the login suite's browser fixtures, shared (one chromium per module)
 playwright, browser, context = login_suite.playwright, login_suite.browser, login_suite.context
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
-]
+pytestmark = MARKS
 PARTNER = "Portail Identité"
 #: the ports this suite may use
 PORTS = range(8100, 8200)

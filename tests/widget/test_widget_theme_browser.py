@@ -36,10 +36,11 @@ from typing import Any
 import pytest
 from flask import Flask, Response, request
 
+from tests.browser import MARKS, launch
 from tests.conftest import MASTER_KEY
 from tests.flows.server_support import free_port, free_port_in
 from tests.widget.support import callback_of
-from tests.widget.test_widget_browser import CHROMIUM, _launch, _serve, _stores
+from tests.widget.test_widget_browser import _serve, _stores
 
 SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 UPDATE = os.environ.get("IDP_UPDATE_SCREENSHOTS") == "1"
@@ -66,10 +67,7 @@ THEMES: dict[str, dict[str, Any]] = {
 }
 #: (partner, locale) of each screenshot
 SHOTS = {"msa": "fr", "cnav": "en", "sobre": "fr"}
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
-]
+pytestmark = MARKS
 
 
 @dataclass
@@ -172,7 +170,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as running:
-        launched = _launch(running, RENDERING)
+        launched = launch(running, *RENDERING)
         yield launched
         launched.close()
 
