@@ -23,6 +23,7 @@ import idp.stores.models
 from idp import migrate  # registers every table of the service (idp.migrate.METADATA)
 from rcd_store import audit
 from rcd_store.db import Base, make_engine
+from tests.store_selection import select_store_tests
 
 
 def _own_stores_per_worker() -> None:
@@ -61,6 +62,12 @@ _own_stores_per_worker()
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL")
 MASTER_KEY = base64.urlsafe_b64encode(b"k" * 32).rstrip(b"=").decode()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``IDP_TEST_STORE_ONLY=1`` on PostgreSQL (``.ci/run``), only the tests that can
+    reach a store run (tests/store_selection.py); the SQLite run is the whole suite."""
+    select_store_tests(config, items)
 
 
 @pytest.fixture(scope="session")
