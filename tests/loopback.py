@@ -39,7 +39,8 @@ class LoopbackServer:
             break
         else:
             raise RuntimeError(f"no free port in {self.ports}")
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # polled every 50 ms (0.5 s by default): :meth:`down` waits for the loop to notice
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
 
     def down(self) -> None:
         if self.server is not None:
