@@ -37,13 +37,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import Connection
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_cookie
 
 from idp.i18n import locale_of
 from idp.portal import navigation
 from idp.sessions import sso as sessions
-from idp.sessions.store import store
+from idp.sessions.store import reader
 from idp.stores.db import database
 from idp.web import csrf
 from idp.web.body_limit import small_form
@@ -100,23 +101,20 @@ class LeanNavigation:
         for the Flask route to answer."""
         cookies = parse_cookie(environ.get("HTTP_COOKIE", ""))
         with self._app.app_context():
+            locale = locale_of(None, cookies.get("lang"))  # the app's when no cookie says
             if not csrf.accepted(cookies.get(csrf.COOKIE, ""), form.get(csrf.FIELD, "")):
                 return None
             try:
-                with database(self._app).sessions() as session:
-                    granted = self._granted(session, cookies, code, form.get("partner"))
-                    if granted is None:
-                        return None
-                    parts = granted.destination.pages.get(
-                        (
-                            locale_of(None, cookies.get("lang")),
-                            navigation.field_name(granted.destination),
-                        )
-                    )
-                    if parts is None:
-                        return None
-                    session.commit()  # the reads' transaction ends, as on the route
-                    issued = navigation.issue(session, granted)
+                # the reads on one Core connection; its transaction ends (nothing written)
+                # when it goes back to the pool, before the group commit writes
+                with database(self._app).engine.connect() as connection:
+                    granted = self._granted(connection, cookies, code, form.get("partner"))
+                parts = (
+                    None if granted is None else navigation.rendered(granted.destination, locale)
+                )
+                if granted is None or parts is None:
+                    return None
+                issued = navigation.issue(granted)
             except Exception:  # the route answers it (503, 500), and logs it
                 log.warning("navigation handed to the Flask route", exc_info=True)
                 return None
@@ -124,13 +122,13 @@ class LeanNavigation:
 
     @staticmethod
     def _granted(
-        session: Any, cookies: MultiDict[str, str], code: str, partner: str | None
+        connection: Connection, cookies: MultiDict[str, str], code: str, partner: str | None
     ) -> navigation.Granted | None:
-        row = sessions.find_session(store(session), cookies.get(sessions.COOKIE))
+        row = sessions.find_session(reader(connection), cookies.get(sessions.COOKIE))
         now = datetime.now(UTC)
         if row is None or sessions.has_expired(row, now) or sessions.wants_touch(row, now):
             return None
-        granted = navigation.judge(session, row, code, partner)
+        granted = navigation.judge(connection, row, code, partner)
         if not isinstance(granted, navigation.Granted) or granted.new_participant:
             return None
         return granted

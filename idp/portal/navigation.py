@@ -25,7 +25,7 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
@@ -183,9 +183,11 @@ def form_field(issued: tokens.IssuedToken) -> tuple[str, str]:
     return "jeton", issued.token
 
 
-def field_name(destination: Destination) -> str:
-    """The name of the auto-post form's field for the destination's token format."""
-    return "SAMLResponse" if destination.partner.token_format == "saml" else "jeton"
+def rendered(destination: Destination, locale: str) -> tuple[str, str] | None:
+    """The page of ``destination`` in ``locale`` for its token's field, if :func:`_page`
+    has rendered it ahead."""
+    name = "SAMLResponse" if destination.partner.token_format == "saml" else "jeton"
+    return destination.pages.get((locale, name))
 
 
 #: a navigation refused: back to the login page (no declarant, or not active)
@@ -208,7 +210,9 @@ class Granted:
         return self.participant not in self.row.participants
 
 
-def judge(session: Session, row: SsoRecord, code: str, partner_name: str | None) -> Granted | int:
+def judge(
+    session: Session | Connection, row: SsoRecord, code: str, partner_name: str | None
+) -> Granted | int:
     """The navigation rule, for the live session ``row``: the service ``code``'s partner
     from the process's cache, then the declarant and their rights in force read fresh
     (:mod:`idp.tokens.holder`: in one statement, never cached). Refused: :data:`LOGIN`
@@ -226,10 +230,11 @@ def judge(session: Session, row: SsoRecord, code: str, partner_name: str | None)
     return Granted(row, who, destination, held, _participant(destination, row))
 
 
-def issue(session: Session, granted: Granted) -> tokens.IssuedToken:
+def issue(granted: Granted) -> tokens.IssuedToken:
     """Sign the minimised token: only the destination service's PAGM and habilitations;
     the token's audit event and the navigation's go in one INSERT, committed by the
-    process's group commit before this returns (no jeton leaves untraced)."""
+    process's group commit before this returns (no jeton leaves untraced; the caller
+    holds no write)."""
     row, who, destination = granted.row, granted.who, granted.destination
     partner, service = destination.partner, destination.service
     vector = vector_of(
@@ -244,7 +249,7 @@ def issue(session: Session, granted: Granted) -> tokens.IssuedToken:
     )
     navigation = {"service": service.code, "token": tokens.TOKEN_ID, "format": partner.token_format}
     return tokens.token_service().issue(
-        session,
+        None,
         vector,
         fmt=partner.token_format,
         audience=partner.identifier,
@@ -285,5 +290,5 @@ def navigate(code: str) -> ResponseReturnValue:
     if granted.new_participant:
         sessions.add_participant(session, row, granted.participant)
     session.commit()  # the reads' transaction ends (and a new participant is written)
-    issued = issue(session, granted)
+    issued = issue(granted)
     return finish(make_response(_page(granted.destination, *form_field(issued))))

@@ -20,7 +20,7 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
 from idp.events import emit as security_events
-from idp.sessions.store import SessionStore, SsoRecord, store
+from idp.sessions.store import SessionReader, SsoRecord, store
 from idp.stores import db
 
 COOKIE = "idp_session"
@@ -92,7 +92,7 @@ def _idle() -> timedelta:
     )
 
 
-def find_session(sessions: SessionStore, cookie: str | None) -> SsoRecord | None:
+def find_session(sessions: SessionReader, cookie: str | None) -> SsoRecord | None:
     """The record the session cookie ``cookie`` names, live or not (None without one)."""
     if not cookie or len(cookie) > 100:
         return None

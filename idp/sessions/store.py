@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, has_app_context
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from idp.stores import db
@@ -103,13 +103,7 @@ class SqlSessionStore:
         self.session.flush()
 
     def get(self, id_hash: str) -> SsoRecord | None:
-        # a prepared Core statement: no ORM object, no statement built (issue 18)
-        found = self.session.connection().execute(_BY_HASH, {"id_hash": id_hash}).first()
-        if found is None:
-            return None
-        record = SsoRecord(*found)
-        record.amr, record.participants = list(record.amr or []), list(record.participants or [])
-        return record
+        return record_by_hash(self.session.connection(), id_hash)
 
     def by_sid(self, sid: str) -> SsoRecord | None:
         row = self.session.scalars(select(SsoSession).where(SsoSession.sid == sid)).first()
@@ -163,6 +157,38 @@ class SqlSessionStore:
 
 _FIELDS = [SsoSession.__table__.c[f.name] for f in fields(SsoRecord)]
 _BY_HASH = select(*_FIELDS).where(SsoSession.id_hash == bindparam("id_hash"))
+
+
+def record_by_hash(connection: Connection, id_hash: str) -> SsoRecord | None:
+    """The ``sso_session`` row ``id_hash`` as a record: a prepared Core statement, no ORM
+    object, no statement built (issue 18)."""
+    found = connection.execute(_BY_HASH, {"id_hash": id_hash}).first()
+    if found is None:
+        return None
+    record = SsoRecord(*found)
+    record.amr, record.participants = list(record.amr or []), list(record.participants or [])
+    return record
+
+
+class SessionReader(Protocol):
+    """What finding a session needs from a store."""
+
+    def get(self, id_hash: str) -> SsoRecord | None: ...
+
+
+class _SqlReader:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def get(self, id_hash: str) -> SsoRecord | None:
+        return record_by_hash(self.connection, id_hash)
+
+
+def reader(connection: Connection) -> SessionReader:
+    """The app's store, to read only: Redis when configured, else the database through
+    ``connection`` (a Core connection: no ORM session on the way)."""
+    client = current_app.extensions.get("idp.redis")
+    return RedisSessionStore(client) if client is not None else _SqlReader(connection)
 
 
 # -------------------------------------------------------------------------- Redis

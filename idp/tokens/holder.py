@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, join, select
+from sqlalchemy import Connection, and_, bindparam, join, select
 from sqlalchemy.orm import Session, aliased
 
 from rcd_store.db import UTCDateTime
@@ -78,16 +78,21 @@ _RULE = (
 
 
 def read_rule(
-    session: Session, declarant_id: str, service_ids: Iterable[int], now: datetime | None = None
+    session: Session | Connection,
+    declarant_id: str,
+    service_ids: Iterable[int],
+    now: datetime | None = None,
 ) -> tuple[Holder | None, list[Held]]:
     """The declarant ``declarant_id`` (None when unknown) and their rights in force at
-    ``now`` (the rules' clock by default) on ``service_ids`` only, in one statement."""
+    ``now`` (the rules' clock by default) on ``service_ids`` only, in one statement (on
+    ``session``'s connection, or on the Core ``connection`` given)."""
     params: dict[str, Any] = {
         "declarant": declarant_id,
         "services": list(service_ids),
         "now": moment(now),
     }
-    rows = session.connection().execute(_RULE, params).all()
+    connection = session if isinstance(session, Connection) else session.connection()
+    rows = connection.execute(_RULE, params).all()
     if not rows:
         return None, []
     ident, status, last_name, first_name, email, home_siret = rows[0][:6]

@@ -190,7 +190,7 @@ class TokenService:
 
     def issue(
         self,
-        session: Session,
+        session: Session | None,
         vector: IdentityVector,
         *,
         fmt: str,
@@ -211,6 +211,8 @@ class TokenService:
         token's in the same INSERT (a ``data`` value ``TOKEN_ID`` becomes the token's id);
         ``grouped`` (a request that writes nothing else): those events are committed by the
         process's group commit (:mod:`idp.stores.group_commit`) before this returns."""
+        if session is None and not grouped:
+            raise TypeError("an ungrouped token is audited in the caller's session")
         now = now or datetime.now(UTC)
         lifetime = lifetime or timedelta(seconds=int(self._config["TOKEN_LIFETIME_SECONDS"]))
         if fmt == "saml":
@@ -234,7 +236,7 @@ class TokenService:
         data: dict[str, Any] = {"format": fmt, "id": token_id, "pagm": list(vector.pagm)}
         mine = ("token.issued", vector.subject, audience, data)
         trail = [mine, *(_with_id(e, token_id) for e in events)]
-        if grouped:
+        if grouped or session is None:
             group_commit().write([], trail)
         elif events:
             audit.record_many(session, trail)

@@ -257,3 +257,14 @@ def test_a_store_down_goes_to_the_route(
     monkeypatch.setattr(navigation, "read_rule", down)
     answer = _post(client, token)
     assert route.calls == 2 and answer.status_code == 503
+
+
+def test_a_token_without_a_session_must_be_grouped(app: Any) -> None:
+    """The lean path holds no ORM session: its token's trace goes to the group commit;
+    an ungrouped token has nowhere to be audited without one."""
+    from idp.tokens.issuing import token_service
+    from token_suite.vector import IdentityVector
+
+    vector = IdentityVector(subject="D1", siret=None, family_name="A", given_name="B")
+    with app.app_context(), pytest.raises(TypeError):
+        token_service().issue(None, vector, fmt="saml", audience="https://urssaf.example/sp")
