@@ -45,23 +45,6 @@ from bench import harness, references
 
 #: accounts the logins rotate over (more than wrk's connections: one login in flight each)
 ACCOUNTS = 48
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def group_cpu(group: int) -> float:
-    """CPU seconds (user + system) of the live processes of process group ``group``."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile
-        if int(fields[2]) == group:  # pgrp; then utime, stime at 11, 12
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
 
 
 def logins(app: object) -> int:
@@ -86,11 +69,11 @@ class CpuPerLogin:
         self.rounds: list[float] = []
 
     def __call__(self) -> float:
-        cpu, done = group_cpu(self.group), logins(self.app)
+        cpu, done = harness.group_cpu(self.group), logins(self.app)
         if self.mark is not None and done > self.mark[1]:
             self.rounds.append((cpu - self.mark[0]) / (done - self.mark[1]))
         rate = self.reference()
-        self.mark = (group_cpu(self.group), logins(self.app))
+        self.mark = (harness.group_cpu(self.group), logins(self.app))
         return rate
 
 

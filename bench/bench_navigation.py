@@ -34,7 +34,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import harness, references
-from bench.bench_login import group_cpu
 
 SERVICE = "DSN"
 _SAML_RESPONSE = re.compile(r'name="SAMLResponse" value="([^"]+)"')
@@ -87,11 +86,11 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
         script = harness.lua_script(
             instance, "navigate", harness.form_post_lua(form, browser.cookie)
         )
-        start = group_cpu(server.pid), navigations(app)  # the server leads its group
+        start = harness.group_cpu(server.pid), navigations(app)  # the server leads its group
         figures, rsa = harness.with_reference(
             options, harness.Target("navigation", url, script), references.rsa2048_rate
         )
-        cpu, done = group_cpu(server.pid) - start[0], navigations(app) - start[1]
+        cpu, done = harness.group_cpu(server.pid) - start[0], navigations(app) - start[1]
     signature = rsa_cpu()
     audit = harness.check_audit(config)
     head = (

@@ -19,7 +19,9 @@ Both sides issue the same thing: a ``client_credentials`` access token, an ES256
    answer that is not a success (429, 500...) or a socket error fails the bench.
 4. ``idp audit verify`` after the load: every token issued is in a chain that verifies.
 
-Prints each side's median req/s, p50 and p99, the audit check, then LAST the ratio line:
+Prints each side's median req/s, p50, p99 and CPU per request (user + system of its
+processes over the round, which a busy neighbour moves less than the rates), the audit
+check, then LAST the ratio line:
 ``ratio ours/node: X.XXx req/s (p99 ours A ms, node B ms)``.
 """
 
@@ -136,20 +138,22 @@ def bench(options: argparse.Namespace, instance: Path) -> list[str]:
     config = harness.settings(options, instance, port)
     client_id, secret = client(harness.prepared_app(options, config))
     node_id, node_secret = "bench-node", base64.urlsafe_b64encode(os.urandom(24)).decode()
-    ours = harness.Target(
-        "ours",
-        f"{config['BASE_URL']}/oauth/token",
-        harness.lua_script(instance, "ours", LUA % basic(client_id, secret)),
-    )
-    peer = harness.Target(
-        "node",
-        f"http://127.0.0.1:{node_port}/token",
-        harness.lua_script(instance, "node", LUA % basic(node_id, node_secret)),
-    )
     with (
-        harness.ours(options, config, instance),
-        harness.node(node_port, node_id, node_secret, instance),
+        harness.ours(options, config, instance) as our_server,
+        harness.node(node_port, node_id, node_secret, instance) as node_server,
     ):
+        ours = harness.Target(
+            "ours",
+            f"{config['BASE_URL']}/oauth/token",
+            harness.lua_script(instance, "ours", LUA % basic(client_id, secret)),
+            group=our_server.pid,
+        )
+        peer = harness.Target(
+            "node",
+            f"http://127.0.0.1:{node_port}/token",
+            harness.lua_script(instance, "node", LUA % basic(node_id, node_secret)),
+            group=node_server.pid,
+        )
         verify_ours(config["BASE_URL"], token_once(ours.url, basic(client_id, secret)))
         token_once(peer.url, basic(node_id, node_secret))
         figures = harness.interleaved(options, [ours, peer])

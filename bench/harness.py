@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,9 @@ class Round:
     rps: float
     p50_ms: float
     p99_ms: float
+    requests: int = 0
+    #: CPU (user + system) of the target's processes per request, when its group is known
+    cpu_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,23 @@ class Figures:
     rps: float
     p50_ms: float
     p99_ms: float
+    cpu_ms: float | None = None
 
     @classmethod
     def of(cls, rounds: list[Round]) -> Figures:
+        cpu = [r.cpu_ms for r in rounds if r.cpu_ms is not None]
         return cls(
             statistics.median(r.rps for r in rounds),
             statistics.median(r.p50_ms for r in rounds),
             statistics.median(r.p99_ms for r in rounds),
+            statistics.median(cpu) if cpu else None,
         )
 
     def line(self, name: str) -> str:
-        return f"{name}: {self.rps:.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms"
+        cpu = f", CPU {self.cpu_ms:.3f} ms/req" if self.cpu_ms is not None else ""
+        return (
+            f"{name}: {self.rps:.0f} req/s, p50 {self.p50_ms:.1f} ms, p99 {self.p99_ms:.1f} ms{cpu}"
+        )
 
 
 def arguments(description: str, *, rounds: int = 2, seconds: float = 5.0) -> argparse.Namespace:
@@ -310,7 +319,27 @@ def run_wrk(url: str, script: Path, *, seconds: float, connections: int) -> Roun
         stats["requests"] / (stats["duration_us"] / 1e6),
         stats["p50_us"] / 1000,
         stats["p99_us"] / 1000,
+        stats["requests"],
     )
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(group: int) -> float:
+    """CPU seconds (user + system) of the live processes of process group ``group``."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[2]) == group:  # pgrp; then utime, stime at 11, 12
+            total += int(fields[11]) + int(fields[12])
+    return total / TICKS
 
 
 @dataclass(frozen=True)
@@ -318,6 +347,17 @@ class Target:
     name: str
     url: str
     script: Path
+    #: the process group serving it (:func:`process` starts each server in its own):
+    #: its CPU per request is measured over each round
+    group: int | None = None
+
+    def round(self, *, seconds: float, connections: int) -> Round:
+        before = group_cpu(self.group) if self.group else 0.0
+        found = run_wrk(self.url, self.script, seconds=seconds, connections=connections)
+        if not self.group:
+            return found
+        spent = group_cpu(self.group) - before
+        return replace(found, cpu_ms=1000 * spent / found.requests)
 
 
 def interleaved(options: argparse.Namespace, targets: list[Target]) -> dict[str, Figures]:
@@ -328,7 +368,7 @@ def interleaved(options: argparse.Namespace, targets: list[Target]) -> dict[str,
     rounds: dict[str, list[Round]] = {t.name: [] for t in targets}
     for _ in range(options.rounds):
         for target in targets:
-            rounds[target.name].append(run_wrk(target.url, target.script, **load))
+            rounds[target.name].append(target.round(**load))
     return {name: Figures.of(found) for name, found in rounds.items()}
 
 
