@@ -17,7 +17,6 @@ from rcd_store.db import utcnow
 from rcd_store.enrolment import codes
 from rcd_store.errors import DirectoryError
 from rcd_store.identity import change_names
-from rcd_store.mandates.lifecycle import revoke_rights
 from rcd_store.models import (
     Company,
     CompanyRole,
@@ -27,6 +26,7 @@ from rcd_store.models import (
     Habilitation,
     Role,
 )
+from rcd_store.services.habilitations import revoke_rights
 
 INVITATION = "invitation"
 

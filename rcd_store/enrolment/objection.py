@@ -20,7 +20,6 @@ from rcd_store.enrolment import codes
 from rcd_store.enrolment.enrol import ACTIVATION, OBJECTION, EnrolmentStatus
 from rcd_store.enrolment.models import Enrolment
 from rcd_store.enrolment.people import record
-from rcd_store.mandates.lifecycle import revoke_rights
 from rcd_store.models import (
     Company,
     Declarant,
@@ -29,6 +28,7 @@ from rcd_store.models import (
     Habilitation,
     Role,
 )
+from rcd_store.services.habilitations import revoke_rights
 
 _GONE = "cette inscription a déjà fait l'objet d'une opposition ou n'existe plus"
 

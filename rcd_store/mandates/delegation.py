@@ -225,9 +225,7 @@ def unhabilitate(
         raise NotFound(_UNKNOWN)
     where = and_(Habilitation.id == habilitation_id, Habilitation.mandate_id == mandate.id)
     data: dict[str, object] = {"mandate": mandate.id}
-    revoked = lifecycle.revoke_rights(
-        session, where=where, actor=actor, now=moment(None), data=data
-    )
+    revoked = services.revoke_rights(session, where=where, actor=actor, now=moment(None), data=data)
     if revoked != 1:
         raise NotFound("habilitation inconnue ou déjà révoquée sous ce mandat")
 

@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from rcd_store import audit
 from rcd_store.db import rows_affected
 from rcd_store.errors import DirectoryError, Duplicate, NotFound
 from rcd_store.identifiers import InvalidIdentifier, validate_siren, validate_siret
-from rcd_store.mandates.rules import moment, rights_select
+from rcd_store.mandates.rules import moment
 from rcd_store.models import (
     Company,
     Establishment,
@@ -31,6 +31,7 @@ from rcd_store.models import (
     Service,
     ServiceState,
 )
+from rcd_store.services.habilitations import revoke_rights
 
 KINDS = tuple(kind.value for kind in MandateKind)
 #: bounds on what one mandate names (a form or an API body cannot grow it without end)
@@ -204,37 +205,6 @@ def add_mandate(
     return grant_mandate(
         session, client=client, firm_siren=firm_siren, terms=terms, actor=actor, now=now
     )
-
-
-def revoke_rights(
-    session: Session,
-    *,
-    where: ColumnElement[bool],
-    actor: str,
-    now: datetime,
-    data: dict[str, object],
-) -> int:
-    """Revoke the unrevoked habilitations matching ``where``; each revocation is audited
-    as any other (``siret``, ``service``, ``role``) with ``data``. Returns how many."""
-    rows = session.execute(rights_select().where(where, Habilitation.revoked_at.is_(None))).all()
-    if not rows:
-        return 0
-    result = session.execute(
-        update(Habilitation)
-        .where(Habilitation.id.in_([r.id for r in rows]), Habilitation.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_by=actor)
-        .execution_options(synchronize_session=False)
-    )
-    for row in rows:
-        audit.record(
-            session,
-            "habilitation.revoked",
-            actor=actor,
-            target=row.declarant_id,
-            data={"siret": row.siret, "service": row.code, "role": row.role}
-            | {"habilitation": row.id, **data},
-        )
-    return rows_affected(result)
 
 
 def _revoke_rights(session: Session, mandate: Mandate, *, actor: str, now: datetime) -> int:
