@@ -116,6 +116,8 @@ def small_form(environ: dict[str, Any], mimetype: str, most: int) -> list[tuple[
     if len(body) != length:
         return None
     try:
-        return parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+        # strict: a field whose escapes are not UTF-8 is Werkzeug's to read, not ours
+        text = body.decode("ascii")
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
         return None
