@@ -13,7 +13,8 @@ A request returns its token only after :meth:`GroupCommit.write` came back, that
 after the commit of its trace: a worker killed before that commit lets no token out,
 and a failed commit fails every request of the batch (503, nothing issued). Waiting
 is bounded (the database's own bounds, plus one second): past it the request answers
-503, and a trace committed later only names a token nobody received.
+503 and leaves the queue (a trace committed anyway, its batch already taken, only
+names a token nobody received).
 
 Only requests that write nothing else use it (client credentials, navigation): a
 request holding its own write transaction (a code claimed, a refresh token rotated)
@@ -27,10 +28,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
-import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
@@ -48,6 +48,13 @@ Event = tuple[str, str | None, str | None, dict[str, Any]]
 before_commit: Callable[[Session], None] | None = None
 
 
+def _held() -> Any:
+    """A lock already taken: released once to wake the one thread waiting on it."""
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 @dataclass
 class Write:
     """One request's rows and events, and what became of them."""
@@ -57,34 +64,43 @@ class Write:
     done: bool = False
     committed: bool = False
     error: Exception | None = None
+    #: this request commits the next batch (the first of the queue when a commit ends)
+    leads: bool = False
+    #: held until this request is done or leads: its thread, alone, waits on it
+    wake: Any = field(default_factory=_held)
 
 
 class GroupCommit:
-    """The group commit of one process: a queue, and at most one leader committing."""
+    """The group commit of one process: a queue, and at most one leader committing.
+
+    A leader wakes the requests of its batch and, when more have queued meanwhile, the
+    first of them as the next leader: no other thread is woken, so a queue of waiting
+    requests costs no thread switches while a commit is in progress."""
 
     def __init__(self, sessions: sessionmaker[Session], *, wait: float) -> None:
         self.sessions = sessions
         self.wait = wait
         self._pending: list[Write] = []
-        self._turn = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
         self._leading = False
         self._segments = threading.local()
 
     def write(self, rows: Sequence[tuple[Table, dict[str, Any]]], events: Sequence[Event]) -> None:
         """Insert ``rows`` and append ``events`` to the audit trail, durably: returns once
         committed; raises what the commit raised, or a store timeout (both 503)."""
-        item, deadline = Write(rows, events), time.monotonic() + self.wait
-        with self._turn:
+        item = Write(rows, events)
+        with self._lock:
             self._pending.append(item)
-            while self._leading and not item.done:
-                left = deadline - time.monotonic()
-                if left <= 0:
+            if not self._leading:  # nobody is committing: lead
+                self._leading = item.leads = True
+        if not item.leads and not item.wake.acquire(timeout=self.wait):
+            with self._lock:
+                if not (item.done or item.leads):  # still queued: given up
+                    self._pending.remove(item)
                     raise StoreTimeout("écriture groupée non confirmée à temps")
-                self._turn.wait(left)
-            batch: list[Write] = []
-            if not item.done:  # nobody is committing: lead, with everything queued
-                self._leading, batch, self._pending = True, self._pending, []
-        if batch:
+        if item.leads and not item.done:
+            with self._lock:  # everything queued, this request first
+                batch, self._pending = self._pending, []
             self._lead(batch)
         if not item.committed:
             raise item.error or StoreTimeout("écriture groupée non confirmée à temps")
@@ -99,11 +115,18 @@ class GroupCommit:
             for item in batch:
                 item.committed = True
         finally:
-            with self._turn:
+            with self._lock:
                 for item in batch:
                     item.done = True
-                self._leading = False
-                self._turn.notify_all()
+                following = self._pending[0] if self._pending else None
+                if following is None:
+                    self._leading = False
+                else:
+                    following.leads = True
+            for item in batch[1:]:  # the first is this thread
+                item.wake.release()
+            if following is not None:
+                following.wake.release()
 
     def _segment(self) -> str:
         """This thread's own segment for the group commit (a new one after a fork)."""

@@ -188,3 +188,48 @@ def test_a_worker_killed_before_its_commit_lets_no_token_out(
     assert answers and "access_token" not in str(answers[0])
     assert _issued(session) == before  # nothing of it was committed
     assert audit.verify(session) == []
+
+
+def test_a_request_that_gave_up_waiting_leaves_the_queue_working(
+    app: Any, session: Any, hook: None
+) -> None:
+    """A request that timed out in the queue is taken out of it: the commit in progress
+    hands over to the next request as usual, and nothing waits on the one that left."""
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    writer = group_commit.group_commit(app)
+    leading, release = threading.Event(), threading.Event()
+
+    def hang(_session: Any) -> None:
+        leading.set()
+        release.wait(10)
+
+    group_commit.before_commit = hang
+    writer.wait = 0.2
+    first: list[Any] = []
+    leader = threading.Thread(
+        target=lambda: first.append(_token(app, world.client_id, world.secret or ""))
+    )
+    leader.start()
+    try:
+        assert leading.wait(10)
+        group_commit.before_commit = None
+        assert _token(app, world.client_id, world.secret or "").status_code == 503
+        assert writer._pending == []  # it left the queue
+        writer.wait = 30
+        later: list[Any] = []
+        queued = threading.Thread(
+            target=lambda: later.append(_token(app, world.client_id, world.secret or ""))
+        )
+        queued.start()
+        deadline = time.monotonic() + 10
+        while not writer._pending and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(writer._pending) == 1  # queued behind the held commit
+    finally:
+        release.set()
+        leader.join()
+    queued.join(30)
+    assert first[0].status_code == 200 and later[0].status_code == 200
+    assert writer._pending == [] and not writer._leading
+    assert _token(app, world.client_id, world.secret or "").status_code == 200
+    assert audit.verify(session) == []
