@@ -43,6 +43,26 @@ def _token(app: Any, client_id: str, secret: str) -> Any:
     )
 
 
+def _held_leader(app: Any, world: Any) -> tuple[list[Any], threading.Thread, threading.Event]:
+    """A token request whose commit is held (until the event is set): its answers, its
+    thread, the event; returns once it is committing."""
+    leading, release = threading.Event(), threading.Event()
+
+    def hang(_session: Any) -> None:
+        leading.set()
+        release.wait(10)
+
+    group_commit.before_commit = hang
+    first: list[Any] = []
+    leader = threading.Thread(
+        target=lambda: first.append(_token(app, world.client_id, world.secret or ""))
+    )
+    leader.start()
+    assert leading.wait(10)
+    group_commit.before_commit = None
+    return first, leader, release
+
+
 def _issued(session: Any) -> tuple[int, int]:
     session.rollback()  # a fresh snapshot
     tokens = session.scalar(select(func.count()).select_from(IssuedToken))
@@ -110,22 +130,9 @@ def test_a_request_whose_commit_does_not_come_in_time_is_a_503(
     app: Any, session: Any, hook: None
 ) -> None:
     world = setup_world(app, session, extra_grants=("client_credentials",))
-    leading, release = threading.Event(), threading.Event()
-
-    def hang(_session: Any) -> None:
-        leading.set()
-        release.wait(10)
-
-    group_commit.before_commit = hang
     group_commit.group_commit(app).wait = 0.2
-    first: list[Any] = []
-    leader = threading.Thread(
-        target=lambda: first.append(_token(app, world.client_id, world.secret or ""))
-    )
-    leader.start()
+    first, leader, release = _held_leader(app, world)
     try:
-        assert leading.wait(10)
-        group_commit.before_commit = None
         refused = _token(app, world.client_id, world.secret or "")  # queued behind it
     finally:
         release.set()
@@ -197,22 +204,9 @@ def test_a_request_that_gave_up_waiting_leaves_the_queue_working(
     hands over to the next request as usual, and nothing waits on the one that left."""
     world = setup_world(app, session, extra_grants=("client_credentials",))
     writer = group_commit.group_commit(app)
-    leading, release = threading.Event(), threading.Event()
-
-    def hang(_session: Any) -> None:
-        leading.set()
-        release.wait(10)
-
-    group_commit.before_commit = hang
     writer.wait = 0.2
-    first: list[Any] = []
-    leader = threading.Thread(
-        target=lambda: first.append(_token(app, world.client_id, world.secret or ""))
-    )
-    leader.start()
+    first, leader, release = _held_leader(app, world)
     try:
-        assert leading.wait(10)
-        group_commit.before_commit = None
         assert _token(app, world.client_id, world.secret or "").status_code == 503
         assert writer._pending == []  # it left the queue
         writer.wait = 30
