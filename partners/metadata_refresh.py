@@ -12,9 +12,9 @@ entityID must not change, and it must keep at least one of the current signing o
 encryption keys and one of the current assertion consumer services (a document that
 would drop them all is a substitution, not a rollover: an operator imports it with
 ``idp partner edit --saml-metadata``). A refused or failed refresh keeps the old
-metadata, is recorded in ``metadata_error`` (with the count of failures in a row), audited
-and logged, and is tried again after a delay doubling from the retry delay up to the
-refresh interval. A successful one clears the error, is audited, and (by the change of
+metadata, is recorded in ``metadata_error`` (and counted in ``metadata_failures``, the
+failures in a row), audited and logged, and is tried again after a delay doubling from
+the retry delay up to the refresh interval. A successful one clears the error, is audited, and (by the change of
 ``saml_sp``) bumps the ``partners`` generation: every worker sees the new keys within a
 second (``idp.stores.generations``).
 """
@@ -22,7 +22,6 @@ second (``idp.stores.generations``).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 
 REFRESHED = "partner.metadata_refreshed"
 FAILED = "partner.metadata_refresh_failed"
-_FAILURES = re.compile(r" \[échecs consécutifs : (\d+)\]$")
 
 
 @dataclass(frozen=True)
@@ -159,9 +157,9 @@ def _settle(
         except DirectoryError as exc:
             problem = str(exc)
     assert problem is not None
-    failures = _failures(row.metadata_error) + 1
+    failures = row.metadata_failures = (row.metadata_failures or 0) + 1
     delay = min(policy.retry_seconds * 2 ** (failures - 1), policy.refresh_seconds)
-    row.metadata_error = f"{problem} [échecs consécutifs : {failures}]"
+    row.metadata_error = problem
     row.metadata_next_fetch_at = now + timedelta(seconds=delay)
     status = "failed" if document is None else "refused"
     audit.record(
@@ -180,11 +178,6 @@ def _settle(
         problem,
     )
     return Outcome(name, status, problem)
-
-
-def _failures(error: str | None) -> int:
-    found = _FAILURES.search(error or "")
-    return int(found.group(1)) if found else (0 if error is None else 1)
 
 
 def _apply(

@@ -90,6 +90,8 @@ class SamlServiceProvider(Base):
     metadata_next_fetch_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the last refresh's failure, kept for the operator until one succeeds
     metadata_error: Mapped[str | None] = mapped_column(Text)
+    #: refreshes failed in a row since the last success (the backoff doubles with each)
+    metadata_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     partner: Mapped[Partner] = relationship(back_populates="saml")
 

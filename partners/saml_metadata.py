@@ -208,6 +208,7 @@ def imported(
     refresh = DEFAULT_REFRESH_SECONDS if refresh_seconds is None else refresh_seconds
     settings.metadata_next_fetch_at = next_fetch(sp, now, refresh) if url else None
     settings.metadata_error = None
+    settings.metadata_failures = 0
     return settings
 
 
@@ -229,6 +230,7 @@ def status(settings: SamlServiceProvider) -> dict[str, Any]:
         "metadata_fetched_at": _iso(settings.metadata_fetched_at),
         "metadata_next_fetch_at": _iso(settings.metadata_next_fetch_at),
         "metadata_error": settings.metadata_error,
+        "metadata_failures": settings.metadata_failures or 0,
     }
 
 
