@@ -35,6 +35,7 @@ from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy import Insert, Table, insert
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import TimeoutError as StoreTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,8 +45,9 @@ EXTENSION = "idp.group_commit"
 #: an audit event: kind, actor, target, data
 Event = tuple[str, str | None, str | None, dict[str, Any]]
 
-#: called (with the session) just before each commit: a fault-injection point for tests
-before_commit: Callable[[Session], None] | None = None
+#: called (with the session or the connection) just before each commit: a fault-injection
+#: point for tests
+before_commit: Callable[[Session | Connection], None] | None = None
 
 
 def _held() -> Any:
@@ -79,6 +81,7 @@ class GroupCommit:
 
     def __init__(self, sessions: sessionmaker[Session], *, wait: float) -> None:
         self.sessions = sessions
+        self.engine: Engine = sessions.kw["bind"]
         self.wait = wait
         self._pending: list[Write] = []
         self._lock = threading.Lock()
@@ -137,19 +140,35 @@ class GroupCommit:
         return str(segment)
 
     def _commit(self, batch: Sequence[Write]) -> None:
+        """One transaction for the batch: on a plain Core connection once this
+        process's segment is warm (its key and head known: no session, no read), else
+        (the first commit of the segment) in a session that reads or opens it."""
         tables: dict[Table, list[dict[str, Any]]] = {}
         for item in batch:
             for table, row in item.rows:
                 tables.setdefault(table, []).append(row)
-        with self.sessions() as session:
-            connection = session.connection()  # Core: no ORM work per row
-            for table, rows in tables.items():
-                connection.execute(_insert(table), rows)
-            events = [event for item in batch for event in item.events]
-            audit.record_many(session, events, segment=self._segment())
+        events = [event for item in batch for event in item.events]
+        segment = self._segment()
+        warm = audit.warm_segment(self.engine, segment)
+        if warm is None:
+            with self.sessions() as session:
+                _insert_rows(session.connection(), tables)
+                audit.record_many(session, events, segment=segment)
+                if before_commit is not None:
+                    before_commit(session)
+                session.commit()
+            return
+        with self.engine.begin() as connection:
+            _insert_rows(connection, tables)
+            head = warm.append(connection, events)
             if before_commit is not None:
-                before_commit(session)
-            session.commit()
+                before_commit(connection)
+        warm.committed(head)
+
+
+def _insert_rows(connection: Connection, tables: dict[Table, list[dict[str, Any]]]) -> None:
+    for table, rows in tables.items():
+        connection.execute(_insert(table), rows)
 
 
 @functools.cache

@@ -37,7 +37,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -129,8 +129,15 @@ def _engine(session: Session) -> Engine:
     return bound if isinstance(bound, Engine) else bound.engine
 
 
+_names: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+
+
 def _database(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    """The database's name, as a key shared by every engine on it (rendered once)."""
+    name = _names.get(engine)
+    if name is None:
+        name = _names[engine] = engine.url.render_as_string(hide_password=True)
+    return name
 
 
 def _sealer(engine: Engine) -> Sealer:
@@ -334,14 +341,62 @@ def record_many(
     segment = segment or _writer_segment()
     seq, prev_hash = _tail(session, key, segment)
     session.flush()  # a new segment's anchor goes in first
+    head = _insert_chained(session.connection(), key, (segment, seq, prev_hash), events)
+    if head is not None:
+        session.info.setdefault(_PENDING, {})[segment] = head
+
+
+def _insert_chained(
+    connection: Connection,
+    key: ChainKey,
+    tail: tuple[str, int, str],
+    events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]],
+) -> tuple[int, str] | None:
+    """INSERT ``events`` chained after ``tail`` (segment, rank, hash); the new head."""
+    segment, seq, prev_hash = tail
     rows = []
     for kind, actor, target, data in events:
         seq += 1
         rows.append(_chained(key, (segment, seq, prev_hash), kind, actor, target, data))
         prev_hash = rows[-1]["hash"]
-    if rows:
-        session.connection().execute(insert(_EVENTS), rows)
-        session.info.setdefault(_PENDING, {})[segment] = (seq, prev_hash)
+    if not rows:
+        return None
+    connection.execute(insert(_EVENTS), rows)
+    return seq, prev_hash
+
+
+@dataclass(frozen=True)
+class WarmSegment:
+    """A segment whose chain key and committed head this process knows: it can be
+    appended to on a plain Core connection, without a session or a read
+    (:func:`warm_segment`, :meth:`append`, then :meth:`committed` once committed)."""
+
+    engine: Engine
+    key: ChainKey
+    segment: str
+    head: tuple[int, str]
+
+    def append(
+        self,
+        connection: Connection,
+        events: Sequence[tuple[str, str | None, str | None, dict[str, Any]]],
+    ) -> tuple[int, str]:
+        """INSERT ``events`` after the head, in ``connection``'s transaction."""
+        return (
+            _insert_chained(connection, self.key, (self.segment, *self.head), events) or self.head
+        )
+
+    def committed(self, head: tuple[int, str]) -> None:
+        """The transaction of :meth:`append` committed: ``head`` is the segment's head."""
+        _committed_heads.setdefault(_database(self.engine), {})[self.segment] = head
+
+
+def warm_segment(engine: Engine, segment: str) -> WarmSegment | None:
+    """``segment`` of ``engine``'s chain when its key and committed head are known here;
+    ``None`` otherwise (a new segment, an unread key: :func:`record_many` reads them)."""
+    key = _keys.get(engine)
+    head = _committed_heads.get(_database(engine), {}).get(segment)
+    return WarmSegment(engine, key, segment, head) if key and head else None
 
 
 def _heads(session: Session) -> dict[str, AuditEvent]:

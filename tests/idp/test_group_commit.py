@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
 
 from idp.stores import group_commit
@@ -226,4 +227,29 @@ def test_a_request_that_gave_up_waiting_leaves_the_queue_working(
     assert first[0].status_code == 200 and later[0].status_code == 200
     assert writer._pending == [] and not writer._leading
     assert _token(app, world.client_id, world.secret or "").status_code == 200
+    assert audit.verify(session) == []
+
+
+def test_once_its_segment_is_warm_a_commit_opens_no_session(
+    app: Any, session: Any, hook: None
+) -> None:
+    """The first commit of the process's segment reads or opens it in a session; the
+    next ones go on a plain Core connection, and the trail still verifies."""
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    assert _token(app, world.client_id, world.secret or "").status_code == 200
+    writer = group_commit.group_commit(app)
+    seen: list[Any] = []
+    group_commit.before_commit = seen.append
+
+    def no_session() -> Any:
+        raise AssertionError("a session was opened for a warm segment")
+
+    sessions, writer.sessions = writer.sessions, no_session  # type: ignore[assignment]
+    try:
+        for _ in range(3):
+            assert _token(app, world.client_id, world.secret or "").status_code == 200
+    finally:
+        writer.sessions = sessions
+    assert len(seen) == 3 and all(isinstance(c, Connection) for c in seen)
+    assert _issued(session)[0] == _issued(session)[1] == 4
     assert audit.verify(session) == []

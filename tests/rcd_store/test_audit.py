@@ -108,6 +108,28 @@ def test_appends_read_no_head_once_committed(session, monkeypatch) -> None:
     assert calls == [] and audit.verify(session) == []
 
 
+def test_a_warm_segment_appends_on_a_plain_connection(session, engine) -> None:
+    """Once a segment's key and head are known, it is appended to on a Core connection
+    (the group commit's); a rolled-back append leaves the head where it was."""
+    assert audit.warm_segment(engine, "core-writer") is None  # new: read or opened first
+    audit.record_many(session, [("test.first", None, None, {})], segment="core-writer")
+    assert audit.warm_segment(engine, "core-writer") is None  # not committed yet
+    session.commit()
+    warm = audit.warm_segment(engine, "core-writer")
+    assert warm is not None and warm.head[0] == 1
+    with engine.connect() as connection, connection.begin() as transaction:
+        warm.append(connection, [("test.lost", None, None, {})])
+        transaction.rollback()
+    assert audit.warm_segment(engine, "core-writer").head == warm.head
+    with engine.begin() as connection:
+        head = warm.append(connection, [("test.core", "D1", "T", {"n": 1})] * 2)
+    warm.committed(head)
+    assert audit.warm_segment(engine, "core-writer").head == head and head[0] == 3
+    assert audit.verify(session) == []
+    found = session.scalars(select(AuditEvent).where(AuditEvent.segment == "core-writer"))
+    assert [e.kind for e in found] == [audit.ANCHOR_KIND, "test.first", "test.core", "test.core"]
+
+
 # ------------------------------------------------------------ keyed chain (issue 13 item 6)
 
 
