@@ -176,18 +176,22 @@ def fill(parts: tuple[str, str], value: str) -> str:
     return f"{parts[0]}{escape(value)}{parts[1]}"
 
 
+def _field_name(token_format: str) -> str:
+    return "SAMLResponse" if token_format == "saml" else "jeton"
+
+
 def form_field(issued: tokens.IssuedToken) -> tuple[str, str]:
     """The field of the auto-post form carrying ``issued``, and its value."""
     if issued.format == "saml":
-        return "SAMLResponse", base64.b64encode(issued.token.encode("utf-8")).decode("ascii")
-    return "jeton", issued.token
+        value = base64.b64encode(issued.token.encode("utf-8")).decode("ascii")
+        return _field_name(issued.format), value
+    return _field_name(issued.format), issued.token
 
 
 def rendered(destination: Destination, locale: str) -> tuple[str, str] | None:
     """The page of ``destination`` in ``locale`` for its token's field, if :func:`_page`
     has rendered it ahead."""
-    name = "SAMLResponse" if destination.partner.token_format == "saml" else "jeton"
-    return destination.pages.get((locale, name))
+    return destination.pages.get((locale, _field_name(destination.partner.token_format)))
 
 
 #: a navigation refused: back to the login page (no declarant, or not active)

@@ -268,3 +268,31 @@ def test_a_token_without_a_session_must_be_grouped(app: Any) -> None:
     vector = IdentityVector(subject="D1", siret=None, family_name="A", given_name="B")
     with app.app_context(), pytest.raises(TypeError):
         token_service().issue(None, vector, fmt="saml", audience="https://urssaf.example/sp")
+
+
+def test_a_jwt_partner_gets_its_token_from_the_lean_path_too(
+    app: Any, session: Any, route: Route
+) -> None:
+    """An Interops-R partner: the page rendered ahead for the ``jeton`` field."""
+    from tests.idp.portal_support import jwt_partner
+    from token_suite import jwt as interops_jwt
+
+    person, client, token = _world(app, session)
+    f.service(session, "ATMP", "Paie", {"DECLARANT": "ATMP_GESTION"})
+    services.grant_habilitation(
+        session, declarant_id=person.id, siret=f.SIRET_A, service_code="ATMP"
+    )
+    audience = jwt_partner(session, "Paie", ["ATMP"], landing_url="https://paie.example/arrivee")
+    for calls in (1, 1):
+        html = _post(client, token, "/navigation/ATMP").get_data(as_text=True)
+        assert route.calls == calls
+    trust = Trust.from_jwks(
+        client.get("/.well-known/jwks.json").get_json(), issuer="http://idp.test"
+    )
+    vector = interops_jwt.verify(
+        dict(hidden_fields(html))["jeton"],
+        trust=trust,
+        audience=audience,
+        replay=InMemoryReplayCache(),
+    )
+    assert vector.pagm == ("ATMP_GESTION",)
