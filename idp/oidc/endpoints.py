@@ -2,7 +2,8 @@
 
 Both endpoints authenticate the client (``client_secret_basic``, ``client_secret_post``
 or ``private_key_jwt``, as registered) and look tokens up by their SHA-256 in
-``IssuedToken``. Decisions:
+``IssuedToken``, or, for a machine token (which has no row until revoked), read it from
+itself once verified as ours (:func:`idp.tokens.own.access_record`). Decisions:
 
 - *Introspection*: a client learns about a token issued to it, or about a token aimed
   at its partner's own API (``api_audience``: the resource server's case; never its
@@ -29,15 +30,18 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Response
-from sqlalchemy import select, update
+from sqlalchemy import inspect, update
+from sqlalchemy.orm import Session
 
-from idp.oidc.clients import AUTH_METHODS, Client, digest, issuer
+from idp.oidc.clients import AUTH_METHODS, Client, issuer
 from idp.oidc.grants import revoke_family
 from idp.oidc.server import OAuthServer, server
 from idp.stores import db
 from idp.stores.models import IssuedToken
+from idp.tokens.own import access_record
 from idp.web.answers import no_store
 from rcd_store import audit
+from rcd_store.db import upsert
 
 ENDPOINT_AUTH_METHODS = [m for m in AUTH_METHODS if m != "none"]
 DEFAULT_RATE_LIMIT = 600
@@ -61,15 +65,12 @@ class StoredToken:
 
 
 def find_token(token: str) -> StoredToken | None:
-    """A token we issued, by its SHA-256 (whatever ``token_type_hint`` says: RFC 7009 2.1
-    lets the server look further)."""
+    """A token we issued, by its SHA-256, or a machine token read from itself once
+    verified (:func:`idp.tokens.own.access_record`; whatever ``token_type_hint`` says:
+    RFC 7009 2.1 lets the server look further)."""
     if not isinstance(token, str) or not token:
         return None
-    row = (
-        db.session()
-        .scalars(select(IssuedToken).where(IssuedToken.token_hash == digest(token)))
-        .first()
-    )
+    row = access_record(db.session(), token)
     return StoredToken(row) if row is not None else None
 
 
@@ -125,6 +126,8 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
         if row.kind == "refresh" and row.family:
             revoke_family(session, row.family, reason="revoked_by_client", now=now)
             return
+        if inspect(row).transient:  # a machine token: its row is the revocation list's
+            session.execute(_recorded(session, row))
         session.execute(
             update(IssuedToken)
             .where(IssuedToken.jti == row.jti, IssuedToken.revoked_at.is_(None))
@@ -138,6 +141,14 @@ class Revocation(RevocationEndpoint):  # type: ignore[misc]
             target=row.client_id,
             data={"reason": "revoked_by_client", "ids": [row.jti]},
         )
+
+
+def _recorded(session: Session, row: IssuedToken) -> Any:
+    """The INSERT of a machine token's row (read from the token), unless a concurrent
+    revocation made it first."""
+    columns = {c.key: getattr(row, c.key) for c in IssuedToken.__table__.columns}
+    statement = upsert(session, IssuedToken.__table__).values(**columns)
+    return statement.on_conflict_do_nothing(index_elements=["jti"])
 
 
 def register(oauth: OAuthServer) -> OAuthServer:

@@ -72,7 +72,7 @@ from idp.oidc.clients import (
 from idp.oidc.server import OAuthServer, ResourceOwner, issue_access_token
 from idp.stores import db
 from idp.stores.models import IssuedToken
-from idp.tokens.issuing import AccessRecord, token_service
+from idp.tokens.issuing import MACHINE_ACR, AccessRecord, token_service
 from partners.models import OAuthClient, Partner
 from rcd_store import audit
 from rcd_store.db import rows_affected
@@ -83,8 +83,6 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"
-#: ``acr`` of a machine token: no person authenticated
-MACHINE_ACR = "urn:interops:acr:machine"
 #: ``acr`` of a JWT-bearer token: a person authenticated by the asserting partner
 ASSERTED_ACR = "urn:interops:acr:partner-assertion"
 DEFAULT_REFRESH_LIFETIME = timedelta(hours=24)

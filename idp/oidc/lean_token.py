@@ -20,7 +20,8 @@ and scheme are those Flask would see), answers the ordinary success, and only it
    trace the group commit has committed before the answer leaves.
 
 Anything that does not pass 1 or 2 (a wrong secret, an unknown client, another grant,
-method or parameter, a held address, http, a malformed body) goes, body restored, to the
+method or parameter, a held address, http, a malformed body, a store that does not
+answer) goes, body restored, to the
 Flask route, which answers it with Authlib as before and counts the failure: nothing is
 refused here that the route would not refuse, and no error is worded twice. Past 3's
 charge, an error is rendered by the route's own means in a request context (Authlib's
@@ -49,6 +50,7 @@ from idp.web import security_headers
 from idp.web.answers import no_store
 from idp.web.body_limit import small_form
 from idp.web.credentials import basic_credentials
+from idp.web.errors import STORE_UNAVAILABLE
 
 PATH = "/oauth/token"
 FORM = "application/x-www-form-urlencoded"
@@ -105,7 +107,10 @@ class LeanTokenEndpoint:
         if form is None:
             return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
         with self._app.app_context():
-            client = self._authenticated(environ)
+            try:
+                client = self._authenticated(environ)
+            except STORE_UNAVAILABLE:  # the route answers it, with its 503 and what to do
+                client = None
             if client is None:
                 return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
             try:

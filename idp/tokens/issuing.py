@@ -171,6 +171,9 @@ class AccessRecord:
     expires_at: datetime
 
 
+#: ``acr`` of a machine token (``client_credentials``): no person authenticated
+MACHINE_ACR = "urn:interops:acr:machine"
+
 #: ``app.extensions`` key of the app's :class:`TokenService`
 EXTENSION = "idp.tokens"
 #: an OAuth access token never lives longer than this, whatever the settings
@@ -274,13 +277,16 @@ class TokenService:
     def issue_grouped_access(
         self, vector: IdentityVector, *, client_id: str, scope: str, audience: str, now: datetime
     ) -> tuple[str, AccessRecord]:
-        """:meth:`issue_access` for a request that writes nothing else (a machine token):
-        the record and its audit event are committed by the process's group commit
-        (:mod:`idp.stores.group_commit`, Core rows, no ORM object) before this returns."""
+        """:meth:`issue_access` for a machine token (``client_credentials``, a request that
+        writes nothing else): its audit event, its only trace, is committed by the
+        process's group commit (:mod:`idp.stores.group_commit`) before this returns. No
+        ``IssuedToken`` row: introspection, revocation and the bearer checks read such a
+        token back from itself once verified (:func:`idp.tokens.own.machine_record`), and
+        a revoked one gets its row then (the revocation list)."""
         token, columns, data = self._access(vector, client_id, scope, audience, now, None, None)
         data["pagm"] = list(vector.pagm)
         event = ("token.issued", vector.subject, audience, data)
-        group_commit().write([(_ISSUED, columns)], [event])
+        group_commit().write([], [event])
         return token, AccessRecord(columns["jti"], scope, columns["expires_at"])
 
     def _access(

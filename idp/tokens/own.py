@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from idp.oidc.clients import digest, issuer
 from idp.oidc.server import own_trust
 from idp.stores.models import IssuedToken
-from idp.tokens.issuing import ACCESS_TOKEN_TYP
+from idp.tokens.issuing import ACCESS_TOKEN_TYP, MACHINE_ACR
 from token_suite import jwt as interops_jwt
-from token_suite.errors import FailedCheck, InvalidSecurityToken
+from token_suite.errors import FailedCheck, InteropsError, InvalidSecurityToken
 from token_suite.vector import IdentityVector
 
 
@@ -63,9 +63,45 @@ def live_access_token(session: Session, token: str) -> tuple[IdentityVector, Iss
     """One of our access tokens, recorded here and not revoked, verified
     (:func:`verify_own_token`); raises :class:`InteropsError` otherwise (stops revoked,
     unknown and forged bearer tokens)."""
-    row = session.scalars(
-        select(IssuedToken).where(IssuedToken.token_hash == digest(token))
-    ).first()
+    row = access_record(session, token)
     if row is None or row.kind != "access" or row.revoked_at is not None or not row.audience:
         raise InvalidSecurityToken("access token unknown or revoked")
     return verify_own_token(token, audience=row.audience, typ=ACCESS_TOKEN_TYP), row
+
+
+def access_record(session: Session, token: str) -> IssuedToken | None:
+    """What we recorded of a token we issued: its ``IssuedToken`` row, found by the
+    token's SHA-256; for a machine token (``client_credentials``), which has no row until
+    it is revoked (its trace is its audit event, committed before it left), a record
+    read from the token once verified as ours (:func:`machine_record`). ``None`` for
+    anything else."""
+    row = session.scalars(
+        select(IssuedToken).where(IssuedToken.token_hash == digest(token))
+    ).first()
+    return row if row is not None else machine_record(token)
+
+
+def machine_record(token: str) -> IssuedToken | None:
+    """The record of a machine token, not added to any session: the token verified by
+    our keys as an unexpired ``at+jwt`` with the machine ``acr`` and no ``act`` (a token
+    exchanged for a machine has its own row); ``None`` otherwise."""
+    claims = unverified_part(token, 1)
+    audience = claims.get("aud")
+    if claims.get("acr") != MACHINE_ACR or "act" in claims or not isinstance(audience, str):
+        return None
+    try:
+        vector = verify_own_token(token, audience=audience, typ=ACCESS_TOKEN_TYP)
+    except InteropsError:
+        return None
+    verified = vector.claims
+    return IssuedToken(
+        jti=str(verified["jti"]),
+        kind="access",
+        client_id=str(verified.get("client_id") or vector.subject),
+        subject=vector.subject,
+        scope=str(verified.get("scope") or ""),
+        audience=audience,
+        token_hash=digest(token),
+        issued_at=datetime.fromtimestamp(int(verified["iat"]), UTC),
+        expires_at=datetime.fromtimestamp(int(verified["exp"]), UTC),
+    )

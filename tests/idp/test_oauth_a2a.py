@@ -28,7 +28,7 @@ from tests.idp.oauth_a2a_support import (
     token_request,
     verify,
 )
-from tests.idp.oauth_support import setup_world
+from tests.idp.oauth_support import basic, setup_world
 
 MACHINE_ACR = "urn:interops:acr:machine"
 ASSERTED_ACR = "urn:interops:acr:partner-assertion"
@@ -70,7 +70,6 @@ def test_client_credentials_machine_token(app: Any, world: A2A, client_id: str) 
 
 def test_no_scope_no_resource_gets_the_operator_api_by_default(app: Any, session: Any) -> None:
     world = setup_world(app, session, extra_grants=("client_credentials",))
-    from tests.idp.oauth_support import basic
 
     response = app.test_client().post(
         "/oauth/token",
@@ -133,7 +132,6 @@ def test_client_credentials_needs_the_grant_and_registered_scopes(app: Any, worl
 
 
 def test_client_credentials_wrong_secret_is_invalid_client(app: Any, world: A2A) -> None:
-    from tests.idp.oauth_support import basic
 
     response = app.test_client().post(
         "/oauth/token",
@@ -256,7 +254,7 @@ def test_refresh_token_only_for_its_client_and_grant(app: Any, world: A2A, sessi
 
 
 def test_no_refresh_token_without_the_grant(app: Any, session: Any) -> None:
-    from tests.idp.oauth_support import REDIRECT, auth_params, basic, get_code, log_in
+    from tests.idp.oauth_support import REDIRECT, auth_params, get_code, log_in
 
     plain = setup_world(app, session)
     browser = app.test_client()
@@ -399,6 +397,19 @@ def test_machine_token_exchange_keeps_the_common_pagm(app: Any, world: A2A) -> N
     claims = verify(app.test_client(), response.json["access_token"], CNAV_API).claims
     assert claims["sub"] == "urssaf-batch" and claims["pagm"] == ["DSN_DECL"]
     assert claims["act"] == {"sub": "urssaf-batch"} and claims["acr"] == MACHINE_ACR
+
+
+def test_a_revoked_machine_token_is_no_subject_token(app: Any, world: A2A) -> None:
+    """A machine token has no row until revoked; revoked, it is refused as a subject."""
+    machine = credentials(app, world).json["access_token"]
+    revoked = app.test_client().post(
+        "/oauth/revoke",
+        data={"token": machine},
+        headers=basic("urssaf-app", world.secrets["urssaf-app"]),
+    )
+    assert revoked.status_code == 200
+    refused = exchange(app, world, machine, resource=CNAV_API)
+    assert refused.status_code == 400 and refused.json["error"] == "invalid_grant"
 
 
 # -------------------------------------------------------------------- JWT bearer

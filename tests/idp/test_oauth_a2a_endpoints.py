@@ -20,8 +20,10 @@ from tests.idp.oauth_a2a_support import (
     ISSUER,
     JWT_BEARER,
     URSSAF_API,
+    claims_of,
     client_assertion,
     code_flow_tokens,
+    header_of,
     setup_a2a,
     token_request,
 )
@@ -85,17 +87,47 @@ def test_the_audience_may_introspect_others_may_not(app: Any, world: A2A) -> Non
     assert introspect(app, world, own, "cnav-app").json == {"active": False}
 
 
+def _machine_token_at(app: Any, when: datetime) -> str:
+    """A machine token of ``urssaf-app`` issued at ``when`` (its trace committed)."""
+    from idp.tokens.issuing import MACHINE_ACR, token_service
+    from token_suite.vector import IdentityVector
+
+    vector = IdentityVector(subject="urssaf-app", acr=MACHINE_ACR, pagm=("DSN_DECL",))
+    with app.app_context():
+        token, _record = token_service().issue_grouped_access(
+            vector, client_id="urssaf-app", scope="", audience=URSSAF_API, now=when
+        )
+    return token
+
+
 def test_revoked_expired_and_unknown_tokens_are_inactive(
     app: Any, world: A2A, session: Any
 ) -> None:
-    revoked, expired = machine_token(app, world), machine_token(app, world)
+    revoked = machine_token(app, world)
+    assert session.scalars(select(IssuedToken)).first() is None  # its trace is its record
     assert revoke(app, world, revoked).status_code == 200
     assert introspect(app, world, revoked).json == {"active": False}
-    row = session.scalars(select(IssuedToken).where(IssuedToken.revoked_at.is_(None))).one()
-    row.expires_at = datetime(2000, 1, 1, tzinfo=UTC)
-    session.commit()
+    row = session.scalars(select(IssuedToken)).one()  # the revocation list's row
+    assert row.revoked_at is not None and row.client_id == "urssaf-app"
+    assert revoke(app, world, revoked).status_code == 200  # again: nothing more
+    expired = _machine_token_at(app, datetime(2000, 1, 1, tzinfo=UTC))
     assert introspect(app, world, expired).json == {"active": False}
     assert introspect(app, world, "inconnu").json == {"active": False}
+
+
+def test_a_machine_token_not_signed_by_us_is_inactive(app: Any, world: A2A) -> None:
+    """A token shaped as a machine token but signed by another key is no record."""
+    from joserfc import jwt
+    from joserfc.jwk import ECKey
+
+    real = machine_token(app, world)
+    forged_claims = {**claims_of(real), "sub": "urssaf-app", "scope": ""}
+    key = ECKey.generate_key("P-256", parameters={"kid": header_of(real)["kid"]})
+    forged = jwt.encode({"alg": "ES256", "typ": "at+jwt", "kid": key.kid}, forged_claims, key)
+    assert introspect(app, world, forged).json == {"active": False}
+    assert introspect(app, world, real).json["active"] is True
+    assert revoke(app, world, forged).status_code == 200  # answered as an unknown token
+    assert introspect(app, world, real).json["active"] is True
 
 
 def test_introspection_and_revocation_need_client_authentication(app: Any, world: A2A) -> None:
