@@ -139,6 +139,8 @@ def reset_form_post() -> Response | tuple[str, int]:
             token=token,
             error=_("Mot de passe refusé : {reason}.", reason=str(exc)),
         ), 200
+    # hashed before the first write: no write lock (SQLite) is held while argon2id runs
+    new_hash = passwords().hash(password)
     now = datetime.now(UTC)
     used = rows_affected(
         session.execute(
@@ -162,7 +164,7 @@ def reset_form_post() -> Response | tuple[str, int]:
     session.execute(
         update(Declarant)
         .where(Declarant.id == declarant.id)
-        .values(password_hash=passwords().hash(password))
+        .values(password_hash=new_hash)
     )
     sessions.end_declarant_sessions(session, declarant.id)
     audit.record(session, "password.reset", actor=declarant.id)
