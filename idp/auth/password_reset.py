@@ -162,9 +162,7 @@ def reset_form_post() -> Response | tuple[str, int]:
         .values(used_at=now)
     )
     session.execute(
-        update(Declarant)
-        .where(Declarant.id == declarant.id)
-        .values(password_hash=new_hash)
+        update(Declarant).where(Declarant.id == declarant.id).values(password_hash=new_hash)
     )
     sessions.end_declarant_sessions(session, declarant.id)
     audit.record(session, "password.reset", actor=declarant.id)
