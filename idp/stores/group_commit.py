@@ -28,13 +28,14 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Table, event, insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import TimeoutError as StoreTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,6 +46,9 @@ EXTENSION = "idp.group_commit"
 #: an audit event: kind, actor, target, data
 Event = tuple[str, str | None, str | None, dict[str, Any]]
 
+#: how long a leader keeps its connection for the next one, seconds: under load the
+#: commits follow each other on one connection; idle, a connection comes from the pool
+KEEP = 1.0
 #: called (with the session or the connection) just before each commit: a fault-injection
 #: point for tests
 before_commit: Callable[[Session | Connection], None] | None = None
@@ -87,6 +91,17 @@ class GroupCommit:
         self._lock = threading.Lock()
         self._leading = False
         self._segments = threading.local()
+        #: the connection the last leader committed on, its process and when: the next
+        #: leader takes it back within :data:`KEEP` seconds (no pool checkout, and no
+        #: pre-ping round trip on PostgreSQL); older, it goes back to the pool
+        self._kept: tuple[Connection, int, float] | None = None
+        event.listen(self.engine, "engine_disposed", self._let_go)
+
+    def _let_go(self, _engine: Engine) -> None:
+        """The engine is disposed: close the kept connection with its pool."""
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[1] == os.getpid():
+            kept[0].invalidate()  # closes the database connection itself
 
     def write(self, rows: Sequence[tuple[Table, dict[str, Any]]], events: Sequence[Event]) -> None:
         """Insert ``rows`` and append ``events`` to the audit trail, durably: returns once
@@ -158,12 +173,29 @@ class GroupCommit:
                     before_commit(session)
                 session.commit()
             return
-        with self.engine.begin() as connection:
-            _insert_rows(connection, tables)
-            head = warm.append(connection, events)
-            if before_commit is not None:
-                before_commit(connection)
+        connection = self._connection()
+        try:
+            with connection.begin():
+                _insert_rows(connection, tables)
+                head = warm.append(connection, events)
+                if before_commit is not None:
+                    before_commit(connection)
+        except BaseException:
+            connection.close()  # back to the pool, which checks it before lending it again
+            raise
+        self._kept = (connection, os.getpid(), time.monotonic())
         warm.committed(head)
+
+    def _connection(self) -> Connection:
+        """The kept connection when the last commit was less than :data:`KEEP` seconds
+        ago in this process (only a leader calls this: one at a time), else one from the
+        pool (the old one returned)."""
+        kept, self._kept = self._kept, None
+        if kept is not None and kept[1] == os.getpid():
+            if time.monotonic() - kept[2] < KEEP:
+                return kept[0]
+            kept[0].close()
+        return self.engine.connect()
 
 
 def _insert_rows(connection: Connection, tables: dict[Table, list[dict[str, Any]]]) -> None:

@@ -254,3 +254,33 @@ def test_once_its_segment_is_warm_a_commit_opens_no_session(
     assert len(seen) == 3 and all(isinstance(c, Connection) for c in seen)
     assert _issued(session) == (0, 4)
     assert audit.verify(session) == []
+
+
+def test_commits_in_a_row_keep_their_connection_and_an_idle_one_goes_back(
+    app: Any, session: Any, hook: None, monkeypatch: Any
+) -> None:
+    """Back-to-back commits run on one connection (no pool checkout, no pre-ping round
+    trip); after :data:`KEEP` idle seconds, or a failed commit, the next leader takes
+    one from the pool."""
+    world = setup_world(app, session, extra_grants=("client_credentials",))
+    assert _token(app, world.client_id, world.secret or "").status_code == 200  # warm
+    seen: list[Any] = []
+    group_commit.before_commit = seen.append
+    for _ in range(3):
+        assert _token(app, world.client_id, world.secret or "").status_code == 200
+    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
+    monkeypatch.setattr(group_commit, "KEEP", 0.0)  # idle for longer than it keeps
+    assert _token(app, world.client_id, world.secret or "").status_code == 200
+    assert seen[3] is not seen[2] and seen[2].closed
+    monkeypatch.setattr(group_commit, "KEEP", 60.0)
+
+    def fail(connection: Any) -> None:
+        seen.append(connection)
+        raise OperationalError("COMMIT", {}, Exception("connexion perdue"))
+
+    group_commit.before_commit = fail
+    assert _token(app, world.client_id, world.secret or "").status_code == 503
+    group_commit.before_commit = seen.append
+    assert _token(app, world.client_id, world.secret or "").status_code == 200
+    assert seen[-1] is not seen[-2] and seen[-2].closed  # the failed one was let go
+    assert audit.verify(session) == []
