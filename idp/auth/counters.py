@@ -415,7 +415,9 @@ class RedisBackend:
             self._settle(keys=keys, args=[len(resets)])
 
     def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int:
-        pipe = self.client.pipeline()
+        # one round trip, no MULTI/EXEC: a key expiring between the two reads only makes
+        # the wait announced shorter (at least a second)
+        pipe = self.client.pipeline(transaction=False)
         pipe.get(self.prefix + key)
         pipe.ttl(self.prefix + key)
         count, ttl = pipe.execute()
