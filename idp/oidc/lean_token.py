@@ -20,12 +20,12 @@ and scheme are those Flask would see), answers the ordinary success, and only it
    trace the group commit has committed before the answer leaves.
 
 Anything that does not pass 1 or 2 (a wrong secret, an unknown client, another grant,
-method or parameter, a held address, http, a malformed body, a store that does not
-answer) goes, body restored, to the
+method or parameter, a held address, http, a malformed body) goes, body restored, to the
 Flask route, which answers it with Authlib as before and counts the failure: nothing is
 refused here that the route would not refuse, and no error is worded twice. Past 3's
-charge, an error is rendered by the route's own means in a request context (Authlib's
-JSON error, or the app's error handlers: 503 when a store is down). The answer carries
+charge, and a store that does not answer at any point, an error is rendered by the
+route's own means in a request context (Authlib's JSON error, or the app's error
+handlers: 503 when a store is down, after one wait for it, not two). The answer carries
 the headers the route gives a token answer: ``no-store``, ``Pragma``, the security
 headers of a non-HTML answer.
 """
@@ -109,8 +109,10 @@ class LeanTokenEndpoint:
         with self._app.app_context():
             try:
                 client = self._authenticated(environ)
-            except STORE_UNAVAILABLE:  # the route answers it, with its 503 and what to do
-                client = None
+            except STORE_UNAVAILABLE as error:
+                # answered as the route answers a store that does not answer (503 and what
+                # to do), without making the request wait for the store a second time
+                return self._refused(environ, start_response, error)
             if client is None:
                 return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
             try:

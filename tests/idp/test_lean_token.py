@@ -222,3 +222,25 @@ def test_no_token_leaves_when_its_trace_is_not_committed(
     response = post(app, world, {**MACHINE, "resource": URSSAF_API})
     assert response.status_code == 503 and "access_token" not in response.get_data(as_text=True)
     assert route_calls == [] and issued(session) == 0 and issued_events(session) == 0
+
+
+def test_a_store_down_is_a_503_after_one_wait_not_two(
+    app: Any, world: A2A, route_calls: list[int], monkeypatch: Any
+) -> None:
+    """A store that does not answer during the read-only checks is answered by the app's
+    own error handler (503, JSON), without the route waiting for the store again."""
+    from sqlalchemy.exc import OperationalError
+
+    from idp.oidc import registry
+
+    asked: list[str] = []
+
+    def down(client_id: str) -> Any:
+        asked.append(client_id)
+        raise OperationalError("SELECT", {}, Exception("délai dépassé"))
+
+    monkeypatch.setattr(registry, "client", down)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = post(app, world, MACHINE)
+    assert response.status_code == 503 and response.is_json
+    assert asked == ["urssaf-app"] and route_calls == []  # one wait, no second try
