@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
@@ -283,4 +284,56 @@ def test_commits_in_a_row_keep_their_connection_and_an_idle_one_goes_back(
     group_commit.before_commit = seen.append
     assert _token(app, world.client_id, world.secret or "").status_code == 200
     assert seen[-1] is not seen[-2] and seen[-2].closed  # the failed one was let go
+    assert audit.verify(session) == []
+
+
+def test_the_leaders_of_two_processes_take_turns_on_sqlite(
+    app: Any, session: Any, hook: None
+) -> None:
+    """On SQLite the commits of the worker processes take turns through a lock file
+    (the leader waits in the kernel, not in SQLite's sleeping busy handler); another
+    database has none. A second writer on the same database stands for a second process
+    (``flock`` excludes two descriptors of one process as it does two processes)."""
+    writer = group_commit.group_commit(app)
+    if writer.engine.dialect.name != "sqlite":
+        assert writer.lock_file is None
+        return
+    assert writer.lock_file == f"{writer.engine.url.database}.commit-lock"
+    other = group_commit.GroupCommit(writer.sessions, wait=30)
+    order: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_first(_connection: Any) -> None:
+        order.append(threading.current_thread().name)
+        if threading.current_thread().name == "first":
+            holding.set()
+            release.wait(10)
+
+    group_commit.before_commit = hold_the_first
+    first = threading.Thread(
+        target=writer.write, args=([], [("test.first", None, None, {})]), name="first"
+    )
+    second = threading.Thread(
+        target=other.write, args=([], [("test.second", None, None, {})]), name="second"
+    )
+    statements: list[str] = []
+
+    def seen(*_args: Any) -> None:
+        statements.append(threading.current_thread().name)
+
+    sa_event.listen(writer.engine, "before_cursor_execute", seen)
+    try:
+        first.start()
+        assert holding.wait(10)
+        second.start()
+        time.sleep(0.3)
+        # the other process's leader waits for its turn before any statement (without the
+        # lock file, its INSERT would be sleeping in SQLite's busy handler by now)
+        assert order == ["first"] and "second" not in statements
+        release.set()
+        first.join(10)
+        second.join(10)
+    finally:
+        sa_event.remove(writer.engine, "before_cursor_execute", seen)
+    assert order == ["first", "second"] and "second" in statements
     assert audit.verify(session) == []
