@@ -53,7 +53,6 @@ from idp.web.credentials import basic_credentials
 from idp.web.errors import STORE_UNAVAILABLE
 
 PATH = "/oauth/token"
-FORM = "application/x-www-form-urlencoded"
 GRANT = ClientCredentials.GRANT_TYPE
 METHOD = "client_secret_basic"
 #: a client_credentials body with a scope and a resource fits well within this
@@ -65,14 +64,8 @@ StartResponse = Callable[..., Any]
 def form_of(environ: dict[str, Any]) -> MultiDict[str, str] | None:
     """The request's form when it has the shape this path answers (module docstring,
     1); ``None`` otherwise. The body read is put back in ``environ`` either way."""
-    pairs = small_form(environ, FORM, MAX_BODY)
-    if pairs is None:
-        return None
-    names = [name for name, _value in pairs]
-    if len(set(names)) != len(names) or not set(names) <= ACCEPTED:
-        return None
-    form = MultiDict(pairs)
-    return form if form.get("grant_type") == GRANT else None
+    form = small_form(environ, MAX_BODY, fields=ACCEPTED, required="grant_type")
+    return form if form is not None and form["grant_type"] == GRANT else None
 
 
 def _address_of(environ: dict[str, Any]) -> str:

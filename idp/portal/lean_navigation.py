@@ -50,7 +50,6 @@ from idp.web import csrf
 from idp.web.body_limit import small_form
 
 PREFIX = "/navigation/"
-FORM = "application/x-www-form-urlencoded"
 #: a navigation's form (a CSRF token and a partner's name) fits well within this
 MAX_BODY = 1024
 ACCEPTED = frozenset({csrf.FIELD, "partner"})
@@ -63,11 +62,7 @@ log = logging.getLogger(__name__)
 def form_of(environ: dict[str, Any]) -> MultiDict[str, str] | None:
     """The request's form when it has the shape this path answers (module docstring,
     1); ``None`` otherwise. The body read is put back in ``environ`` either way."""
-    pairs = small_form(environ, FORM, MAX_BODY)
-    names = [name for name, _value in pairs or ()]
-    if len(set(names)) != len(names) or not set(names) <= ACCEPTED or csrf.FIELD not in names:
-        return None
-    return MultiDict(pairs)
+    return small_form(environ, MAX_BODY, fields=ACCEPTED, required=csrf.FIELD)
 
 
 class LeanNavigation:

@@ -1,11 +1,10 @@
 """One durable write per token, shared by concurrent requests (group commit).
 
-A request that issued a token hands its rows (the issued-token record) and its audit
-events to the process's group commit and waits. The first request to find no commit
-in progress leads: it takes everything queued, writes it in ONE transaction
-(SQLAlchemy Core multi-row inserts; the audit events chained in the group commit's own
-segment of this thread, :func:`rcd_store.audit.record_many`), commits once for all of
-them and wakes the others; a request that queued during that commit is committed by
+A request that issued a token hands its audit events (the token's trace) to the
+process's group commit and waits. The first request to find no commit in progress
+leads: it takes everything queued, writes it in ONE transaction (one multi-row INSERT,
+the events chained in the group commit's own segment of this thread,
+:mod:`rcd_store.audit`), commits once for all of them and wakes the others; a request that queued during that commit is committed by
 the next leader, with every other one queued meanwhile. A lone request (a sync worker)
 commits its own write on its own thread: no hand-off, no extra thread.
 
@@ -34,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 import threading
 import time
@@ -44,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, current_app
-from sqlalchemy import Insert, Table, event, insert
+from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import TimeoutError as StoreTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,9 +70,8 @@ def _held() -> Any:
 
 @dataclass
 class Write:
-    """One request's rows and events, and what became of them."""
+    """One request's events, and what became of them."""
 
-    rows: Sequence[tuple[Table, dict[str, Any]]]
     events: Sequence[Event]
     done: bool = False
     committed: bool = False
@@ -98,6 +95,7 @@ class GroupCommit:
         self.wait = wait
         #: the lock file the leaders of this machine's processes take turns through
         self.lock_file = _lock_file(self.engine)
+        self._lock_opened: tuple[int, int] | None = None
         self._pending: list[Write] = []
         self._lock = threading.Lock()
         self._leading = False
@@ -109,15 +107,19 @@ class GroupCommit:
         event.listen(self.engine, "engine_disposed", self._let_go)
 
     def _let_go(self, _engine: Engine) -> None:
-        """The engine is disposed: close the kept connection with its pool."""
+        """The engine is disposed: close the kept connection with its pool, and the lock
+        file's descriptor."""
         kept, self._kept = self._kept, None
         if kept is not None and kept[1] == os.getpid():
             kept[0].invalidate()  # closes the database connection itself
+        opened, self._lock_opened = self._lock_opened, None
+        if opened is not None and opened[0] == os.getpid():
+            os.close(opened[1])
 
-    def write(self, rows: Sequence[tuple[Table, dict[str, Any]]], events: Sequence[Event]) -> None:
-        """Insert ``rows`` and append ``events`` to the audit trail, durably: returns once
+    def write(self, events: Sequence[Event]) -> None:
+        """Append ``events`` to the audit trail, durably: returns once
         committed; raises what the commit raised, or a store timeout (both 503)."""
-        item = Write(rows, events)
+        item = Write(events)
         with self._lock:
             self._pending.append(item)
             if not self._leading:  # nobody is committing: lead
@@ -165,12 +167,21 @@ class GroupCommit:
         if self.lock_file is None:
             yield
             return
-        descriptor = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        descriptor = self._lock_descriptor(self.lock_file)
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX)  # released when the descriptor closes
             yield
         finally:
-            os.close(descriptor)
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def _lock_descriptor(self, path: str) -> int:
+        """This process's own descriptor of the lock file, opened once: a lock belongs to
+        an open file, which a forked worker would share with its parent, so each process
+        opens its own."""
+        opened = self._lock_opened
+        if opened is None or opened[0] != os.getpid():
+            opened = self._lock_opened = (os.getpid(), os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        return opened[1]
 
     def _segment(self) -> str:
         """This thread's own segment for the group commit (a new one after a fork)."""
@@ -184,16 +195,11 @@ class GroupCommit:
         """One transaction for the batch: on a plain Core connection once this
         process's segment is warm (its key and head known: no session, no read), else
         (the first commit of the segment) in a session that reads or opens it."""
-        tables: dict[Table, list[dict[str, Any]]] = {}
-        for item in batch:
-            for table, row in item.rows:
-                tables.setdefault(table, []).append(row)
         events = [event for item in batch for event in item.events]
         segment = self._segment()
         warm = audit.warm_segment(self.engine, segment)
         if warm is None:
             with self.sessions() as session:
-                _insert_rows(session.connection(), tables)
                 audit.record_many(session, events, segment=segment)
                 if before_commit is not None:
                     before_commit(session)
@@ -202,7 +208,6 @@ class GroupCommit:
         connection = self._connection()
         try:
             with connection.begin():
-                _insert_rows(connection, tables)
                 head = warm.append(connection, events)
                 if before_commit is not None:
                     before_commit(connection)
@@ -222,17 +227,6 @@ class GroupCommit:
                 return kept[0]
             kept[0].close()
         return self.engine.connect()
-
-
-def _insert_rows(connection: Connection, tables: dict[Table, list[dict[str, Any]]]) -> None:
-    for table, rows in tables.items():
-        connection.execute(_insert(table), rows)
-
-
-@functools.cache
-def _insert(table: Table) -> Insert:
-    """The INSERT of ``table``, built once (its compiled form is cached by SQLAlchemy)."""
-    return insert(table)
 
 
 def init_app(app: Flask, sessions: sessionmaker[Session]) -> GroupCommit:

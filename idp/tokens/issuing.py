@@ -20,10 +20,10 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from flask import Config, Flask, current_app
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.stores.group_commit import group_commit
@@ -148,23 +148,9 @@ class IssuedToken:
     expires_at: datetime
 
 
-_ISSUED = cast(Table, IssuedTokenRow.__table__)
-
-
-#: the columns an issued access token leaves empty, so that its Core insert names every
-#: column (the rows of one multi-row INSERT must all have the same keys)
-_UNSET: dict[str, Any] = {
-    "revoked_at": None,
-    "rotated_at": None,
-    "family": None,
-    "acr": None,
-    "auth_time": None,
-}
-
-
 @dataclass(frozen=True)
 class AccessRecord:
-    """What a token answer says of a grouped access token (its row is Core, no ORM)."""
+    """What a token answer says of an access token: its id, scope and expiry."""
 
     jti: str
     scope: str
@@ -240,7 +226,7 @@ class TokenService:
         mine = ("token.issued", vector.subject, audience, data)
         trail = [mine, *(_with_id(e, token_id) for e in events)]
         if grouped or session is None:
-            group_commit().write([], trail)
+            group_commit().write(trail)
         elif events:
             audit.record_many(session, trail)
         else:
@@ -266,10 +252,23 @@ class TokenService:
         the configured lifetime and never over 15 minutes; recorded in ``IssuedToken``
         (introspection, revocation: only its SHA-256 is kept) and audited, in
         ``session``."""
-        token, columns, data = self._access(
+        token, record, data = self._access(
             vector, client_id, scope, audience, now, lifetime, extra_claims
         )
-        row = IssuedTokenRow(**{**columns, "family": family, "acr": acr, "auth_time": auth_time})
+        row = IssuedTokenRow(
+            jti=record.jti,
+            kind="access",
+            client_id=client_id,
+            subject=vector.subject,
+            scope=scope,
+            audience=audience,
+            token_hash=hashlib.sha256(token.encode("utf-8")).hexdigest(),
+            issued_at=now,
+            expires_at=record.expires_at,
+            family=family,
+            acr=acr,
+            auth_time=auth_time,
+        )
         session.add(row)
         self._audit(session, vector, audience, data)
         return token, row
@@ -281,13 +280,12 @@ class TokenService:
         writes nothing else): its audit event, its only trace, is committed by the
         process's group commit (:mod:`idp.stores.group_commit`) before this returns. No
         ``IssuedToken`` row: introspection, revocation and the bearer checks read such a
-        token back from itself once verified (:func:`idp.tokens.own.machine_record`), and
+        token back from itself once verified (:func:`idp.tokens.own.machine_token`), and
         a revoked one gets its row then (the revocation list)."""
-        token, columns, data = self._access(vector, client_id, scope, audience, now, None, None)
+        token, record, data = self._access(vector, client_id, scope, audience, now, None, None)
         data["pagm"] = list(vector.pagm)
-        event = ("token.issued", vector.subject, audience, data)
-        group_commit().write([], [event])
-        return token, AccessRecord(columns["jti"], scope, columns["expires_at"])
+        group_commit().write([("token.issued", vector.subject, audience, data)])
+        return token, record
 
     def _access(
         self,
@@ -298,8 +296,8 @@ class TokenService:
         now: datetime,
         lifetime: timedelta | None,
         extra_claims: dict[str, Any] | None,
-    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
-        """The signed access token, the columns of its record, its audit data."""
+    ) -> tuple[str, AccessRecord, dict[str, Any]]:
+        """The signed access token, what its answer says of it, its audit data."""
         ceiling = min(
             timedelta(seconds=int(self._config["ACCESS_TOKEN_LIFETIME_SECONDS"])),
             ACCESS_TOKEN_MAX,
@@ -308,25 +306,13 @@ class TokenService:
         jti = secrets.token_urlsafe(18)
         claims = {**(extra_claims or {}), "client_id": client_id, "scope": scope}
         token = self._jwt(vector, audience, now, lifetime, ACCESS_TOKEN_TYP, jti, claims)
-        columns = {
-            **_UNSET,
-            "jti": jti,
-            "kind": "access",
-            "client_id": client_id,
-            "subject": vector.subject,
-            "scope": scope,
-            "audience": audience,
-            "token_hash": hashlib.sha256(token.encode("utf-8")).hexdigest(),
-            "issued_at": now,
-            "expires_at": now + lifetime,
-        }
         data: dict[str, Any] = {
             "format": "jwt",
             "kind": "access",
             "id": jti,
             "client_id": client_id,
         }
-        return token, columns, data
+        return token, AccessRecord(jti, scope, now + lifetime), data
 
     def _jwt(
         self,

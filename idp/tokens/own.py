@@ -62,9 +62,15 @@ def verify_own_token(
 def live_access_token(session: Session, token: str) -> tuple[IdentityVector, IssuedToken]:
     """One of our access tokens, recorded here and not revoked, verified
     (:func:`verify_own_token`); raises :class:`InteropsError` otherwise (stops revoked,
-    unknown and forged bearer tokens)."""
-    row = access_record(session, token)
-    if row is None or row.kind != "access" or row.revoked_at is not None or not row.audience:
+    unknown and forged bearer tokens). A machine token without a row is verified once,
+    by :func:`machine_token`."""
+    row = _row(session, token)
+    if row is None:
+        found = machine_token(token)
+        if found is None:
+            raise InvalidSecurityToken("access token unknown or revoked")
+        return found
+    if row.kind != "access" or row.revoked_at is not None or not row.audience:
         raise InvalidSecurityToken("access token unknown or revoked")
     return verify_own_token(token, audience=row.audience, typ=ACCESS_TOKEN_TYP), row
 
@@ -73,18 +79,25 @@ def access_record(session: Session, token: str) -> IssuedToken | None:
     """What we recorded of a token we issued: its ``IssuedToken`` row, found by the
     token's SHA-256; for a machine token (``client_credentials``), which has no row until
     it is revoked (its trace is its audit event, committed before it left), a record
-    read from the token once verified as ours (:func:`machine_record`). ``None`` for
+    read from the token once verified as ours (:func:`machine_token`). ``None`` for
     anything else."""
-    row = session.scalars(
+    row = _row(session, token)
+    if row is not None:
+        return row
+    found = machine_token(token)
+    return found[1] if found is not None else None
+
+
+def _row(session: Session, token: str) -> IssuedToken | None:
+    return session.scalars(
         select(IssuedToken).where(IssuedToken.token_hash == digest(token))
     ).first()
-    return row if row is not None else machine_record(token)
 
 
-def machine_record(token: str) -> IssuedToken | None:
-    """The record of a machine token, not added to any session: the token verified by
-    our keys as an unexpired ``at+jwt`` with the machine ``acr`` and no ``act`` (a token
-    exchanged for a machine has its own row); ``None`` otherwise."""
+def machine_token(token: str) -> tuple[IdentityVector, IssuedToken] | None:
+    """A machine token without a row, verified by our keys as an unexpired ``at+jwt``
+    with the machine ``acr`` and no ``act`` (a token exchanged for a machine has its own
+    row), and its record, added to no session; ``None`` otherwise."""
     claims = unverified_part(token, 1)
     audience = claims.get("aud")
     if claims.get("acr") != MACHINE_ACR or "act" in claims or not isinstance(audience, str):
@@ -94,7 +107,7 @@ def machine_record(token: str) -> IssuedToken | None:
     except InteropsError:
         return None
     verified = vector.claims
-    return IssuedToken(
+    return vector, IssuedToken(
         jti=str(verified["jti"]),
         kind="access",
         client_id=str(verified.get("client_id") or vector.subject),

@@ -24,6 +24,7 @@ from typing import IO, Any
 from urllib.parse import parse_qsl
 
 from flask import Flask, abort, request
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 
 ENVIRON_KEY = "idp.body_too_large"
@@ -99,14 +100,20 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_declared)
 
 
-def small_form(environ: dict[str, Any], mimetype: str, most: int) -> list[tuple[str, str]] | None:
-    """For the WSGI layers that answer in front of Flask: the fields of a request body
-    of ``mimetype`` (url-encoded, ASCII) declared by ``Content-Length`` and at most
-    ``most`` bytes, in order; ``None`` for any other body, which Flask then reads. The
-    bytes read are put back in ``environ`` either way."""
+FORM = "application/x-www-form-urlencoded"
+
+
+def small_form(
+    environ: dict[str, Any], most: int, *, fields: frozenset[str], required: str
+) -> MultiDict[str, str] | None:
+    """For the WSGI layers that answer in front of Flask: the form of a url-encoded
+    (ASCII) body declared by ``Content-Length`` and at most ``most`` bytes, when each of
+    its fields is one of ``fields``, given once, ``required`` among them; ``None`` for any
+    other body, which Flask then reads. The bytes read are put back in ``environ`` either
+    way."""
     declared = environ.get("CONTENT_LENGTH", "")
     kind = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
-    if kind != mimetype or not declared.isdigit() or environ.get(ENVIRON_KEY):
+    if kind != FORM or not declared.isdigit() or environ.get(ENVIRON_KEY):
         return None
     length = int(declared)
     if not 0 < length <= most:
@@ -118,6 +125,10 @@ def small_form(environ: dict[str, Any], mimetype: str, most: int) -> list[tuple[
     try:
         # strict: a field whose escapes are not UTF-8 is Werkzeug's to read, not ours
         text = body.decode("ascii")
-        return parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
         return None
+    names = [name for name, _value in pairs]
+    if len(set(names)) != len(names) or not set(names) <= fields or required not in names:
+        return None
+    return MultiDict(pairs)

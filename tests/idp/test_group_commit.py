@@ -311,10 +311,10 @@ def test_the_leaders_of_two_processes_take_turns_on_sqlite(
 
     group_commit.before_commit = hold_the_first
     first = threading.Thread(
-        target=writer.write, args=([], [("test.first", None, None, {})]), name="first"
+        target=writer.write, args=([("test.first", None, None, {})],), name="first"
     )
     second = threading.Thread(
-        target=other.write, args=([], [("test.second", None, None, {})]), name="second"
+        target=other.write, args=([("test.second", None, None, {})],), name="second"
     )
     statements: list[str] = []
 
