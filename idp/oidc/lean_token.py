@@ -50,7 +50,7 @@ from idp.web import security_headers
 from idp.web.answers import no_store
 from idp.web.body_limit import small_form
 from idp.web.credentials import basic_credentials
-from idp.web.errors import STORE_UNAVAILABLE
+from idp.web.errors import STORE_UNAVAILABLE, answered_by_the_app
 
 PATH = "/oauth/token"
 GRANT = ClientCredentials.GRANT_TYPE
@@ -152,16 +152,11 @@ class LeanTokenEndpoint:
     ) -> Iterable[bytes]:
         """``error`` answered as the route answers it: Authlib's JSON error with
         ``no-store``, or the app's error handler; the app's after-request hooks run."""
-        app = self._app
-        with app.request_context(environ):
-            if isinstance(error, OAuth2Error):
-                answer: Any = no_store(server(app).handle_error_response(None, error), pragma=True)
-            else:
-                try:
-                    answer = app.handle_user_exception(error)
-                except Exception as unhandled:  # noqa: BLE001 - the app's 500, as Flask gives it
-                    answer = app.handle_exception(unhandled)
-            response: Response = app.finalize_request(answer)
+        if not isinstance(error, OAuth2Error):
+            return answered_by_the_app(self._app, environ, start_response, error)
+        with self._app.request_context(environ):
+            answer = no_store(server(self._app).handle_error_response(None, error), pragma=True)
+            response: Response = self._app.finalize_request(answer)
             return response(environ, start_response)
 
 

@@ -23,9 +23,11 @@ same order:
 
 Anything else (no session, an expired or idle one, one to touch, a CSRF failure, an
 inactive declarant, a right withdrawn, an unknown or ambiguous service, a first visit to
-a partner, a page not rendered yet, a store down, any error before the token left) goes,
-body restored, to the Flask route, which answers it as before: nothing is refused here,
-and no rule or error message is written twice.
+a partner, a page not rendered yet, any other error before the token left) goes, body
+restored, to the Flask route, which answers it as before: nothing is refused here, and no
+rule or error message is written twice. A store that does not answer is answered here by
+the app's own error handler (503 and what to do, :func:`idp.web.errors.answered_by_the_app`),
+so that the request does not wait for the store a second time in the route.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ from idp.sessions.store import reader
 from idp.stores.db import database
 from idp.web import csrf
 from idp.web.body_limit import small_form
+from idp.web.errors import STORE_UNAVAILABLE, answered_by_the_app
 
 PREFIX = "/navigation/"
 #: a navigation's form (a CSRF token and a partner's name) fits well within this
@@ -84,7 +87,11 @@ class LeanNavigation:
         ):
             return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
         form = form_of(environ)
-        page = None if form is None else self._page(environ, code, form)
+        try:
+            page = None if form is None else self._page(environ, code, form)
+        except STORE_UNAVAILABLE as error:
+            # answered as the route answers a store down, without a second wait for it
+            return answered_by_the_app(self._app, environ, start_response, error)
         if page is None:
             return self._wrapped(environ, start_response)  # type: ignore[no-any-return]
         body = page.encode("utf-8")
@@ -110,7 +117,9 @@ class LeanNavigation:
                 if granted is None or parts is None:
                     return None
                 issued = navigation.issue(granted)
-            except Exception:  # the route answers it (503, 500), and logs it
+            except STORE_UNAVAILABLE:
+                raise
+            except Exception:  # the route answers it (500), and logs it
                 log.warning("navigation handed to the Flask route", exc_info=True)
                 return None
         return navigation.fill(parts, navigation.form_field(issued)[1])

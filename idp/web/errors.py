@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -111,3 +113,18 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(InteropsError, handle_interops)
     for unavailable in STORE_UNAVAILABLE:
         app.register_error_handler(unavailable, handle_store_unavailable)
+
+
+def answered_by_the_app(
+    app: Flask, environ: dict[str, Any], start_response: Any, error: Exception
+) -> Iterable[bytes]:
+    """For the WSGI layers in front of Flask: ``error`` answered as a route raising it
+    would be, by the app's error handlers (503 and what to do for a store down, the 500
+    otherwise) and after-request hooks, in a request context of ``environ``."""
+    with app.request_context(environ):
+        try:
+            answer = app.handle_user_exception(error)
+        except Exception as unhandled:  # noqa: BLE001 - the app's 500, as Flask gives it
+            answer = app.handle_exception(unhandled)
+        response: Response = app.finalize_request(answer)
+        return response(environ, start_response)

@@ -242,21 +242,27 @@ def test_a_first_navigation_to_a_partner_goes_to_the_route(
     assert _post(other, other_token).status_code == 200 and route.calls == 3
 
 
-def test_a_store_down_goes_to_the_route(
+def test_a_store_down_is_a_503_after_one_wait_not_two(
     app: Any, session: Any, route: Route, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The route answers 503 (and what to do), as for any page whose store is down."""
+    """The app's error handler answers 503 (and what to do), as for any page whose store
+    is down, in front of the route: the request does not wait for the store again."""
     from idp.portal import navigation
 
     _person, client, token = _world(app, session)
     _warm(client, token, route)
+    calls = route.calls
+    asked: list[int] = []
 
     def down(*_args: Any, **_kwargs: Any) -> Any:
+        asked.append(1)
         raise OperationalError("SELECT", {}, Exception("base injoignable"))
 
     monkeypatch.setattr(navigation, "read_rule", down)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
     answer = _post(client, token)
-    assert route.calls == 2 and answer.status_code == 503
+    assert answer.status_code == 503 and "Retry-After" in answer.headers
+    assert route.calls == calls and asked == [1]
 
 
 def test_a_token_without_a_session_must_be_grouped(app: Any) -> None:
