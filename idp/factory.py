@@ -18,7 +18,7 @@ from idp import admin as administration
 from idp import config as idp_config
 from idp import i18n
 from idp.api import setup as api
-from idp.auth import login, password_reset, passwords, totp
+from idp.auth import lean_login, login, password_reset, passwords, totp
 from idp.console import web as console
 from idp.enrolment import admin as enrolment_admin
 from idp.enrolment import objection as enrolment_objection
@@ -53,6 +53,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     signing.init_app(app)
     issuing.init_app(app)
     i18n.init_app(app)
+    lean_login.init_app(app)  # the ordinary login in front of Flask, inside the body limit
     lean_navigation.init_app(app)  # SSO navigation in front of Flask, inside the body limit
     lean_token.init_app(app)  # machine tokens in front of Flask, inside the body limit
     body_limit.init_app(app)  # before csrf: an oversize body is refused before any read

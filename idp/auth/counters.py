@@ -19,8 +19,19 @@ from functools import lru_cache
 from itertools import groupby
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, String, bindparam, column, delete, or_, select, text, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import (
+    BindParameter,
+    Integer,
+    String,
+    bindparam,
+    column,
+    delete,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.selectable import TextualSelect
 
 from idp.stores.models import LoginThrottle
@@ -72,7 +83,13 @@ class Backend(Protocol):
 
     def release(self, key: str) -> None: ...
 
-    def settle(self, *, reset: Sequence[str] = (), release: Sequence[str] = ()) -> None: ...
+    def settle(
+        self,
+        *,
+        reset: Sequence[str] = (),
+        release: Sequence[str] = (),
+        within: Connection | None = None,
+    ) -> None: ...
 
     def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int: ...
 
@@ -121,6 +138,20 @@ def _upsert(rows: int) -> TextualSelect:
             column("updated_at", UTCDateTime),
         )
     )
+
+
+#: built once (issue 18): building them at each login cost more than running them
+_KEYS: BindParameter[str] = bindparam("keys", expanding=True)
+_RESET = (
+    update(LoginThrottle)
+    .where(LoginThrottle.key.in_(_KEYS))
+    .values(failures=0, locked_until=None, lock_count=0)
+)
+_RELEASE = (
+    update(LoginThrottle)
+    .where(LoginThrottle.key.in_(_KEYS), LoginThrottle.failures > 0)
+    .values(failures=LoginThrottle.failures - 1)
+)
 
 
 class SqlBackend:
@@ -221,22 +252,29 @@ class SqlBackend:
     def release(self, key: str) -> None:
         self.settle(release=[key])
 
-    def settle(self, *, reset: Sequence[str] = (), release: Sequence[str] = ()) -> None:
+    def settle(
+        self,
+        *,
+        reset: Sequence[str] = (),
+        release: Sequence[str] = (),
+        within: Connection | None = None,
+    ) -> None:
         """Reset ``reset`` and give one attempt back to ``release``: one statement each
-        (a login's success sends only the first: its address counts elsewhere)."""
-        with self.engine.begin() as conn:
-            if reset:
-                conn.execute(
-                    update(LoginThrottle)
-                    .where(LoginThrottle.key.in_(sorted(set(reset))))
-                    .values(failures=0, locked_until=None, lock_count=0)
-                )
-            if release:
-                conn.execute(
-                    update(LoginThrottle)
-                    .where(LoginThrottle.key.in_(sorted(set(release))), LoginThrottle.failures > 0)
-                    .values(failures=LoginThrottle.failures - 1)
-                )
+        (a login's success sends only the first: its address counts elsewhere), in a
+        transaction of their own or in ``within``'s, committed with the caller's writes
+        (the login's lean path settles in the transaction that opens the session)."""
+        if within is None:
+            with self.engine.begin() as conn:
+                self._settle(conn, reset, release)
+        else:
+            self._settle(within, reset, release)
+
+    @staticmethod
+    def _settle(conn: Connection, reset: Sequence[str], release: Sequence[str]) -> None:
+        if reset:
+            conn.execute(_RESET, {"keys": sorted(set(reset))})
+        if release:
+            conn.execute(_RELEASE, {"keys": sorted(set(release))})
 
     def locked_for(self, key: str, rule: Rule, *, now: datetime) -> int:
         with self.engine.connect() as conn:
@@ -305,7 +343,14 @@ class MemoryBackend:
             if counter is not None and counter[0] > 0:
                 counter[0] -= 1
 
-    def settle(self, *, reset: Sequence[str] = (), release: Sequence[str] = ()) -> None:
+    def settle(
+        self,
+        *,
+        reset: Sequence[str] = (),
+        release: Sequence[str] = (),
+        within: Connection | None = None,
+    ) -> None:
+        """At once, whatever ``within`` (a database transaction: not this store's)."""
         for key in reset:
             self.reset(key)
         for key in release:
@@ -408,7 +453,14 @@ class RedisBackend:
     def release(self, key: str) -> None:
         self.settle(release=[key])
 
-    def settle(self, *, reset: Sequence[str] = (), release: Sequence[str] = ()) -> None:
+    def settle(
+        self,
+        *,
+        reset: Sequence[str] = (),
+        release: Sequence[str] = (),
+        within: Connection | None = None,
+    ) -> None:
+        """One script, at once, whatever ``within`` (a database transaction: not Redis's)."""
         resets = [name for key in reset for name in self._keys(key)]
         keys = resets + [self.prefix + key for key in release]
         if keys:

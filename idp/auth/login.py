@@ -18,11 +18,13 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request
 from sqlalchemy import BindParameter, Select, bindparam, or_, select, update
 from sqlalchemy.orm import Session
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.auth import second_factor
@@ -32,6 +34,7 @@ from idp.i18n import N_, _
 from idp.sessions import sso as sessions
 from idp.sessions.store import SsoRecord
 from idp.stores import db
+from idp.stores.group_commit import Event
 from idp.stores.models import OneTimeSecret
 from idp.web.answers import no_store
 from idp.web.redirects import local_target
@@ -45,6 +48,8 @@ from token_suite.vector import ACR_PASSWORD, ACR_TOTP
 bp = Blueprint("login", __name__)
 
 MFA_LIFETIME = timedelta(minutes=5)
+#: where the lean path (idp.auth.lean_login) hands the route a failed attempt it made
+HANDED_OVER = "idp.auth.login.failed_attempt"
 MAX_FIELD = 254
 BAD_CREDENTIALS = N_("Identifiants incorrects : vérifiez vos informations et réessayez.")
 PENDING_EXPIRED = N_("Votre demande de connexion a expiré : identifiez-vous de nouveau.")
@@ -82,14 +87,16 @@ def authenticated_declarant() -> tuple[SsoRecord, Declarant] | None:
 bp.after_request(no_store)
 
 
-def form_field(name: str) -> str:
-    """A posted field, stripped and cut at :data:`MAX_FIELD` characters ("" when absent)."""
-    return (request.form.get(name) or "").strip()[:MAX_FIELD]
+def form_field(name: str, form: MultiDict[str, str] | None = None) -> str:
+    """A posted field (of ``form``, by default the request's), stripped and cut at
+    :data:`MAX_FIELD` characters ("" when absent)."""
+    return ((request.form if form is None else form).get(name) or "").strip()[:MAX_FIELD]
 
 
-def client_address() -> str:
-    """The client's address, as ProxyFix set it (TRUSTED_PROXIES), for rate limits."""
-    return request.remote_addr or "inconnue"
+def client_address(environ: dict[str, Any] | None = None) -> str:
+    """The client's address (of ``environ``, by default the request's), as ProxyFix set
+    it (TRUSTED_PROXIES), for rate limits."""
+    return (request.environ if environ is None else environ).get("REMOTE_ADDR") or "inconnue"
 
 
 # ------------------------------------------------------------------ identification
@@ -192,7 +199,12 @@ def _second_factor(declarant: Declarant, code_follows: bool) -> bool:
 
 
 def authenticate(
-    session: Session, ident: Identification, password: str, *, code_follows: bool = True
+    session: Session,
+    ident: Identification,
+    password: str,
+    *,
+    code_follows: bool = True,
+    from_address: str | None = None,
 ) -> AuthResult:
     """Check ``password`` for the identified declarant, under the lockout and the address limit.
 
@@ -206,9 +218,9 @@ def authenticate(
     page), so a declarant who has one may pass the account lock set from other
     addresses (:meth:`idp.auth.throttle.Throttle.declarant_keys`). A path that asks no
     code (the machine login) passes False: the account-wide lock then holds from every
-    address."""
+    address. ``from_address``: the client's (by default the request's, :func:`client_address`)."""
     session.commit()  # hand the connection back: never hold two at once (pool exhaustion)
-    guard, where = throttle(), client_address()
+    guard, where = throttle(), from_address or client_address()
     first = ident.candidates[0] if ident.candidates else None
     keys = (
         guard.declarant_keys(first.id, where, second_factor=_second_factor(first, code_follows))
@@ -264,6 +276,12 @@ def _audit_failure(session: Session, ident: Identification, result: AuthResult) 
     session.commit()
 
 
+def succeeded(declarant_id: str, *, acr: str, amr: list[str], method: str) -> Event:
+    """The audit event of a successful login, whoever writes it (:func:`finish_login`, or
+    the lean path: :mod:`idp.auth.lean_login`)."""
+    return ("login.succeeded", declarant_id, None, {"method": method, "acr": acr, "amr": amr})
+
+
 def finish_login(
     session: Session,
     declarant: Declarant,
@@ -277,15 +295,16 @@ def finish_login(
     opened = sessions.open_session(
         session, declarant.id, acr=acr, amr=amr, replaces=request.cookies.get(sessions.COOKIE)
     )
-    audit.record(
-        session,
-        "login.succeeded",
-        actor=declarant.id,
-        data={"method": method, "acr": acr, "amr": amr},
-    )
+    kind, actor, _target, data = succeeded(declarant.id, acr=acr, amr=amr, method=method)
+    audit.record(session, kind, actor=actor, data=data)
     session.commit()
+    return logged_in(next_url, opened.cookie)
+
+
+def logged_in(next_url: str | None, cookie: str) -> Response:
+    """The answer to a login that opened a session: 303 to ``next`` with the cookie."""
     response = Response(status=303, headers={"Location": local_target(next_url)})
-    sessions.set_cookie(response, opened.cookie)
+    sessions.set_cookie(response, cookie)
     return response
 
 
@@ -316,15 +335,22 @@ def connexion() -> BaseResponse | tuple[str, int]:
     return _render()
 
 
+def identified(session: Session, form: MultiDict[str, str]) -> tuple[Identification, str]:
+    """Whom the login form names, and the password typed (the route's reading of the form,
+    and the lean path's: :mod:`idp.auth.lean_login`)."""
+    password = (form.get("mot_de_passe") or "")[:1024]
+    if form.get("courriel") is not None:
+        return by_email(session, form_field("courriel", form)), password
+    names = (form_field(name, form) for name in ("siret", "nom", "prenom"))
+    return by_siret(session, *names), password
+
+
 @bp.post("/connexion")
 def connexion_post() -> Response | tuple[str, int]:
     session = db.session()
-    password = (request.form.get("mot_de_passe") or "")[:1024]
-    if request.form.get("courriel") is not None:
-        ident = by_email(session, form_field("courriel"))
-    else:
-        ident = by_siret(session, form_field("siret"), form_field("nom"), form_field("prenom"))
-    result = authenticate(session, ident, password)
+    ident, password = identified(session, request.form)
+    # a failed attempt the lean path made is answered here, never tried again
+    result = request.environ.pop(HANDED_OVER, None) or authenticate(session, ident, password)
     if result.declarant is None:
         _audit_failure(session, ident, result)
         if result.locked:

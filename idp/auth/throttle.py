@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app
+from sqlalchemy import Connection
 
 from idp.auth.counters import (
     LOCK_MEMORY,
@@ -224,13 +225,21 @@ class Throttle:
         )
         self._store(reservation.key).failed(reservation, rule, now=now or _now())
 
-    def _settle(self, reset: list[str], release: list[str]) -> None:
+    @property
+    def in_database(self) -> bool:
+        """The account counters live in the database (:class:`SqlBackend`): a success
+        can be settled in the transaction of the caller's own writes."""
+        return isinstance(self.backend, SqlBackend)
+
+    def _settle(
+        self, reset: list[str], release: list[str], within: Connection | None = None
+    ) -> None:
         """Each store settles in one round trip (the addresses' own store, if any, first)."""
         if self.addresses is not None:
             self.addresses.settle(release=[k for k in release if k.startswith("ip:")])
             release = [k for k in release if not k.startswith("ip:")]
         if reset or release:
-            self.backend.settle(reset=reset, release=release)
+            self.backend.settle(reset=reset, release=release, within=within)
 
     def gave_back(self, *reservations: Reservation | None) -> None:
         """Attempts that were not failures (a right password refused for another reason)
@@ -238,16 +247,21 @@ class Throttle:
         self._settle([], [r.key for r in reservations if r is not None])
 
     def succeeded(
-        self, account: Reservation, address: Reservation | None, *also: Reservation
+        self,
+        account: Reservation,
+        address: Reservation | None,
+        *also: Reservation,
+        within: Connection | None = None,
     ) -> None:
         """A successful login resets the account (and its count from this address, and
-        ``also``'s counters) and gives back its address reservation, in one round trip.
-        A login through the second-factor path leaves the account's lock from other
-        addresses in place."""
+        ``also``'s counters) and gives back its address reservation, in one round trip;
+        in ``within``'s transaction when the counters live in the database (committed
+        with the session it opens). A login through the second-factor path leaves the
+        account's lock from other addresses in place."""
         reset = [account.key, *(r.key for r in also)]
         if address is not None and "@" not in account.key:
             reset.append(f"{account.key}@{address.key.removeprefix('ip:')}")
-        self._settle(reset, [address.key] if address is not None else [])
+        self._settle(reset, [address.key] if address is not None else [], within)
 
 
 def _now() -> datetime:

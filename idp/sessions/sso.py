@@ -20,7 +20,7 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy.orm import Session
 
 from idp.events import emit as security_events
-from idp.sessions.store import SessionReader, SsoRecord, store
+from idp.sessions.store import SessionReader, SessionWriter, SsoRecord, store
 from idp.stores import db
 
 COOKIE = "idp_session"
@@ -55,12 +55,31 @@ def open_session(
     origin: str = "password",
     replaces: str | None = None,
 ) -> OpenedSession:
-    """Open a new SSO session (and end ``replaces``, the previous cookie's session).
+    """Open a new SSO session (and end ``replaces``, the previous cookie's session) in
+    the app's store, through ``session`` when it is the database.
 
     Always a fresh id: a session id known before login is never promoted (stops
     session fixation).
     """
-    sessions = store(session)
+    opened = open_in(
+        store(session), declarant_id, acr=acr, amr=amr, origin=origin, replaces=replaces
+    )
+    g.sso_session = opened.row
+    return opened
+
+
+def open_in(
+    sessions: SessionWriter,
+    declarant_id: str,
+    *,
+    acr: str,
+    amr: list[str],
+    origin: str = "password",
+    replaces: str | None = None,
+) -> OpenedSession:
+    """:func:`open_session` in ``sessions`` (the login's lean path gives the store on its
+    own Core connection, :func:`idp.sessions.store.writer`): the one rule of a new
+    session, whoever writes it."""
     previous = sessions.get(_digest(replaces)) if replaces and len(replaces) <= 100 else None
     if previous is not None:
         sessions.delete(previous)
@@ -82,7 +101,6 @@ def open_session(
         origin=origin,
     )
     sessions.add(row)
-    g.sso_session = row
     return OpenedSession(cookie, row)
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from flask import current_app, has_app_context
-from sqlalchemy import Connection, bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.stores import db
@@ -182,6 +182,38 @@ class _SqlReader:
 
     def get(self, id_hash: str) -> SsoRecord | None:
         return record_by_hash(self.connection, id_hash)
+
+
+class SessionWriter(SessionReader, Protocol):
+    """What opening a session needs from a store (:func:`idp.sessions.sso.open_in`)."""
+
+    def add(self, record: SsoRecord) -> None: ...
+    def delete(self, record: SsoRecord) -> None: ...
+
+
+_INSERT = insert(SsoSession)
+
+
+class _SqlWriter(_SqlReader):
+    """Sessions written on a Core connection, in its transaction (no ORM object)."""
+
+    def add(self, record: SsoRecord) -> None:
+        self.connection.execute(_INSERT, asdict(record))
+
+    def delete(self, record: SsoRecord) -> None:
+        self.connection.execute(delete(SsoSession).where(SsoSession.id_hash == record.id_hash))
+
+
+def writer(connection: Connection) -> SessionWriter:
+    """The app's store, to open a session: Redis when configured, else the database
+    through ``connection``, in its transaction."""
+    client = current_app.extensions.get("idp.redis")
+    return RedisSessionStore(client) if client is not None else _SqlWriter(connection)
+
+
+def in_database() -> bool:
+    """The app's sessions live in its database (no Redis configured)."""
+    return current_app.extensions.get("idp.redis") is None
 
 
 def reader(connection: Connection) -> SessionReader:

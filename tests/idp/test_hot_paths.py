@@ -113,6 +113,9 @@ def test_a_partner_changed_elsewhere_reaches_navigation(app: Any, session: Any) 
 
 def test_login_reads_the_declarant_in_one_statement(app: Any, session: Any) -> None:
     setup_directory(session)
+    warm = app.test_client()  # this thread's segment of the audit chain opened
+    csrf(warm)
+    assert login_siret(warm).status_code == 303
     client = app.test_client()
     csrf(client)  # the CSRF cookie
     with store_calls(app) as seen:
