@@ -35,22 +35,26 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import Connection
+from flask import Flask, current_app
+from sqlalchemy import Connection, bindparam
 from werkzeug.datastructures import MultiDict
 from werkzeug.http import parse_cookie
 
 from idp.i18n import locale_of
 from idp.portal import navigation
 from idp.sessions import sso as sessions
-from idp.sessions.store import reader
+from idp.sessions.store import SsoRecord, reader
 from idp.stores.db import database
+from idp.stores.models import SsoSession
+from idp.tokens import holder
 from idp.web import csrf
 from idp.web.body_limit import small_form
 from idp.web.errors import STORE_UNAVAILABLE, answered_by_the_app
+from rcd_store.models import Declarant
 
 PREFIX = "/navigation/"
 #: a navigation's form (a CSRF token and a partner's name) fits well within this
@@ -107,9 +111,10 @@ class LeanNavigation:
             if not csrf.accepted(cookies.get(csrf.COOKIE, ""), form.get(csrf.FIELD, "")):
                 return None
             try:
-                # the reads on one Core connection; its transaction ends (nothing written)
-                # when it goes back to the pool, before the group commit writes
-                with database(self._app).engine.connect() as connection:
+                # the reads, one statement, on a Core connection without a transaction
+                # (PostgreSQL: no BEGIN, no ROLLBACK round trip), back to the pool
+                # before the group commit writes
+                with self._reading() as connection:
                     granted = self._granted(connection, cookies, code, form.get("partner"))
                 parts = (
                     None if granted is None else navigation.rendered(granted.destination, locale)
@@ -124,15 +129,29 @@ class LeanNavigation:
                 return None
         return navigation.fill(parts, navigation.form_field(issued)[1])
 
+    def _reading(self) -> Connection:
+        """A connection of the pool for the one statement that reads the session and the
+        rule (:class:`SessionAndRule`): in autocommit on PostgreSQL, where a transaction
+        costs a BEGIN and a ROLLBACK round trip around it (SQLite's driver opens none
+        for a SELECT)."""
+        connection = database(self._app).engine.connect()
+        if connection.dialect.name == "postgresql":
+            connection.execution_options(isolation_level="AUTOCOMMIT")
+        return connection
+
     @staticmethod
     def _granted(
         connection: Connection, cookies: MultiDict[str, str], code: str, partner: str | None
     ) -> navigation.Granted | None:
-        row = sessions.find_session(reader(connection), cookies.get(sessions.COOKIE))
+        destination = navigation.destination_of(code, partner)
+        if not isinstance(destination, navigation.Destination):
+            return None
+        read = SessionAndRule(connection, destination.service.id)
+        row = sessions.find_session(read, cookies.get(sessions.COOKIE))
         now = datetime.now(UTC)
         if row is None or sessions.has_expired(row, now) or sessions.wants_touch(row, now):
             return None
-        granted = navigation.judge(connection, row, code, partner)
+        granted = navigation.verdict(row, destination, *read.rule(row))
         if not isinstance(granted, navigation.Granted) or granted.new_participant:
             return None
         return granted
@@ -145,6 +164,52 @@ class LeanNavigation:
                 answer = self._app.process_response(navigation.finish(self._app.make_response("")))
             self._headers = [(k, v) for k, v in answer.headers if k != "Content-Length"]
         return self._headers
+
+
+_SESSION = [SsoSession.__table__.c[f.name] for f in fields(SsoRecord)]
+#: the session row and the navigation's rule (one service) in one statement (issue 18)
+_SESSION_RULE = holder.rule_statement(
+    holder.ONE,
+    *_SESSION,
+    start=SsoSession,
+    on=Declarant.id == SsoSession.declarant_id,
+    where=SsoSession.id_hash == bindparam("id_hash"),
+)
+
+
+class SessionAndRule:
+    """The session the cookie names and the rule on the service ``service_id``, read
+    fresh (never cached): in one statement when the sessions live in the database
+    (:data:`_SESSION_RULE`), else the session from Redis then the rule. A
+    :class:`idp.sessions.store.SessionReader`, for :func:`idp.sessions.sso.find_session`."""
+
+    def __init__(self, connection: Connection, service_id: int) -> None:
+        self._connection = connection
+        self._service = service_id
+        self._rows: list[Any] | None = None
+        self._redis = current_app.extensions.get("idp.redis")
+
+    def get(self, id_hash: str) -> SsoRecord | None:
+        if self._redis is not None:
+            return reader(self._connection).get(id_hash)
+        params = holder.rule_params(id_hash=id_hash, service=self._service)
+        self._rows = list(self._connection.execute(_SESSION_RULE, params).all())
+        if not self._rows:
+            return None
+        record = SsoRecord(*self._rows[0][: len(_SESSION)])
+        record.amr, record.participants = list(record.amr or []), list(record.participants or [])
+        return record
+
+    def rule(self, row: SsoRecord) -> tuple[holder.Holder | None, list[holder.Held]]:
+        """The declarant of ``row`` and their rights in force on the service."""
+        if self._rows is None:  # the sessions in Redis: the rule alone
+            params = holder.rule_params(declarant=row.declarant_id, service=self._service)
+            return holder.rule_of(self._connection.execute(_RULE_ONE, params).all())
+        return holder.rule_of(self._rows, skip=len(_SESSION))
+
+
+#: the rule on one service, for sessions that do not live in the database
+_RULE_ONE = holder.rule_statement(holder.ONE)
 
 
 def init_app(app: Flask) -> LeanNavigation:

@@ -87,7 +87,7 @@ class Destination:
 
 
 def _load_destination(code: str, partner_name: str | None) -> Callable[[Session], Any]:
-    """What ``_destination`` caches: a :class:`Destination`, or the refusal's status (0:
+    """What ``destination_of`` caches: a :class:`Destination`, or the refusal's status (0:
     no such service)."""
 
     def load(session: Session) -> Destination | int:
@@ -108,7 +108,7 @@ def _load_destination(code: str, partner_name: str | None) -> Callable[[Session]
     return load
 
 
-def _destination(code: str, partner_name: str | None) -> Destination | int:
+def destination_of(code: str, partner_name: str | None) -> Destination | int:
     """The service ``code``'s one navigable partner (or the one named), from the process's
     cache of partners and services (:mod:`idp.stores.generations`: a change anywhere is
     seen within a second); else the refusal's status (0: no such service, see
@@ -219,12 +219,20 @@ def judge(
 ) -> Granted | int:
     """The navigation rule, for the live session ``row``: the service ``code``'s partner
     from the process's cache, then the declarant and their rights in force read fresh
-    (:mod:`idp.tokens.holder`: in one statement, never cached). Refused: :data:`LOGIN`
-    (no such declarant or not active, whatever the service), else :func:`_destination`'s
-    refusal, else 403 (no right on a service that needs one)."""
-    destination = _destination(code, partner_name)
+    (:mod:`idp.tokens.holder`: in one statement, never cached), then :func:`verdict`."""
+    destination = destination_of(code, partner_name)
     wanted = [destination.service.id] if isinstance(destination, Destination) else []
     who, held = read_rule(session, row.declarant_id, wanted)
+    return verdict(row, destination, who, held)
+
+
+def verdict(
+    row: SsoRecord, destination: Destination | int, who: Holder | None, held: list[Held]
+) -> Granted | int:
+    """The rule, once ``destination`` (:func:`destination_of`) and the declarant ``who``
+    with their rights in force ``held`` on its service are known (read fresh). Refused:
+    :data:`LOGIN` (no such declarant or not active, whatever the service), else
+    :func:`destination_of`'s refusal, else 403 (no right on a service that needs one)."""
     if who is None or not who.active:
         return LOGIN
     if not isinstance(destination, Destination):

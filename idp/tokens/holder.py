@@ -12,12 +12,12 @@ SQLAlchemy's compiled cache serves it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, bindparam, join, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, bindparam, join, select
 from sqlalchemy.orm import Session, aliased
 
 from rcd_store.db import UTCDateTime
@@ -47,34 +47,78 @@ _HOME = aliased(Establishment)
 _RIGHTS = join(Habilitation, Service, Service.id == Habilitation.service_id).join(
     Establishment, Establishment.id == Habilitation.establishment_id
 )
-#: the declarant, and each of their rights in force on the services asked (none: one row
-#: of NULLs on the right), in one statement
-_RULE = (
-    select(
-        Declarant.id,
-        Declarant.status,
-        Declarant.last_name,
-        Declarant.first_name,
-        Declarant.email,
-        _HOME.siret,
-        Habilitation.service_id,
-        Establishment.siret,
-        Habilitation.role,
-    )
-    .select_from(Declarant)
-    .outerjoin(_HOME, _HOME.id == Declarant.home_establishment_id)
-    .outerjoin(
-        _RIGHTS,
-        and_(
-            Habilitation.declarant_id == Declarant.id,
-            Habilitation.service_id.in_(bindparam("services", expanding=True)),
-            # the rule's moment bound at each run (the rule only compares it in SQL)
-            rights_counting(cast(datetime, bindparam("now", type_=UTCDateTime()))),
-        ),
-    )
-    .where(Declarant.id == bindparam("declarant"))
-    .order_by(Habilitation.id)
+#: what the rule reads: the declarant, then each right in force (NULLs when none)
+_COLUMNS = (
+    Declarant.id,
+    Declarant.status,
+    Declarant.last_name,
+    Declarant.first_name,
+    Declarant.email,
+    _HOME.siret,
+    Habilitation.service_id,
+    Establishment.siret,
+    Habilitation.role,
 )
+#: the rights of an expanding list of services ``services``, or of the one ``service``
+MANY: ColumnElement[bool] = Habilitation.service_id.in_(bindparam("services", expanding=True))
+ONE: ColumnElement[bool] = Habilitation.service_id == bindparam("service")
+
+
+def rule_statement(
+    services: ColumnElement[bool],
+    *leading: ColumnElement[Any],
+    start: Any = None,
+    on: ColumnElement[bool] | None = None,
+    where: ColumnElement[bool] | None = None,
+) -> Select[Any]:
+    """The rule as one statement: the declarant and each of their rights in force
+    (:func:`rcd_store.services.rights_counting` at the bound ``now``) on the services
+    ``services`` selects (:data:`MANY` or :data:`ONE`), in order; the declarant is
+    ``bindparam("declarant")``. With ``start``, a table whose row ``where`` selects and
+    names the declarant (``on``), that row's ``leading`` columns come first: one
+    statement reads that row and the rule together (the navigation's session, issue
+    18), with NULLs for a declarant that is not there."""
+    found = select(*leading, *_COLUMNS)
+    if start is None:
+        found = found.select_from(Declarant).where(Declarant.id == bindparam("declarant"))
+    elif on is None or where is None:
+        raise TypeError("a rule joined to a table needs on and where")
+    else:
+        found = found.select_from(start).outerjoin(Declarant, on).where(where)
+    return (
+        found.outerjoin(_HOME, _HOME.id == Declarant.home_establishment_id)
+        .outerjoin(
+            _RIGHTS,
+            and_(
+                Habilitation.declarant_id == Declarant.id,
+                services,
+                # the rule's moment bound at each run (the rule only compares it in SQL)
+                rights_counting(cast(datetime, bindparam("now", type_=UTCDateTime()))),
+            ),
+        )
+        .order_by(Habilitation.id)
+    )
+
+
+#: the rule for a list of services, built once (SQLAlchemy's compiled cache serves it)
+_RULE = rule_statement(MANY)
+
+
+def rule_params(now: datetime | None = None, **values: Any) -> dict[str, Any]:
+    """The parameters of a :func:`rule_statement`: ``values`` and the rule's moment
+    (``now``, the rules' clock by default)."""
+    return {**values, "now": moment(now)}
+
+
+def rule_of(rows: Sequence[Sequence[Any]], skip: int = 0) -> tuple[Holder | None, list[Held]]:
+    """The declarant (None when unknown) and their rights in force, from the rows of a
+    :func:`rule_statement` (its ``leading`` columns, ``skip`` of them, left aside)."""
+    if not rows or rows[0][skip] is None:
+        return None, []
+    ident, status, last_name, first_name, email, home_siret = rows[0][skip : skip + 6]
+    active = status == DeclarantStatus.ACTIVE.value
+    who = Holder(ident, active, last_name, first_name, email, home_siret)
+    return who, [tuple(r[skip + 6 : skip + 9]) for r in rows if r[skip + 6] is not None]
 
 
 def read_rule(
@@ -86,19 +130,9 @@ def read_rule(
     """The declarant ``declarant_id`` (None when unknown) and their rights in force at
     ``now`` (the rules' clock by default) on ``service_ids`` only, in one statement (on
     ``session``'s connection, or on the Core ``connection`` given)."""
-    params: dict[str, Any] = {
-        "declarant": declarant_id,
-        "services": list(service_ids),
-        "now": moment(now),
-    }
+    params = rule_params(now, declarant=declarant_id, services=list(service_ids))
     connection = session if isinstance(session, Connection) else session.connection()
-    rows = connection.execute(_RULE, params).all()
-    if not rows:
-        return None, []
-    ident, status, last_name, first_name, email, home_siret = rows[0][:6]
-    active = status == DeclarantStatus.ACTIVE.value
-    who = Holder(ident, active, last_name, first_name, email, home_siret)
-    return who, [(r[6], r[7], r[8]) for r in rows if r[6] is not None]
+    return rule_of(connection.execute(_RULE, params).all())
 
 
 def vector_of(

@@ -130,6 +130,41 @@ def test_the_lean_answer_is_the_route_s(
     assert lean_events == flask_events
 
 
+def test_the_session_and_the_rule_are_read_in_one_statement(
+    app: Any, session: Any, route: Route
+) -> None:
+    """Issue 18: one statement reads the session (when it lives in the database) and the
+    rule, fresh, on the navigation's one service; Redis holds the session otherwise, and
+    the rule is then the one statement. On PostgreSQL, one statement needs no
+    transaction: it runs in autocommit (no BEGIN and ROLLBACK round trips around it)."""
+    from sqlalchemy import event
+
+    from idp.stores.db import database
+
+    _person, client, token = _world(app, session)
+    _warm(client, token, route)
+    reads: list[str] = []
+    isolation: list[str | None] = []
+
+    def seen(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and (
+            "sso_session" in statement or "habilitation" in statement
+        ):
+            reads.append(statement)
+            isolation.append(conn.get_execution_options().get("isolation_level"))
+
+    engine = database(app).engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert _post(client, token).status_code == 200 and route.calls == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert len(reads) == 1
+    assert "habilitation.service_id =" in reads[0]  # one service, no expanding list
+    assert ("sso_session" in reads[0]) == (app.extensions.get("idp.redis") is None)
+    assert isolation == ["AUTOCOMMIT" if engine.dialect.name == "postgresql" else None]
+
+
 def test_the_lean_page_follows_the_language_cookie(app: Any, session: Any, route: Route) -> None:
     _person, client, token = _world(app, session)
     _warm(client, token, route)
@@ -247,7 +282,7 @@ def test_a_store_down_is_a_503_after_one_wait_not_two(
 ) -> None:
     """The app's error handler answers 503 (and what to do), as for any page whose store
     is down, in front of the route: the request does not wait for the store again."""
-    from idp.portal import navigation
+    from idp.portal.lean_navigation import SessionAndRule
 
     _person, client, token = _world(app, session)
     _warm(client, token, route)
@@ -258,7 +293,8 @@ def test_a_store_down_is_a_503_after_one_wait_not_two(
         asked.append(1)
         raise OperationalError("SELECT", {}, Exception("base injoignable"))
 
-    monkeypatch.setattr(navigation, "read_rule", down)
+    monkeypatch.setattr(SessionAndRule, "get", down)  # the session, and the rule with it
+    monkeypatch.setattr(SessionAndRule, "rule", down)  # (or after it, from Redis)
     app.config["PROPAGATE_EXCEPTIONS"] = False
     answer = _post(client, token)
     assert answer.status_code == 503 and "Retry-After" in answer.headers
