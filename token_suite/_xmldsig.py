@@ -18,6 +18,7 @@ Cryptography and canonicalisation are libxmlsec1 and libxml2's, never ours.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import threading
 from collections.abc import Callable, Iterable
@@ -235,35 +236,39 @@ def _c14n(element: etree._Element) -> bytes:
     return bytes(etree.tostring(element, method="c14n", exclusive=True, with_comments=False))
 
 
+def _prepared_signature(material: SignerMaterial) -> etree._Element:
+    """A fresh ``ds:Signature`` of :func:`signature_template` for ``material`` (its
+    reference, digest and value empty): parsed once per key and thread (an lxml tree is
+    not shared between threads), then deep-copied for each signature (issue 18)."""
+    prepared: dict[tuple[str, str], etree._Element] | None = getattr(_local, "signatures", None)
+    if prepared is None or len(prepared) > 16:  # a few keys in use at once, at most
+        prepared = _local.signatures = {}
+    key = (material.signature_method, material.certificate_b64)
+    template = prepared.get(key)
+    if template is None:
+        template = prepared[key] = etree.fromstring(signature_template("", material))
+    return copy.deepcopy(template)
+
+
 def sign_enveloped(element: etree._Element, material: SignerMaterial, *, position: int) -> None:
     """Insert an enveloped signature of ``element`` (as its child at ``position``).
 
     The lean issuing path: the same signature :func:`signature_template` and
-    :func:`sign` produce, assembled around libxml2's exclusive c14n (lxml) and
-    pyca/cryptography's signature (``SigningKey.sign``), without xmlsec's
-    per-signature transform machinery. Verification always goes through
-    xmlsec (:func:`verified_copy`), and the interoperability tests check these
-    signatures with xmlsec1 and pysaml2.
+    :func:`sign` produce, a copy of that template prepared once per key
+    (:func:`_prepared_signature`, no parsing per signature) filled around libxml2's
+    exclusive c14n (lxml) of ``element`` and of the ``SignedInfo`` and pyca/cryptography's
+    signature (``SigningKey.sign``), without xmlsec's per-signature transform machinery
+    (measured slower: docs/profile.md, « Mesures de la navigation SSO »). Verification
+    always goes through xmlsec (:func:`verified_copy`), and the interoperability tests
+    check these signatures with xmlsec1 and pysaml2.
     """
-    reference_id = element.get("ID")
     digest = base64.b64encode(hashlib.sha256(_c14n(element)).digest()).decode("ascii")
-    signed_info = (
-        f'<ds:SignedInfo xmlns:ds="{DS_NS}">'
-        f'<ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/>'
-        f'<ds:SignatureMethod Algorithm="{material.signature_method}"/>'
-        f'<ds:Reference URI="#{reference_id}"><ds:Transforms>'
-        f'<ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/>'
-        f'</ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/>'
-        f"<ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"
-    )
-    value = material.raw_sign(_c14n(etree.fromstring(signed_info)))
-    signature = etree.fromstring(
-        f'<ds:Signature xmlns:ds="{DS_NS}">{signed_info}'
-        f"<ds:SignatureValue>{base64.b64encode(value).decode('ascii')}</ds:SignatureValue>"
-        "<ds:KeyInfo><ds:X509Data>"
-        f"<ds:X509Certificate>{material.certificate_b64}</ds:X509Certificate>"
-        "</ds:X509Data></ds:KeyInfo></ds:Signature>"
-    )
+    signature = _prepared_signature(material)
+    signed_info, value = signature[0], signature[1]
+    reference = signed_info[2]  # CanonicalizationMethod, SignatureMethod, Reference
+    reference.set("URI", f"#{element.get('ID')}")
+    reference[2].text = digest  # Transforms, DigestMethod, DigestValue
+    value.text = base64.b64encode(material.raw_sign(_c14n(signed_info))).decode("ascii")
     element.insert(position, signature)
 
 

@@ -174,3 +174,40 @@ def test_lean_signing_equals_xmlsec_signing() -> None:
         return ["".join(root.findtext(p, namespaces=NS).split()) for p in paths]
 
     assert values(lean) == values(reference)
+
+
+def test_lean_signing_parses_nothing_once_its_template_is_prepared(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18: the ``ds:Signature`` is a copy of a tree prepared once per key and
+    thread, filled in place, not text parsed at each signature; each thread prepares
+    its own (lxml trees are not shared between threads), and each signature verifies."""
+    import threading
+
+    material = _xmldsig.material(IDP)
+    parse = etree.fromstring
+    signed = []
+
+    def sign_two(parses: list[str]) -> None:
+        def counted(text: str | bytes, *args: object) -> etree._Element:
+            parses.append("parse")
+            return parse(text, *args)
+
+        for number in (1, 2):
+            element = parse(f'<a xmlns="urn:x" ID="_{number}"><b>c</b></a>')
+            with monkeypatch.context() as patched:
+                patched.setattr(_xmldsig.etree, "fromstring", counted)
+                _xmldsig.sign_enveloped(element, material, position=0)
+            signed.append(element)
+
+    parses: list[str] = []
+    other: list[str] = []
+    sign_two(parses)
+    thread = threading.Thread(target=sign_two, args=(other,))
+    thread.start()
+    thread.join()
+    assert len(parses) <= 1 and len(other) == 1  # this thread may have prepared it before
+    for element in signed:
+        _xmldsig.verified_within(element, certificates=[IDP.certificate])
+        reference = element[0].find("ds:SignedInfo/ds:Reference", NS)
+        assert reference.get("URI") == "#" + element.get("ID")
